@@ -1,0 +1,82 @@
+"""recosim.core: the backend-agnostic core of recosim.
+
+Values and specs, variables, networks, entities, stories, the runtime contract with
+the NumPy runtime, the random-variable primitive, and the plugin system. Importing
+it never imports TensorFlow or JAX.
+
+>>> from recosim.core import Variable, Value, ValueSpec, FieldSpec, value, NumpyRuntime
+>>> count = Variable(name="count", spec=ValueSpec(n=FieldSpec()))
+>>> count.initial_value = value(lambda: Value(n=0))
+>>> count.value = value(lambda prev: Value(n=prev.get("n") + 1), (count.previous,))
+>>> NumpyRuntime([count], seed=0).execute(3)["count"].get("n")
+3
+"""
+
+from recosim.core.backend import Backend, backend_for, get_backend, numpy_backend, using_backend
+from recosim.core.entity import Entity
+from recosim.core.errors import (
+    DuplicateRegistrationError,
+    NetworkError,
+    PluginError,
+    RandomVariableError,
+    RecosimError,
+    SpecError,
+    UnknownPluginError,
+)
+from recosim.core.log_probability import log_probability_from_value_trajectory
+from recosim.core.network import Network, NetworkValue
+from recosim.core.plugins import get_plugins, hookimpl
+from recosim.core.random import realize, rv
+from recosim.core.runtime import NumpyRuntime, Runtime
+from recosim.core.story import Story
+from recosim.core.usecase import Parameter, UseCase
+from recosim.core.value import FieldSpec, Value, ValueSpec
+from recosim.core.variable import Variable, value
+
+__version__ = "0.1.0"
+
+
+def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Runtime:
+    """Build the runtime registered as ``runtime`` for ``model`` (a Network, Story or variables).
+
+    >>> from recosim.core.examples import counting_variables
+    >>> make_runtime(counting_variables(), "numpy", seed=1).execute(2)["count"].get("n")
+    2
+    """
+    cls = get_plugins().get_runtime(runtime)
+    return cls(model, **kwargs)
+
+
+__all__ = [
+    "Backend",
+    "DuplicateRegistrationError",
+    "Entity",
+    "FieldSpec",
+    "Network",
+    "NetworkError",
+    "NetworkValue",
+    "NumpyRuntime",
+    "Parameter",
+    "PluginError",
+    "RandomVariableError",
+    "RecosimError",
+    "Runtime",
+    "SpecError",
+    "Story",
+    "UnknownPluginError",
+    "UseCase",
+    "Value",
+    "ValueSpec",
+    "Variable",
+    "backend_for",
+    "get_backend",
+    "get_plugins",
+    "hookimpl",
+    "log_probability_from_value_trajectory",
+    "make_runtime",
+    "numpy_backend",
+    "realize",
+    "rv",
+    "using_backend",
+    "value",
+]

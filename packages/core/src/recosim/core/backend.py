@@ -1,0 +1,262 @@
+"""Backends: the array operations and distributions a runtime lends to behaviours.
+
+Library blocks never import a framework. They ask for the active backend and use
+its NumPy-like namespace ``B.np``, its TensorFlow Probability distributions
+``B.tfd``, and the handful of operations below whose spelling differs between
+NumPy, TensorFlow and JAX.
+
+>>> B = get_backend()          # NumPy unless a runtime has activated another
+>>> B.name
+'numpy'
+>>> B.np.asarray(B.softmax(B.np.zeros(2))).tolist()
+[0.5, 0.5]
+
+A runtime activates its backend with :func:`using_backend` around every call of a
+behaviour, so the same model code runs on every runtime.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Backend", "NumpyBackend", "get_backend", "using_backend", "numpy_backend", "backend_for"]
+
+
+class Backend(ABC):
+    """The operations a runtime provides to model code.
+
+    Subclasses set ``name`` and ``framework`` (the top-level module whose arrays they
+    own, or ``None`` for NumPy) and implement the abstract members. Arrays may be
+    given as NumPy arrays or Python scalars anywhere; results are the backend's arrays.
+    """
+
+    name: str = ""
+    framework: str | None = None
+
+    # -- namespaces ----------------------------------------------------------
+    @property
+    @abstractmethod
+    def np(self) -> Any:
+        """A NumPy-compatible namespace (``numpy``, ``jax.numpy``, ``tf.experimental.numpy``)."""
+
+    @property
+    @abstractmethod
+    def tfd(self) -> Any:
+        """``tensorflow_probability.distributions`` on this backend's substrate."""
+
+    @property
+    @abstractmethod
+    def linalg(self) -> Any:
+        """A namespace with ``inv``, ``solve``, ``cholesky``, ``det`` and ``slogdet`` (batched)."""
+
+    # -- seeds ----------------------------------------------------------------
+    @abstractmethod
+    def make_seed(self, seed: int) -> Any:
+        """Turn an integer into this backend's stateless seed (a key)."""
+
+    @abstractmethod
+    def fold_in(self, seed: Any, data: int | Any) -> Any:
+        """A new seed derived deterministically from ``seed`` and the integer ``data``."""
+
+    def sample(self, distribution: Any, sample_shape: Sequence[int], seed: Any) -> Any:
+        """Draw ``distribution.sample(sample_shape, seed=seed)``."""
+        return distribution.sample(tuple(sample_shape), seed=seed)
+
+    # -- operations whose spelling differs between frameworks -----------------
+    @abstractmethod
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """Convert ``x`` to this backend's array type (optionally casting)."""
+
+    def cast(self, x: Any, dtype: Any) -> Any:
+        """Cast ``x`` to ``dtype`` (a NumPy dtype or its name)."""
+        return self.asarray(x, dtype)
+
+    @abstractmethod
+    def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
+        """The ``k`` largest entries along the last axis, in decreasing order: ``(values, indices)``."""
+
+    @abstractmethod
+    def stop_gradient(self, x: Any) -> Any:
+        """``x``, through which no gradient flows."""
+
+    @abstractmethod
+    def scatter_add(self, x: Any, indices: Any, updates: Any) -> Any:
+        """``x`` with ``updates`` added at ``indices`` along axis 0 (repeated indices accumulate)."""
+
+    def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
+        """One-hot encode integer ``indices`` along a new last axis of size ``depth``."""
+        np_ = self.np
+        return self.cast(np_.asarray(indices)[..., None] == np_.arange(depth), dtype)
+
+    def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
+        """``log(sum(exp(x)))`` along ``axis``, computed stably."""
+        np_ = self.np
+        m = self.stop_gradient(np_.max(x, axis=axis, keepdims=True))
+        m = np_.where(np_.isfinite(m), m, np_.zeros_like(m))
+        out = np_.log(np_.sum(np_.exp(x - m), axis=axis, keepdims=True)) + m
+        return out if keepdims else np_.squeeze(out, axis=axis)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        """``x - logsumexp(x)`` along ``axis``."""
+        return x - self.logsumexp(x, axis=axis, keepdims=True)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        """Normalised exponentials along ``axis``."""
+        return self.np.exp(self.log_softmax(x, axis=axis))
+
+    def sigmoid(self, x: Any) -> Any:
+        """The logistic function."""
+        np_ = self.np
+        return 1.0 / (1.0 + np_.exp(-x))
+
+    def norm(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
+        """Euclidean norm along ``axis``."""
+        np_ = self.np
+        return np_.sqrt(np_.sum(x * x, axis=axis, keepdims=keepdims))
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this backend's framework."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"<recosim backend {self.name!r}>"
+
+
+class _NumpyLinalg:
+    inv = staticmethod(np.linalg.inv)
+    cholesky = staticmethod(np.linalg.cholesky)
+    det = staticmethod(np.linalg.det)
+    slogdet = staticmethod(np.linalg.slogdet)
+
+    @staticmethod
+    def solve(a: Any, b: Any) -> Any:
+        """Solve ``a @ x = b`` for matrices ``b`` (batched)."""
+        return np.linalg.solve(a, b)
+
+
+class NumpyBackend(Backend):
+    """NumPy arrays and the NumPy substrate of TensorFlow Probability."""
+
+    name = "numpy"
+    framework = None
+
+    @property
+    def np(self) -> Any:
+        return np
+
+    @cached_property
+    def tfd(self) -> Any:
+        return _import_numpy_substrate().distributions
+
+    @property
+    def linalg(self) -> Any:
+        return _NumpyLinalg
+
+    def make_seed(self, seed: int) -> Any:
+        return np.random.SeedSequence(int(seed) & 0xFFFFFFFFFFFFFFFF).generate_state(2, np.uint32)
+
+    def fold_in(self, seed: Any, data: int | Any) -> Any:
+        words = [int(w) for w in np.asarray(seed, np.uint32).ravel()] + [int(data) & 0xFFFFFFFF]
+        return np.random.SeedSequence(words).generate_state(2, np.uint32)
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        return np.asarray(x, dtype=dtype)
+
+    def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
+        x = np.asarray(x)
+        idx = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+        return np.take_along_axis(x, idx, axis=-1), idx
+
+    def stop_gradient(self, x: Any) -> Any:
+        return x
+
+    def scatter_add(self, x: Any, indices: Any, updates: Any) -> Any:
+        out = np.array(x, copy=True)
+        np.add.at(out, np.asarray(indices), np.asarray(updates))
+        return out
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, (np.ndarray, np.generic))
+
+
+_TF_MODULES = ("tensorflow", "tensorflow.python", "tensorflow.python.ops", "tensorflow.compat")
+
+
+def _import_numpy_substrate() -> Any:
+    """Import TFP's NumPy substrate without letting it import TensorFlow.
+
+    The substrate imports TensorFlow, when installed, only to copy docstrings; that
+    costs seconds and drags a framework into NumPy-only runs. Blocking the import
+    makes the substrate take its documented TensorFlow-free path.
+    """
+    blocked = [m for m in _TF_MODULES if m not in sys.modules]
+    for m in blocked:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        from tensorflow_probability.substrates import numpy as tfp_np
+
+        tfp_np.distributions.Normal  # noqa: B018 - force the lazy module to load now
+    finally:
+        for m in blocked:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    return tfp_np
+
+
+_NUMPY = NumpyBackend()
+
+
+def numpy_backend() -> NumpyBackend:
+    """The (shared) NumPy backend."""
+    return _NUMPY
+
+
+class _Active(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Backend] = []
+
+
+_ACTIVE = _Active()
+
+
+def get_backend() -> Backend:
+    """The backend activated by the innermost :func:`using_backend` (NumPy by default)."""
+    return _ACTIVE.stack[-1] if _ACTIVE.stack else _NUMPY
+
+
+@contextmanager
+def using_backend(backend: Backend) -> Iterator[Backend]:
+    """Make ``backend`` the one :func:`get_backend` returns inside the block."""
+    if not isinstance(backend, Backend):
+        raise TypeError(f"using_backend needs a recosim Backend, got {type(backend).__name__}")
+    _ACTIVE.stack.append(backend)
+    try:
+        yield backend
+    finally:
+        _ACTIVE.stack.pop()
+
+
+def backend_for(*arrays: Any) -> Backend:
+    """The backend owning ``arrays`` (einops-style: only frameworks already imported are asked).
+
+    Falls back to the active backend when no array belongs to a loaded framework.
+    """
+    from recosim.core.plugins import get_plugins
+
+    leaves = [a for arr in arrays for a in (arr.values() if hasattr(arr, "values") else [arr])]
+    for name in get_plugins().runtime_names():
+        spec = get_plugins().runtime_spec(name)
+        if spec.framework is None or spec.framework not in sys.modules:
+            continue
+        backend = get_plugins().get_backend(name)
+        if any(backend.owns(leaf) for leaf in leaves):
+            return backend
+    return get_backend()

@@ -1,0 +1,53 @@
+"""Exceptions raised by recosim.
+
+Every error names the thing at fault (variable, field, plugin, random variable) so
+that a model author can find it without reading a framework traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RecosimError",
+    "ValueError_",
+    "SpecError",
+    "NetworkError",
+    "PluginError",
+    "DuplicateRegistrationError",
+    "UnknownPluginError",
+    "RandomVariableError",
+]
+
+
+class RecosimError(Exception):
+    """Base class of every error raised by recosim."""
+
+
+class ValueError_(RecosimError, ValueError):
+    """A `Value` operation was given bad keys (overlap in a union, a missing key)."""
+
+
+class SpecError(RecosimError, ValueError):
+    """A value does not match its `FieldSpec`/`ValueSpec` (shape, dtype, missing or extra fields)."""
+
+
+class NetworkError(RecosimError, ValueError):
+    """A network of variables is malformed: duplicates, dangling dependencies, cycles, unbound variables."""
+
+
+class PluginError(RecosimError):
+    """A plugin could not be loaded, or a lookup in the plugin registries failed."""
+
+
+class DuplicateRegistrationError(PluginError):
+    """Two plugins registered the same name in the same family."""
+
+
+class UnknownPluginError(PluginError, KeyError):
+    """A name was looked up that no installed plugin registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class RandomVariableError(RecosimError):
+    """A random variable could not be sampled or scored (no seed, unobserved in a log-probability)."""

@@ -1,0 +1,234 @@
+"""The random-variable primitive and its effect handlers.
+
+Every random draw in a recosim model goes through :func:`rv`. What a draw *does*
+is decided by the handlers on the stack, not by the model:
+
+* :class:`seed` samples it with a stateless seed derived from the handler's key and
+  the draw's name (so adding a draw never reshuffles the others);
+* :class:`substitute` replaces it by an observed value;
+* :class:`block_unobserved` refuses to sample (used when scoring data);
+* :class:`trace` records every draw with its distribution, value and log-probability.
+
+Handlers are context managers; the innermost one sees a draw first.
+
+>>> from recosim.core.backend import numpy_backend
+>>> B = numpy_backend()
+>>> with trace() as tr, substitute({"x": 0.0}):
+...     x = rv("x", B.tfd.Normal(0.0, 1.0))
+>>> float(x), round(float(tr.log_prob()), 4)
+(0.0, -0.9189)
+
+A distribution is anything with ``sample(sample_shape, seed=...)`` and
+``log_prob(value)``: every TensorFlow Probability distribution (on any substrate),
+and the library's own (e.g. the iterated multinomial logit).
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from recosim.core.errors import RandomVariableError
+from recosim.core.value import Value
+
+__all__ = [
+    "Site",
+    "Handler",
+    "rv",
+    "realize",
+    "is_distribution",
+    "seed",
+    "substitute",
+    "block_unobserved",
+    "trace",
+    "name_scope",
+    "current_scope",
+    "name_hash",
+]
+
+
+@dataclass
+class Site:
+    """One call of :func:`rv`: what handlers see and fill in."""
+
+    name: str
+    distribution: Any
+    sample_shape: tuple[int, ...] = ()
+    value: Any = None
+    observed: bool = False
+    _log_prob: Any = None
+
+    @property
+    def log_prob(self) -> Any:
+        """``distribution.log_prob(value)``, computed once on first use."""
+        if self._log_prob is None:
+            if self.value is None:
+                raise RandomVariableError(f"random variable {self.name!r} has no value to score")
+            self._log_prob = self.distribution.log_prob(self.value)
+        return self._log_prob
+
+
+class _State(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[Handler] = []
+        self.scopes: list[str] = []
+
+
+_STATE = _State()
+
+
+class Handler:
+    """Base class of effect handlers. Override :meth:`process` and/or :meth:`postprocess`."""
+
+    def process(self, site: Site) -> None:
+        """Called before the value is known, innermost handler first."""
+
+    def postprocess(self, site: Site) -> None:
+        """Called once the value is known, innermost handler first."""
+
+    def __enter__(self) -> Any:
+        _STATE.stack.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not _STATE.stack or _STATE.stack[-1] is not self:
+            raise RuntimeError("recosim handlers must be exited in the reverse order of entry")
+        _STATE.stack.pop()
+
+
+def is_distribution(x: object) -> bool:
+    """Whether ``x`` behaves as a distribution (has ``sample`` and ``log_prob``)."""
+    return callable(getattr(x, "sample", None)) and callable(getattr(x, "log_prob", None))
+
+
+def current_scope() -> str:
+    """The name prefix that :func:`rv` puts before names (``""`` outside any scope)."""
+    return "/".join(_STATE.scopes)
+
+
+@contextmanager
+def name_scope(name: str, *, absolute: bool = False) -> Iterator[None]:
+    """Prefix the names of draws made inside with ``name/``.
+
+    Runtimes open a scope named after the variable being evaluated, so a draw named
+    ``"choice"`` in the behaviour of variable ``"user response"`` is recorded as
+    ``"user response/choice"``. With ``absolute=True`` the enclosing scopes are
+    ignored inside the block.
+    """
+    saved = _STATE.scopes
+    _STATE.scopes = [name] if absolute else [*saved, name]
+    try:
+        yield
+    finally:
+        _STATE.scopes = saved
+
+
+def rv(name: str, distribution: Any, sample_shape: tuple[int, ...] = ()) -> Any:
+    """Draw a named random variable and return its value.
+
+    Inside a variable's behaviour, name the draw after the output field it becomes
+    (``rv("choice", ...)`` for field ``choice``): that is how log-probabilities of
+    logged trajectories find the observed value.
+    """
+    if not is_distribution(distribution):
+        raise RandomVariableError(
+            f"rv({name!r}, ...) needs a distribution (an object with sample and log_prob), "
+            f"got {type(distribution).__name__}"
+        )
+    full = f"{current_scope()}/{name}" if _STATE.scopes else name
+    site = Site(full, distribution, tuple(sample_shape))
+    stack = list(reversed(_STATE.stack))
+    for handler in stack:
+        handler.process(site)
+    if site.value is None:
+        raise RandomVariableError(
+            f"random variable {full!r} was drawn outside a runtime and no handler gave it a value; "
+            "run the model through a runtime, or wrap the call in recosim.core.random.seed(...)"
+        )
+    for handler in stack:
+        handler.postprocess(site)
+    return site.value
+
+
+def realize(value: Mapping[str, Any]) -> Value:
+    """Draw every distribution-valued field of ``value`` with :func:`rv`, named by its key."""
+    return Value({k: rv(k, f) if is_distribution(f) else f for k, f in value.items()})
+
+
+def name_hash(name: str) -> int:
+    """A stable 31-bit integer for ``name`` (the same in every process and on every backend)."""
+    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
+
+
+class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro
+    """Sample unvalued draws with a seed derived from ``key`` and the draw's name.
+
+    ``key`` is a backend seed (``backend.make_seed(0)``) or a plain int.
+    """
+
+    def __init__(self, key: Any, backend: Any = None) -> None:
+        from recosim.core.backend import get_backend
+
+        self.backend = backend if backend is not None else get_backend()
+        self.key = self.backend.make_seed(key) if isinstance(key, int) else key
+
+    def process(self, site: Site) -> None:
+        if site.value is None:
+            site_seed = self.backend.fold_in(self.key, name_hash(site.name))
+            site.value = self.backend.sample(site.distribution, site.sample_shape, site_seed)
+
+
+class substitute(Handler):  # noqa: N801
+    """Give draws whose full name is a key of ``data`` that value, marking them observed."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+
+    def process(self, site: Site) -> None:
+        if site.value is None and site.name in self.data:
+            site.value = self.data[site.name]
+            site.observed = True
+
+
+class block_unobserved(Handler):  # noqa: N801
+    """Refuse to sample: a draw that reaches this handler without a value is an error."""
+
+    def __init__(self, hint: str = "") -> None:
+        self.hint = hint
+
+    def process(self, site: Site) -> None:
+        if site.value is None:
+            raise RandomVariableError(
+                f"random variable {site.name!r} is not observed, so the log-probability of the data "
+                f"would depend on an unscored sample{self.hint}"
+            )
+
+
+class trace(Handler):  # noqa: N801
+    """Record every draw (name -> :class:`Site`) made inside the context."""
+
+    def __init__(self) -> None:
+        self.sites: dict[str, Site] = {}
+
+    def postprocess(self, site: Site) -> None:
+        if site.name in self.sites:
+            raise RandomVariableError(
+                f"random variable {site.name!r} was drawn twice in one step; give each draw its own name"
+            )
+        self.sites[site.name] = site
+
+    def log_prob(self, *, observed_only: bool = False) -> Any:
+        """Sum of the log-probabilities of the recorded draws (each summed over its elements)."""
+        from recosim.core.backend import get_backend
+
+        np_ = get_backend().np
+        total: Any = 0.0
+        for site in self.sites.values():
+            if observed_only and not site.observed:
+                continue
+            total = total + np_.sum(site.log_prob)
+        return total

@@ -1,0 +1,1 @@
+"""recosim.library: behaviour blocks written once for every runtime."""

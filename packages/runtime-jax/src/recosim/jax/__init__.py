@@ -1,0 +1,1 @@
+"""recosim.jax: the JAX runtime of recosim."""

@@ -1,0 +1,1 @@
+"""recosim.tf: the TensorFlow runtime of recosim."""

@@ -1,0 +1,1 @@
+"""recosim.usecases: the reference use cases of recosim."""
