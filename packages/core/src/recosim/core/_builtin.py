@@ -59,15 +59,22 @@ class CountingUseCase(UseCase):
     summary = "count to n: the smallest deterministic network"
     parameters = (Parameter("steps", int, 10, "number of transitions"),)
 
-    def run(self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any) -> Mapping[str, Any]:
+    def run(
+        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+    ) -> Mapping[str, Any]:
         from recosim.core.examples import counting_variables
         from recosim.core.plugins import get_plugins
 
         p = self.validate(params)
         rt = get_plugins().get_runtime(runtime)(counting_variables(), seed=seed)
         final = _run_in_chunks(rt, p["steps"], progress)
-        summary = {"usecase": self.name, "runtime": runtime, "seed": seed, "steps": p["steps"],
-                   "final_count": int(np.asarray(final["count"].get("n")))}
+        summary = {
+            "usecase": self.name,
+            "runtime": runtime,
+            "seed": seed,
+            "steps": p["steps"],
+            "final_count": int(np.asarray(final["count"].get("n"))),
+        }
         write_summary(out, summary)
         return summary
 
@@ -83,7 +90,9 @@ class RandomWalkUseCase(UseCase):
         Parameter("scale", float, 1.0, "standard deviation of each increment"),
     )
 
-    def run(self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any) -> Mapping[str, Any]:
+    def run(
+        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+    ) -> Mapping[str, Any]:
         from recosim.core.examples import random_walk_variables
         from recosim.core.plugins import get_plugins
 
@@ -91,8 +100,12 @@ class RandomWalkUseCase(UseCase):
         rt = get_plugins().get_runtime(runtime)(random_walk_variables(p["num_agents"], p["scale"]), seed=seed)
         final = np.asarray(_run_in_chunks(rt, p["steps"], progress)["walk"].get("position"))
         summary = {
-            "usecase": self.name, "runtime": runtime, "seed": seed, **p,
-            "final_mean": float(final.mean()), "final_std": float(final.std()),
+            "usecase": self.name,
+            "runtime": runtime,
+            "seed": seed,
+            **p,
+            "final_mean": float(final.mean()),
+            "final_std": float(final.std()),
             "expected_std": float(p["scale"] * np.sqrt(p["steps"] + 1)),
         }
         if out is not None:

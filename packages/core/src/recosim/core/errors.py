@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "RecosimError",
-    "ValueError_",
+    "ValueStructureError",
     "SpecError",
     "NetworkError",
     "PluginError",
@@ -22,7 +22,7 @@ class RecosimError(Exception):
     """Base class of every error raised by recosim."""
 
 
-class ValueError_(RecosimError, ValueError):
+class ValueStructureError(RecosimError, ValueError):
     """A `Value` operation was given bad keys (overlap in a union, a missing key)."""
 
 

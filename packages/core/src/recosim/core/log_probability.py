@@ -61,9 +61,9 @@ def step_log_probabilities(
         args = [_arg(d, current, previous) for d in binding.dependencies]
         handlers = [trace(), substitute(data)]
         handlers.append(
-            seed_handler(seed, backend) if seed is not None else block_unobserved(
-                "; pass seed= to sample unobserved draws, or log them as fields"
-            )
+            seed_handler(seed, backend)
+            if seed is not None
+            else block_unobserved("; pass seed= to sample unobserved draws, or log them as fields")
         )
         with handlers[2], handlers[1], handlers[0] as tr:
             network.evaluate(var, binding, args)
@@ -149,8 +149,11 @@ def log_probability_accumulator_variables(
                 n = len(binding.dependencies)
                 data = {f"{var.name}/{k}": f for k, f in Value(observed).items()}
                 B = _active_backend()
-                with block_unobserved(" (log-probability accumulators score only a variable's own fields)"), \
-                        substitute(data), trace() as tr:
+                with (
+                    block_unobserved(" (log-probability accumulators score only a variable's own fields)"),
+                    substitute(data),
+                    trace() as tr,
+                ):
                     # a private network evaluation: no spec check, names as in the model
                     from recosim.core.random import name_scope, realize
 

@@ -96,9 +96,9 @@ class Network:
         edges: dict[str, list[str]] = {}
         for var in self._variables.values():
             binding = _binding(var, phase)
-            edges[var.name] = [] if binding is None else [
-                d.name for d in binding.dependencies if isinstance(d, Variable)
-            ]
+            edges[var.name] = (
+                [] if binding is None else [d.name for d in binding.dependencies if isinstance(d, Variable)]
+            )
         return edges
 
     def _order(self, phase: str) -> tuple[Variable, ...]:
@@ -141,8 +141,7 @@ class Network:
             result = var.invoke(binding, args)
             if not isinstance(result, Mapping):
                 raise NetworkError(
-                    f"variable {var.name!r}: behaviour {binding.fn_name} returned "
-                    f"{type(result).__name__}, not a Value"
+                    f"variable {var.name!r}: behaviour {binding.fn_name} returned {type(result).__name__}, not a Value"
                 )
             result = realize(result)
         if self.check_outputs:
@@ -164,7 +163,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
         stack.append(node)
         for parent in edges.get(node, ()):
             if state.get(parent) == 1:
-                cyc = stack[stack.index(parent):] + [parent]
+                cyc = [*stack[stack.index(parent):], parent]
                 return list(reversed(cyc))
             if parent not in state:
                 found = visit(parent)

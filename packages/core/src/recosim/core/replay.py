@@ -41,9 +41,7 @@ def replay_variable(name: str, logged: Mapping[str, Any], *, spec: ValueSpec | N
         raise SpecError(f"replayed variable {name!r}: logged fields have different lengths {lengths}")
     (length,) = set(lengths.values())
     if spec is None:
-        spec = ValueSpec({
-            k: FieldSpec(shape=shape_of(f)[1:], dtype=dtype_name(f)) for k, f in logged_v.items()
-        })
+        spec = ValueSpec({k: FieldSpec(shape=shape_of(f)[1:], dtype=dtype_name(f)) for k, f in logged_v.items()})
     spec = spec.union(ValueSpec({STEP_FIELD: FieldSpec(shape=(), dtype="int32")}))
     host = logged_v.map(np.asarray)
 

@@ -74,9 +74,7 @@ class Runtime(ABC):
         """Log-probability of ``value_trajectory`` under the network (see `recosim.core.log_probability`)."""
         from recosim.core.log_probability import log_probability_from_value_trajectory
 
-        return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, backend=self.backend
-        )
+        return log_probability_from_value_trajectory(self.network, value_trajectory, num_steps, backend=self.backend)
 
     # -- helpers for subclasses ---------------------------------------------------
     def _next_key(self, seed: int | None) -> Any:
@@ -131,7 +129,9 @@ class NumpyRuntime(Runtime):
 
     name = "numpy"
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None, callback: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, network: ModelLike, *, seed: int | None = None, callback: Callable[[int], None] | None = None
+    ) -> None:
         super().__init__(network, seed=seed)
         self.callback = callback
 
@@ -139,7 +139,9 @@ class NumpyRuntime(Runtime):
     def backend(self) -> Backend:
         return numpy_backend()
 
-    def _steps(self, count: int, starting_value: Mapping[str, Value] | None, seed: int | None) -> Iterable[NetworkValue]:
+    def _steps(
+        self, count: int, starting_value: Mapping[str, Value] | None, seed: int | None
+    ) -> Iterable[NetworkValue]:
         B = self.backend
         key = self._next_key(seed)
         with using_backend(B):

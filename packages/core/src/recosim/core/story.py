@@ -58,5 +58,3 @@ def network_from_story(story: Story | Callable[[], Sequence[Variable]] | Sequenc
     if callable(story):
         return Network(story())
     return Network(story)
-
-

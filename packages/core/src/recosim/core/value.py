@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core.errors import SpecError, ValueError_
+from recosim.core.errors import SpecError, ValueStructureError
 
 __all__ = ["Value", "FieldSpec", "ValueSpec"]
 
@@ -28,9 +28,9 @@ _SEP = "."
 
 def _check_key(key: object) -> str:
     if not isinstance(key, str) or not key:
-        raise ValueError_(f"Value keys must be non-empty strings, got {key!r}")
+        raise ValueStructureError(f"Value keys must be non-empty strings, got {key!r}")
     if any(not part for part in key.split(_SEP)):
-        raise ValueError_(f"Value key {key!r} has an empty component between dots")
+        raise ValueStructureError(f"Value key {key!r} has an empty component between dots")
     return key
 
 
@@ -114,7 +114,7 @@ class Value(Mapping[str, Any]):
         if key in self._fields:
             return self._fields[key]
         prefix = key + _SEP
-        sub = {k[len(prefix):]: v for k, v in self._fields.items() if k.startswith(prefix)}
+        sub = {k[len(prefix) :]: v for k, v in self._fields.items() if k.startswith(prefix)}
         if sub:
             return Value(sub)
         if default is not ...:
@@ -132,7 +132,7 @@ class Value(Mapping[str, Any]):
             if k != o and (k.startswith(o + _SEP) or o.startswith(k + _SEP))
         )
         if clash:
-            raise ValueError_(f"Value.union: both operands define the field(s) {clash}")
+            raise ValueStructureError(f"Value.union: both operands define the field(s) {clash}")
         return Value({**self._fields, **other_v._fields})
 
     def prefixed_with(self, prefix: str) -> Value:
@@ -156,7 +156,7 @@ class Value(Mapping[str, Any]):
 
 def _add(flat: dict[str, Any], key: str, field: Any) -> None:
     if key in flat:
-        raise ValueError_(f"Value: field {key!r} given twice")
+        raise ValueStructureError(f"Value: field {key!r} given twice")
     flat[key] = field
 
 
@@ -213,9 +213,7 @@ class FieldSpec:
 
     __slots__ = ("dtype", "shape")
 
-    def __init__(
-        self, shape: Iterable[int | None] | None = None, dtype: str | np.dtype | type | None = None
-    ) -> None:
+    def __init__(self, shape: Iterable[int | None] | None = None, dtype: str | np.dtype | type | None = None) -> None:
         self.shape = None if shape is None else tuple(shape)
         self.dtype = None if dtype is None else np.dtype(dtype).name
 

@@ -50,9 +50,7 @@ class Binding:
             raise TypeError(f"value(fn, ...) needs a callable behaviour, got {type(self.fn).__name__}")
         for dep in self.dependencies:
             if not isinstance(dep, (Variable, Previous)):
-                raise TypeError(
-                    f"dependencies must be Variables or var.previous, got {type(dep).__name__} ({dep!r})"
-                )
+                raise TypeError(f"dependencies must be Variables or var.previous, got {type(dep).__name__} ({dep!r})")
 
     @property
     def fn_name(self) -> str:
@@ -75,9 +73,7 @@ class Variable:
         if not isinstance(name, str) or not name or "/" in name:
             raise NetworkError(f"variable names must be non-empty strings without '/', got {name!r}")
         if not isinstance(spec, ValueSpec):
-            raise NetworkError(
-                f"variable {name!r}: spec must be a ValueSpec, got {type(spec).__name__}"
-            )
+            raise NetworkError(f"variable {name!r}: spec must be a ValueSpec, got {type(spec).__name__}")
         self.name = name
         self.spec = spec
         self._initial: Binding | None = None
@@ -100,8 +96,7 @@ class Variable:
         for dep in binding.dependencies:
             if isinstance(dep, Previous):
                 raise NetworkError(
-                    f"variable {self.name!r}: initial_value cannot depend on {dep!r}; "
-                    "there is no previous step at t=0"
+                    f"variable {self.name!r}: initial_value cannot depend on {dep!r}; there is no previous step at t=0"
                 )
 
     @property
@@ -142,8 +137,7 @@ class Variable:
 def _check_binding(var: Variable, binding: Any, attr: str) -> Binding:
     if not isinstance(binding, Binding):
         raise NetworkError(
-            f"variable {var.name!r}: {attr} must be set with value(fn, dependencies), "
-            f"got {type(binding).__name__}"
+            f"variable {var.name!r}: {attr} must be set with value(fn, dependencies), got {type(binding).__name__}"
         )
     return binding
 
