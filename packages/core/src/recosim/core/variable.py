@@ -4,6 +4,7 @@ A variable has a name, a `ValueSpec`, a binding for its initial value and
 (optionally) a binding for its transition. Bindings pair a behaviour with the
 variables it reads; ``var.previous`` stands for the variable's value one step back.
 
+>>> from recosim.core.value import FieldSpec, Value, ValueSpec
 >>> count = Variable(name="count", spec=ValueSpec(n=FieldSpec()))
 >>> count.initial_value = value(lambda: Value(n=0))
 >>> count.value = value(lambda prev: Value(n=prev.get("n") + 1), (count.previous,))

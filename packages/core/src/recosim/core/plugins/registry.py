@@ -47,7 +47,7 @@ class Registration:
             return resolve(self.target)
         except Exception as err:
             raise PluginError(
-                f"{self.family[:-1] if self.family.endswith('s') else self.family} {self.name!r} "
+                f"{self.family.rstrip('s').replace('_', ' ')} {self.name!r} "
                 f"from {self.provider} could not be loaded: {type(err).__name__}: {err}"
             ) from err
 
@@ -72,6 +72,11 @@ class Registry:
         self._plugin = "<unknown>"
         self._distribution = "<unknown>"
 
+    @property
+    def singular(self) -> str:
+        """The family's name for one entry ('runtime', 'inference method', ...)."""
+        return self.family[:-1].replace("_", " ") if self.family.endswith("s") else self.family
+
     def _as(self, plugin: str, distribution: str) -> Registry:
         self._plugin, self._distribution = plugin, distribution
         return self
@@ -84,7 +89,7 @@ class Registry:
         old = self._entries.get(name)
         if old is not None:
             raise DuplicateRegistrationError(
-                f"{self.family} name {name!r} is registered twice: by {old.provider} and by {new.provider}"
+                f"{self.singular} name {name!r} is registered twice: by {old.provider} and by {new.provider}"
             )
         self._entries[name] = new
 
@@ -105,7 +110,7 @@ class Registry:
         try:
             return self._entries[name]
         except KeyError:
-            msg = f"no {self.family} named {name!r}; available: {self.names() or 'none'}"
+            msg = f"no {self.singular} named {name!r}; available: {self.names() or 'none'}"
             if failures:
                 msg += "; plugins that failed to load: " + "; ".join(str(f) for f in failures)
             raise UnknownPluginError(msg) from None
