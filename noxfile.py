@@ -1,0 +1,84 @@
+"""Tasks for contributors: ``nox -l`` lists them.
+
+Each package is tested in its own environment with only its declared
+dependencies, so a missing dependency declaration fails its session.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+CORE = "packages/core"
+LIBRARY = "packages/library"
+TF = "packages/runtime-tf"
+JAX = "packages/runtime-jax"
+USECASES = "packages/usecases"
+TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
+
+# package -> (what to install, what to test, runtimes the shared library suite runs on there)
+PACKAGES = {
+    "core": ([CORE], [f"{CORE}/tests"], None),
+    "library": ([CORE, LIBRARY], [f"{LIBRARY}/tests"], "numpy"),
+    "tf": ([CORE, LIBRARY, TF], [f"{TF}/tests", f"{LIBRARY}/tests"], "tf"),
+    "jax": ([CORE, LIBRARY, JAX], [f"{JAX}/tests", f"{LIBRARY}/tests"], "jax"),
+    "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
+}
+
+
+def _existing(paths: list[str]) -> list[str]:
+    return [p for p in paths if os.path.isdir(p) and any(
+        f.startswith("test_") for _, _, files in os.walk(p) for f in files)]
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests in an environment holding only what it declares."""
+    installs, test_dirs, runtimes = PACKAGES[package]
+    session.install(*TEST_DEPS)
+    args = []
+    for path in installs:
+        args += ["-e", path]
+    session.install(*args)
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    if runtimes:
+        env["RECOSIM_TEST_RUNTIMES"] = runtimes
+    targets = _existing(test_dirs)
+    if not targets:
+        session.error(f"package {package!r} has no tests")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff: style and common bugs."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "packages", "examples", "noxfile.py", "benchmarks")
+
+
+@nox.session(python=PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy over the framework-free packages (core and library)."""
+    session.install("mypy>=1.10", "-e", CORE, "-e", LIBRARY)
+    session.run("mypy", f"{CORE}/src/recosim/core", f"{LIBRARY}/src/recosim/library")
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Speed of every runtime on the same models (not part of the tests)."""
+    session.install("-e", CORE, "-e", LIBRARY, "-e", TF, "-e", JAX)
+    session.run("python", "benchmarks/runtimes.py", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """API documentation (HTML under docs/_build) from the docstrings."""
+    session.install("pdoc>=14", "-e", CORE, "-e", LIBRARY)
+    session.run("pdoc", "-o", "docs/_build", "recosim.core", "recosim.library")
