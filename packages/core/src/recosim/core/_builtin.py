@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from recosim.core.checkpoint import run_resumable
 from recosim.core.plugins.hookspecs import hookimpl
 from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
 
@@ -39,17 +40,8 @@ def recosim_add_usecases(registry: Any) -> None:
     registry.add("random-walk", RandomWalkUseCase, summary=RandomWalkUseCase.summary)
 
 
-def _run_in_chunks(runtime: Any, steps: int, progress: Progress | None, chunk: int = 50) -> Any:
-    """Execute ``steps`` transitions in chunks, reporting progress after each chunk."""
-    value = runtime.execute(0)
-    done = 0
-    while done < steps:
-        n = min(chunk, steps - done)
-        value = runtime.execute(n, starting_value=value)
-        done += n
-        if progress is not None:
-            progress(done, steps)
-    return value
+def _checkpoint(out: Path | None) -> Path | None:
+    return None if out is None else out / "checkpoint.npz"
 
 
 class CountingUseCase(UseCase):
@@ -67,7 +59,7 @@ class CountingUseCase(UseCase):
 
         p = self.validate(params)
         rt = get_plugins().get_runtime(runtime)(counting_variables(), seed=seed)
-        final = _run_in_chunks(rt, p["steps"], progress)
+        final = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
         summary = {
             "usecase": self.name,
             "runtime": runtime,
@@ -98,7 +90,8 @@ class RandomWalkUseCase(UseCase):
 
         p = self.validate(params)
         rt = get_plugins().get_runtime(runtime)(random_walk_variables(p["num_agents"], p["scale"]), seed=seed)
-        final = np.asarray(_run_in_chunks(rt, p["steps"], progress)["walk"].get("position"))
+        final_value = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
+        final = np.asarray(final_value["walk"].get("position"))
         summary = {
             "usecase": self.name,
             "runtime": runtime,
