@@ -33,7 +33,7 @@ def save_network_value(path: Path, value: Mapping[str, Value], meta: Mapping[str
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
 
 

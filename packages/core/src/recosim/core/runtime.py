@@ -28,7 +28,7 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from recosim.core.backend import Backend, numpy_backend, using_backend
 from recosim.core.errors import NetworkError
@@ -40,7 +40,7 @@ from recosim.core.variable import Variable
 
 __all__ = ["Runtime", "NumpyRuntime", "stack_steps", "slice_step"]
 
-ModelLike = Network | Story | Sequence[Variable] | Callable[[], Sequence[Variable]]
+ModelLike: TypeAlias = Network | Story | Sequence[Variable] | Callable[[], Sequence[Variable]]
 
 
 class Runtime(ABC):

@@ -42,6 +42,7 @@ class Value(Mapping[str, Any]):
     """
 
     __slots__ = ("_fields",)
+    _fields: dict[str, Any]
 
     def __init__(
         self,
