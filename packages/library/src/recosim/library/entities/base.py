@@ -1,0 +1,177 @@
+"""Prototypes: the abstract agents that the library's stories know how to wire.
+
+A prototype declares the behaviours a story calls; a custom user, corpus,
+recommender or metrics entity that subclasses one (and implements its abstract
+behaviours) can be dropped into every story of `recosim.library.stories`.
+
+Each prototype's ``specs()`` returns one `ValueSpec` whose top-level keys name the
+variables the entity drives (``"state"``, ``"response"``, ...); `subspec` picks one.
+
+>>> from recosim.core import FieldSpec, Value, ValueSpec
+>>> class Forgetful(User):
+...     def specs(self):
+...         return ValueSpec(state=ValueSpec(x=FieldSpec()), response=ValueSpec(c=FieldSpec()))
+...     def initial_state(self):
+...         return Value(x=0.0)
+>>> try:
+...     Forgetful()
+... except TypeError as err:
+...     print(err)
+Forgetful subclasses the User prototype but does not implement next_state, response; the library's stories call these \
+behaviours
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from typing import Any
+
+from recosim.core import Entity, FieldSpec, Value, ValueSpec
+
+__all__ = ["Prototype", "User", "Corpus", "Recommender", "Metrics", "subspec"]
+
+
+def subspec(spec: ValueSpec, key: str) -> ValueSpec:
+    """The `ValueSpec` of the fields under ``key`` in ``spec``.
+
+    >>> subspec(ValueSpec(state=ValueSpec(x=FieldSpec(), y=FieldSpec())), "state").keys() == {"x", "y"}
+    True
+    """
+    if not isinstance(spec, ValueSpec):
+        raise TypeError(f"subspec: spec must be a ValueSpec, got {type(spec).__name__}")
+    try:
+        part = spec.get(key)
+    except KeyError:
+        raise KeyError(f"specs() declares no {key!r} part; its keys are {sorted(spec.keys())}") from None
+    if isinstance(part, FieldSpec):
+        raise KeyError(f"specs() part {key!r} is a single FieldSpec; declare it as ValueSpec(field=FieldSpec(...))")
+    return ValueSpec(part)
+
+
+class _PrototypeMeta(ABCMeta):
+    """Refuses to instantiate a prototype subclass that forgets a behaviour, saying which."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            protos = [b.__name__ for b in cls.__mro__ if b.__dict__.get("_prototype_root")]
+            proto = protos[0] if protos else "a"
+            if cls.__dict__.get("_prototype_root"):
+                raise TypeError(f"{cls.__name__} is a prototype; subclass it and implement {', '.join(missing)}")
+            raise TypeError(
+                f"{cls.__name__} subclasses the {proto} prototype but does not implement "
+                f"{', '.join(missing)}; the library's stories call these behaviours"
+            )
+        return super().__call__(*args, **kwargs)
+
+
+class Prototype(Entity, metaclass=_PrototypeMeta):
+    """Base of the prototypes: an `Entity` with declared variable specs."""
+
+    @abstractmethod
+    def specs(self) -> ValueSpec:
+        """The domains of the variables this entity drives, keyed by role (``"state"``, ...)."""
+
+    def spec(self, key: str) -> ValueSpec:
+        """The `ValueSpec` of one role, e.g. ``user.spec("response")``."""
+        return subspec(self.specs(), key)
+
+
+class User(Prototype):
+    """A population of users: latent state, what the recommender observes, and responses.
+
+    Stories call ``initial_state()``, ``next_state(previous_state, response)``,
+    ``response(state, slate)`` and ``observation(state)``; ``specs()`` declares the
+    parts ``"state"``, ``"response"`` and (when ``observation`` is overridden)
+    ``"observation"``. The default observation is the whole state (a fully
+    observed user); override it to hide latent fields from the recommender.
+    """
+
+    _prototype_root = True
+
+    @abstractmethod
+    def initial_state(self) -> Value:
+        """The users' state at ``t = 0`` (fields with a leading user axis)."""
+
+    @abstractmethod
+    def next_state(self, previous_state: Value, response: Value) -> Value:
+        """The users' state after responding with ``response`` to the current slate."""
+
+    @abstractmethod
+    def response(self, state: Value, slate: Value) -> Value:
+        """How users in ``state`` respond to the recommended ``slate`` (e.g. a choice)."""
+
+    def observation(self, state: Value) -> Value:
+        """What the recommender sees of the users before recommending (default: ``state``)."""
+        return state
+
+    def observation_spec(self) -> ValueSpec:
+        """The spec of ``observation``: the ``"observation"`` part of specs, else the state's."""
+        spec = self.specs()
+        return subspec(spec, "observation") if "observation" in spec else subspec(spec, "state")
+
+
+class Corpus(Prototype):
+    """The documents on offer: a corpus state and the documents available each step.
+
+    Stories call ``initial_state()``, ``next_state(previous_state, response)`` and
+    ``available_documents(state)``; ``specs()`` declares ``"state"`` and
+    ``"available_documents"`` (fields with a leading document axis).
+    """
+
+    _prototype_root = True
+
+    @abstractmethod
+    def initial_state(self) -> Value:
+        """The corpus state at ``t = 0``."""
+
+    def next_state(self, previous_state: Value, response: Value) -> Value:
+        """The corpus state after the users' ``response`` (default: unchanged)."""
+        return previous_state
+
+    @abstractmethod
+    def available_documents(self, state: Value) -> Value:
+        """The documents the recommender may choose from, given the corpus ``state``."""
+
+
+class Recommender(Prototype):
+    """A recommender: its state (beliefs, counts) and the slates it serves.
+
+    Stories call ``initial_state()``, ``slate(state, user_observation,
+    available_documents)`` and ``next_state(previous_state, response, slate)``;
+    ``specs()`` declares ``"state"`` and ``"slate"``.
+    """
+
+    _prototype_root = True
+
+    @abstractmethod
+    def initial_state(self) -> Value:
+        """The recommender's state at ``t = 0``."""
+
+    @abstractmethod
+    def slate(self, state: Value, user_observation: Value, available_documents: Value) -> Value:
+        """One slate per user: document indices and the documents' fields."""
+
+    def next_state(self, previous_state: Value, response: Value, slate: Value) -> Value:
+        """The state after seeing the users' ``response`` to ``slate`` (default: unchanged)."""
+        return previous_state
+
+
+class Metrics(Prototype):
+    """Running metrics of a simulation.
+
+    Stories bind the metrics variable at ``t = 0`` to
+    ``next_state(initial_state(), response, slate)`` and later to
+    ``next_state(previous_state, response, slate)``, so the value at step ``t``
+    includes the responses of steps ``0..t``. ``specs()`` declares ``"state"``.
+    """
+
+    _prototype_root = True
+
+    @abstractmethod
+    def initial_state(self) -> Value:
+        """The metrics before any response."""
+
+    @abstractmethod
+    def next_state(self, previous_state: Value, response: Value, slate: Value) -> Value:
+        """The metrics after one more step of ``response`` to ``slate``."""

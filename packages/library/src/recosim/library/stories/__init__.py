@@ -1,0 +1,1 @@
+"""Stories: functions and `Story` classes that create entities' variables and bind their behaviours."""
