@@ -167,13 +167,31 @@ class NumpyBackend(Backend):
         words = [int(w) for w in np.asarray(seed, np.uint32).ravel()] + [int(data) & 0xFFFFFFFF]
         return np.random.SeedSequence(words).generate_state(2, np.uint32)
 
+    def sample(self, distribution: Any, sample_shape: Sequence[int], seed: Any) -> Any:
+        """Draw from ``distribution``; categoricals use a vectorised Gumbel-max sampler.
+
+        The NumPy substrate of TFP samples categoricals row by row in Python, which
+        dominates large populations; Gumbel-max gives the same distribution.
+        """
+        if type(distribution) is self.tfd.Categorical:
+            logits = np.asarray(distribution.logits_parameter())
+            rng = np.random.default_rng(np.asarray(seed, np.uint32))
+            gumbel = rng.gumbel(size=tuple(sample_shape) + logits.shape).astype(logits.dtype, copy=False)
+            return np.argmax(logits + gumbel, axis=-1).astype(distribution.dtype)
+        return distribution.sample(tuple(sample_shape), seed=seed)
+
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         return np.asarray(x, dtype=dtype)
 
     def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
         x = np.asarray(x)
-        idx = np.argsort(-x, axis=-1, kind="stable")[..., :k]
-        return np.take_along_axis(x, idx, axis=-1), idx
+        n = x.shape[-1]
+        if not 0 < k <= n:
+            raise ValueError(f"top_k: k={k} must be between 1 and the last dimension {n}")
+        part = np.argpartition(-x, k - 1, axis=-1)[..., :k] if k < n else np.broadcast_to(np.arange(n), x.shape)
+        vals = np.take_along_axis(x, part, axis=-1)
+        order = np.argsort(-vals, axis=-1, kind="stable")
+        return np.take_along_axis(vals, order, axis=-1), np.take_along_axis(part, order, axis=-1)
 
     def stop_gradient(self, x: Any) -> Any:
         return x
