@@ -1,0 +1,16 @@
+"""The recosim-usecases plugin: registers the reference use cases (no framework imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recosim.core.plugins import hookimpl
+
+
+@hookimpl
+def recosim_add_usecases(registry: Any) -> None:
+    registry.add(
+        "ecosystem",
+        "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
+        summary="provider ecosystem (paper 4.3): myopic vs ecosystem-aware recommender",
+    )
