@@ -154,9 +154,7 @@ class EpsilonGreedy(CountingAlgorithm):
         self.epsilon = float(epsilon)
 
     def arm_fields(self) -> ValueSpec:
-        return ValueSpec(
-            explore=FieldSpec(self.batch_shape, "int32"), random_arm=FieldSpec(self.batch_shape, "int32")
-        )
+        return ValueSpec(explore=FieldSpec(self.batch_shape, "int32"), random_arm=FieldSpec(self.batch_shape, "int32"))
 
     def arm(self, state: Value, context: Value | None = None) -> Value:
         B = get_backend()
@@ -176,9 +174,7 @@ class UCB1(CountingAlgorithm):
     ``exploration = 2`` is the classical constant for rewards in [0, 1].
     """
 
-    def __init__(
-        self, num_arms: int, num_instances: int, exploration: float = 2.0, name: str | None = None
-    ) -> None:
+    def __init__(self, num_arms: int, num_instances: int, exploration: float = 2.0, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
         self.exploration = _positive_float(exploration, "exploration")
 

@@ -100,9 +100,7 @@ class BernoulliBandit(BanditProblem):
     problem; without it every instance draws its means uniformly on [0, 1] at ``t = 0``.
     """
 
-    def __init__(
-        self, num_arms: int, num_instances: int, means: Any = None, name: str | None = None
-    ) -> None:
+    def __init__(self, num_arms: int, num_instances: int, means: Any = None, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
         self.means = None if means is None else _parameter(means, "means", (self.num_instances, self.num_arms))
         if self.means is not None and not np.all((self.means >= 0.0) & (self.means <= 1.0)):
