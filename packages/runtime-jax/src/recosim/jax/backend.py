@@ -1,0 +1,157 @@
+"""`JaxBackend`: ``jax.numpy`` arrays and TensorFlow Probability's JAX substrate.
+
+>>> B = JaxBackend()
+>>> x = B.np.asarray([1.0, 3.0, 2.0], dtype="float32")
+>>> [int(i) for i in B.top_k(x, 2)[1]]
+[1, 2]
+>>> key = B.fold_in(B.make_seed(0), 7)
+>>> float(B.sample(B.tfd.Normal(0.0, 1.0), (), key)) == float(B.sample(B.tfd.Normal(0.0, 1.0), (), key))
+True
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from recosim.core.backend import Backend
+from recosim.jax._pytree import register_value_pytree
+
+__all__ = ["JaxBackend", "jax_backend", "is_weakly_typed", "strong"]
+
+register_value_pytree()
+
+_U32 = 0xFFFFFFFF
+
+
+class _JaxLinalg:
+    inv = staticmethod(jnp.linalg.inv)
+    cholesky = staticmethod(jnp.linalg.cholesky)
+    det = staticmethod(jnp.linalg.det)
+    slogdet = staticmethod(jnp.linalg.slogdet)
+
+    @staticmethod
+    def solve(a: Any, b: Any) -> Any:
+        """Solve ``a @ x = b`` for matrices ``b`` (batched)."""
+        return jnp.linalg.solve(a, b)
+
+
+class JaxBackend(Backend):
+    """``jax.numpy`` arrays, raw ``uint32[2]`` PRNG keys and the JAX substrate of TFP."""
+
+    name = "jax"
+    framework = "jax"
+
+    @property
+    def np(self) -> Any:
+        return jnp
+
+    @cached_property
+    def tfd(self) -> Any:
+        return _import_jax_substrate().distributions
+
+    @property
+    def linalg(self) -> Any:
+        return _JaxLinalg
+
+    # -- keys --------------------------------------------------------------------
+    def make_seed(self, seed: int) -> Any:
+        """``jax.random.PRNGKey`` of the low 32 bits, with the high 32 bits folded in when set."""
+        s = int(seed) & 0xFFFFFFFFFFFFFFFF
+        key = jax.random.PRNGKey(np.uint32(s & _U32))
+        return key if s >> 32 == 0 else jax.random.fold_in(key, np.uint32(s >> 32))
+
+    def fold_in(self, seed: Any, data: int | Any) -> Any:
+        if isinstance(data, (int, np.integer)):
+            data = np.uint32(int(data) & _U32)
+        return jax.random.fold_in(seed, data)
+
+    # -- operations ---------------------------------------------------------------
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        return jnp.asarray(x, dtype=dtype)
+
+    def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
+        return jax.lax.top_k(jnp.asarray(x), int(k))
+
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
+    def scatter_add(self, x: Any, indices: Any, updates: Any) -> Any:
+        return jnp.asarray(x).at[jnp.asarray(indices)].add(updates)
+
+    def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
+        return jax.nn.one_hot(indices, int(depth), dtype=dtype)
+
+    def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
+        return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+    def log_softmax(self, x: Any, axis: int = -1) -> Any:
+        return jax.nn.log_softmax(x, axis=axis)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        return jax.nn.softmax(x, axis=axis)
+
+    def sigmoid(self, x: Any) -> Any:
+        return jax.nn.sigmoid(x)
+
+    def owns(self, x: Any) -> bool:
+        """JAX arrays, including tracers inside jit, scan, vmap and grad."""
+        return isinstance(x, (jax.Array, jax.core.Tracer))
+
+
+_TF_MODULES = ("tensorflow", "tensorflow.python", "tensorflow.python.ops", "tensorflow.compat")
+
+
+def _import_jax_substrate() -> Any:
+    """Import TFP's JAX substrate without letting it import TensorFlow.
+
+    When TensorFlow is installed but not yet imported, the substrate would import
+    it only to borrow docstrings (many seconds); hiding it for the duration of the
+    import makes the substrate take its TensorFlow-free path.
+    """
+    import sys
+
+    hidden = [m for m in _TF_MODULES if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        from tensorflow_probability.substrates import jax as tfp_jax
+
+        tfp_jax.distributions.Normal  # noqa: B018 - load the lazy module while TensorFlow is hidden
+    finally:
+        for m in hidden:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+    return tfp_jax
+
+
+_SHARED: JaxBackend | None = None
+
+
+def jax_backend() -> JaxBackend:
+    """The shared `JaxBackend` (its distributions module is imported once)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = JaxBackend()
+    return _SHARED
+
+
+def is_weakly_typed(x: Any) -> bool:
+    """Whether ``x`` is a Python scalar or a weakly typed JAX value (adopts its partner's dtype)."""
+    if isinstance(x, (bool, int, float, complex)):
+        return True
+    aval = getattr(x, "aval", None)
+    if aval is not None:
+        return bool(getattr(aval, "weak_type", False))
+    return bool(getattr(x, "weak_type", False))
+
+
+def strong(x: Any, dtype: Any = None) -> Any:
+    """``x`` as a strongly typed JAX array (of ``dtype`` when given): stable in scan carries."""
+    if dtype is None:
+        dtype = jax.dtypes.canonicalize_dtype(x.dtype) if hasattr(x, "dtype") else jnp.asarray(x).dtype
+    return jnp.asarray(x, dtype=dtype)

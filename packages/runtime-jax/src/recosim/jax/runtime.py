@@ -1,0 +1,284 @@
+"""`JaxRuntime`: the network's steps compiled with ``jax.jit`` and iterated with ``lax.scan``.
+
+>>> from recosim.core.examples import counting_variables
+>>> rt = JaxRuntime(counting_variables(), seed=0)
+>>> rt.trajectory(4)["count"].get("n").tolist()
+[0, 1, 2, 3]
+>>> int(rt.execute(10)["count"].get("n"))
+10
+
+Keys follow the NumPy runtime's convention: a call's key comes from
+``Runtime._next_key``; step ``t`` is evaluated under ``seed(fold_in(key, t))``
+and each draw folds in the hash of its name. The same seed therefore gives the
+same trajectory on every call, and runs in a batch (:meth:`JaxRuntime.run_many`)
+equal the runs made one seed at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from recosim.core.backend import Backend, using_backend
+from recosim.core.errors import SpecError
+from recosim.core.network import NetworkValue
+from recosim.core.random import seed as seed_handler
+from recosim.core.runtime import ModelLike, Runtime, stack_steps
+from recosim.core.value import Value, shape_of
+from recosim.jax._pytree import register_value_pytree
+from recosim.jax.backend import is_weakly_typed, jax_backend, strong
+from recosim.jax.log_probability import TrajectoryScorer
+
+__all__ = ["JaxRuntime"]
+
+register_value_pytree()
+
+StepFn = Callable[..., NetworkValue]
+
+
+def _carry_value(name: str, value: Any, where: str) -> Value:
+    """A variable's Value with every field a strongly typed JAX array."""
+    fields = {}
+    for key, field in Value(value).items():
+        try:
+            fields[key] = strong(field)
+        except TypeError as err:
+            raise SpecError(
+                f"variable {name!r}, field {key!r}: {where} is a {type(field).__name__}, "
+                f"which is not an array the JAX runtime can carry ({err})"
+            ) from None
+    return Value(fields)
+
+
+def _conform(name: str, new: Any, previous: Value) -> Value:
+    """Make a transition's output match the carried value's shape and dtype, or say why it cannot."""
+    new_v = Value(new)
+    if set(new_v.keys()) != set(previous.keys()):
+        raise SpecError(
+            f"variable {name!r}: the transition returns the fields {sorted(new_v.keys())} "
+            f"but the previous step holds {sorted(previous.keys())}"
+        )
+    fields = {}
+    for key, field in new_v.items():
+        ref = previous[key]
+        shape = shape_of(field)
+        if shape != tuple(ref.shape):
+            raise SpecError(
+                f"variable {name!r}, field {key!r}: the transition returns shape {shape} but the previous "
+                f"step holds shape {tuple(ref.shape)}; a scanned simulation keeps every field's shape fixed"
+            )
+        dtype = jnp.result_type(field) if not hasattr(field, "dtype") else field.dtype
+        if dtype != ref.dtype and not is_weakly_typed(field):
+            raise SpecError(
+                f"variable {name!r}, field {key!r}: the transition returns dtype {np.dtype(dtype).name} but "
+                f"the previous step holds {np.dtype(ref.dtype).name}; give both the same dtype (declare it "
+                "in the FieldSpec, and convert initial values with B.asarray(x, dtype))"
+            )
+        fields[key] = strong(field, ref.dtype)
+    return Value(fields)
+
+
+class JaxRuntime(Runtime):
+    """Ancestral sampling compiled with ``jax.jit``; time is a ``lax.scan``.
+
+    ``jit=False`` evaluates the same steps eagerly in a Python loop (concrete
+    arrays, breakpoints work). ``callback(t)`` is called on the host after each
+    transition (single runs only). Compiled functions are cached per call kind and
+    length: build a new runtime after changing parameters the behaviours close over
+    (or build the model inside a function you jit or differentiate).
+    """
+
+    name = "jax"
+
+    def __init__(
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        jit: bool = True,
+        callback: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__(network, seed=seed)
+        self.jit = bool(jit)
+        self.callback = callback
+        self._compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
+        self._scorer = TrajectoryScorer(self.network, self.backend, jit=self.jit)
+
+    @property
+    def backend(self) -> Backend:
+        return jax_backend()
+
+    # -- one step ---------------------------------------------------------------
+    def initial_step(self, key: Any) -> NetworkValue:
+        """The initial value under step key ``fold_in(key, 0)`` (traceable)."""
+        B = self.backend
+        with using_backend(B), seed_handler(B.fold_in(key, 0), B):
+            out = self.network.initial_step()
+        return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
+
+    def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
+        """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
+        B = self.backend
+        with using_backend(B), seed_handler(B.fold_in(key, t), B):
+            out = self.network.transition(previous)
+        return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
+
+    def _start(self, starting_value: Mapping[str, Value] | None) -> NetworkValue | None:
+        if starting_value is None:
+            return None
+        checked = self._check_starting_value(starting_value)
+        return {n: _carry_value(n, v, "its starting value") for n, v in checked.items()}
+
+    # -- whole runs (pure functions of the key) ------------------------------------
+    def _report(self, t: Any) -> None:
+        if self.callback is not None:
+            callback = self.callback
+            jax.debug.callback(lambda step: callback(int(step)), t, ordered=True)
+
+    def _trajectory_fn(self, length: int, report: bool, key: Any, start: NetworkValue | None) -> NetworkValue:
+        first = self.initial_step(key) if start is None else start
+        if length == 1:
+            return jax.tree.map(lambda x: x[None], first)
+
+        def body(carry: NetworkValue, t: Any) -> tuple[NetworkValue, NetworkValue]:
+            nxt = self.transition(key, t, carry)
+            if report:
+                self._report(t)
+            return nxt, nxt
+
+        _, rest = jax.lax.scan(body, first, jnp.arange(1, length, dtype=jnp.int32))
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+
+    def _execute_fn(self, num_steps: int, report: bool, key: Any, start: NetworkValue | None) -> NetworkValue:
+        first = self.initial_step(key) if start is None else start
+        if num_steps == 0:
+            return first
+
+        def body(carry: NetworkValue, t: Any) -> tuple[NetworkValue, None]:
+            nxt = self.transition(key, t, carry)
+            if report:
+                self._report(t)
+            return nxt, None
+
+        last, _ = jax.lax.scan(body, first, jnp.arange(1, num_steps + 1, dtype=jnp.int32))
+        return last
+
+    def _eager(self, count: int, key: Any, start: NetworkValue | None, stack: bool) -> NetworkValue:
+        current = self.initial_step(key) if start is None else start
+        steps = [current]
+        for t in range(1, count):
+            current = self.transition(key, t, current)
+            if self.callback is not None:
+                self.callback(t)
+            if stack:
+                steps.append(current)
+        return stack_steps(steps, self.backend) if stack else current
+
+    def _compiled_fn(self, kind: str, n: int, batched: bool) -> Callable[..., NetworkValue]:
+        cache_key = (kind, n, batched)
+        fn = self._compiled.get(cache_key)
+        if fn is None:
+            body = self._trajectory_fn if kind == "trajectory" else self._execute_fn
+            pure = partial(body, n, not batched and self.callback is not None)
+            fn = jax.jit(jax.vmap(pure, in_axes=(0, None)) if batched else pure)
+            self._compiled[cache_key] = fn
+        return fn
+
+    # -- the Runtime contract ---------------------------------------------------------
+    def trajectory(
+        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
+    ) -> NetworkValue:
+        length = self._check_length(length, "trajectory length", 1)
+        key = self._next_key(seed)
+        start = self._start(starting_value)
+        if not self.jit:
+            return self._eager(length, key, start, stack=True)
+        return self._compiled_fn("trajectory", length, False)(key, start)
+
+    def execute(
+        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
+    ) -> NetworkValue:
+        num_steps = self._check_length(num_steps, "num_steps", 0)
+        key = self._next_key(seed)
+        start = self._start(starting_value)
+        if not self.jit:
+            return self._eager(num_steps + 1, key, start, stack=False)
+        return self._compiled_fn("execute", num_steps, False)(key, start)
+
+    # -- many independent runs ------------------------------------------------------------
+    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
+        """The ``[runs, 2]`` keys of :meth:`run_many`.
+
+        ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
+        an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls.
+        """
+        if isinstance(seeds, (int, np.integer)):
+            seeds, num_runs = None, int(seeds)
+        if (seeds is None) == (num_runs is None):
+            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
+        B = self.backend
+        if seeds is not None:
+            seeds = [int(s) for s in seeds]
+            if not seeds:
+                raise ValueError("run_many needs at least one seed")
+            return jnp.stack([B.make_seed(s) for s in seeds])
+        assert num_runs is not None
+        if int(num_runs) != num_runs or num_runs < 1:
+            raise ValueError(f"num_runs must be a positive integer, got {num_runs!r}")
+        base = B.make_seed(self.seed)
+        counters = jnp.arange(self._calls, self._calls + int(num_runs), dtype=jnp.uint32)
+        self._calls += int(num_runs)
+        return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, counters)
+
+    def run_many(
+        self,
+        seeds: Sequence[int] | int | None = None,
+        *,
+        num_runs: int | None = None,
+        length: int | None = None,
+        num_steps: int | None = None,
+        starting_value: Mapping[str, Value] | None = None,
+    ) -> NetworkValue:
+        """Independent runs in one compiled, vmapped call; every field gains a leading run axis.
+
+        Give ``length`` for trajectories (``[runs, length, ...]``, as :meth:`trajectory`)
+        or ``num_steps`` for final values (``[runs, ...]``, as :meth:`execute`). Run ``i``
+        equals the single call with the same key: ``trajectory(length, seed=seeds[i])``,
+        or with ``num_runs`` the runtime's ``i``-th next call. ``starting_value`` is
+        shared by all runs. Summarise the result with `recosim.jax.summarize`.
+        """
+        if (length is None) == (num_steps is None):
+            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
+        if length is not None:
+            kind, n = "trajectory", self._check_length(length, "trajectory length", 1)
+        else:
+            kind, n = "execute", self._check_length(num_steps, "num_steps", 0)
+        keys = self.run_keys(seeds, num_runs=num_runs)
+        start = self._start(starting_value)
+        if not self.jit:
+            count, stack = (n, True) if kind == "trajectory" else (n + 1, False)
+            runs = [self._eager(count, key, start, stack) for key in keys]
+            return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
+        return self._compiled_fn(kind, n, True)(keys, start)
+
+    # -- log-probabilities ---------------------------------------------------------------------
+    def log_probability(
+        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+    ) -> Any:
+        """Log-probability of ``value_trajectory`` (steps ``0..num_steps``), compiled with a scan over steps.
+
+        Equal to `recosim.core.log_probability.log_probability_from_value_trajectory`
+        on the same data; ``seed`` samples draws that the data does not log.
+        """
+        return self._scorer.total(value_trajectory, num_steps, seed=seed)
+
+    def log_probability_by_step(
+        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+    ) -> dict[str, Any]:
+        """``{variable: [log-probability of step t for t in 0..num_steps]}``."""
+        return self._scorer.by_step(value_trajectory, num_steps, seed=seed)
