@@ -1,0 +1,68 @@
+"""Small helpers shared by the choice and state blocks (backend-agnostic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from recosim.core import get_backend
+from recosim.core.value import shape_of
+
+__all__ = ["as_float_param", "as_int_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim"]
+
+
+def as_float_param(x: Any, name: str) -> Any:
+    """Store a parameter: NumPy-like input becomes float32; framework arrays are kept as given."""
+    if x is None:
+        raise ValueError(f"parameter {name!r} is required")
+    if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic)):
+        arr = np.asarray(x, dtype=np.float32)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"parameter {name!r} has non-finite entries")
+        return arr
+    return x  # a framework array or variable: keep it (trainable parameters stay trainable)
+
+
+def as_int_param(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"parameter {name!r} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int32)
+
+
+def static_shape(x: Any) -> tuple[int | None, ...]:
+    """The static shape of an array of any backend (``None`` for unknown sizes)."""
+    return tuple(shape_of(x))
+
+
+def ndim(x: Any) -> int:
+    return len(static_shape(x))
+
+
+def check_last_dim(x: Any, size: int | None, what: str, expected: str) -> None:
+    """Raise a ValueError naming ``what`` unless the last axis of ``x`` has ``size`` entries."""
+    shape = static_shape(x)
+    if not shape:
+        raise ValueError(f"{what} must have at least one axis ({expected}), got a scalar")
+    if size is not None and shape[-1] is not None and shape[-1] != size:
+        raise ValueError(f"{what} has shape {shape}; its last axis must have {size} entries ({expected})")
+
+
+def log_sigmoid(x: Any) -> Any:
+    """``log(sigmoid(x))`` computed without overflow: ``-softplus(-x)``."""
+    np_ = get_backend().np
+    return -(np_.maximum(-x, 0.0) + np_.log1p(np_.exp(-np_.abs(x))))
+
+
+def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batch_shape") -> tuple[int, ...]:
+    """Normalise a population shape given as an int, a sequence or ``None`` (no population axis)."""
+    if batch_shape is None:
+        return ()
+    if isinstance(batch_shape, (int, np.integer)):
+        batch_shape = (int(batch_shape),)
+    out = tuple(int(d) for d in batch_shape)
+    if any(d <= 0 for d in out):
+        raise ValueError(f"{name} must hold positive sizes, got {out}")
+    return out
