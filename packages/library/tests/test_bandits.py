@@ -238,5 +238,5 @@ def test_an_algorithm_that_forgets_a_behaviour_is_refused():
         def state_spec(self):
             raise AssertionError
 
-    with pytest.raises(TypeError, match="NoUpdate .* BanditAlgorithm prototype .* next_state"):
+    with pytest.raises(TypeError, match=r"NoUpdate .* BanditAlgorithm prototype .* next_state"):
         NoUpdate(2, 2)
