@@ -39,6 +39,7 @@ class SlateRecommender(Recommender):
         self.num_docs = num_documents(document_spec)
         if self.slate_size > self.num_docs:
             raise ValueError(f"slate_size={self.slate_size} exceeds the number of documents ({self.num_docs})")
+        slate_spec(document_spec, self.num_users, self.slate_size)  # validates the document fields
 
     def specs(self) -> ValueSpec:
         return ValueSpec(
