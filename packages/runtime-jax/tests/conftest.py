@@ -35,9 +35,18 @@ def drift_variables(mu=0.5, sigma=1.5, num_agents: int = 2) -> list[Variable]:
     return [var]
 
 
-def choice_variables(num_users: int = 3) -> list[Variable]:
-    """A static user affinity, a slate score (intra-slice) and a Categorical choice among 4 items."""
-    affinity = np.linspace(-1.0, 1.0, 4 * num_users, dtype=np.float32).reshape(num_users, 4)
+def default_affinity(num_users: int) -> np.ndarray:
+    return np.linspace(-1.0, 1.0, 4 * num_users, dtype=np.float32).reshape(num_users, 4)
+
+
+def choice_variables(num_users: int = 3, affinity=None, temperature=1.0) -> list[Variable]:
+    """A static user affinity and a Categorical choice among 4 items that favours the last choice.
+
+    ``temperature`` is a parameter of the choice behaviour itself (so log-probabilities
+    of logged trajectories depend on it; the affinity is logged data).
+    """
+    if affinity is None:
+        affinity = default_affinity(num_users)
     user = Variable("user", ValueSpec(affinity=FieldSpec(shape=(num_users, 4), dtype="float32")))
     user.initial_value = value(lambda: Value(affinity=get_backend().asarray(affinity)))
 
@@ -45,12 +54,12 @@ def choice_variables(num_users: int = 3) -> list[Variable]:
 
     def respond(u: Value) -> Value:
         B = get_backend()
-        return Value(choice=B.tfd.Categorical(logits=u.get("affinity"), dtype="int32"))
+        return Value(choice=B.tfd.Categorical(logits=u.get("affinity") / temperature, dtype="int32"))
 
     def respond_next(u: Value, prev: Value) -> Value:
         B = get_backend()
         bonus = B.one_hot(prev.get("choice"), 4)  # users like to repeat their last choice
-        return Value(choice=B.tfd.Categorical(logits=u.get("affinity") + bonus, dtype="int32"))
+        return Value(choice=B.tfd.Categorical(logits=(u.get("affinity") + bonus) / temperature, dtype="int32"))
 
     response.initial_value = value(respond, (user,))
     response.value = value(respond_next, (user, response.previous))
