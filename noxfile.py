@@ -33,8 +33,9 @@ PACKAGES = {
 
 
 def _existing(paths: list[str]) -> list[str]:
-    return [p for p in paths if os.path.isdir(p) and any(
-        f.startswith("test_") for _, _, files in os.walk(p) for f in files)]
+    return [
+        p for p in paths if os.path.isdir(p) and any(f.startswith("test_") for _, _, files in os.walk(p) for f in files)
+    ]
 
 
 @nox.session(python=PYTHON)

@@ -29,9 +29,15 @@ def _timed(fn: Callable[[], Any]) -> float:
 def bench(runtime: str, name: str, variables: list, steps: int, repeat: int) -> dict[str, Any]:
     rt = make_runtime_for(runtime, variables, seed=0)
     first = _timed(lambda: rt.execute(steps - 1, seed=1))
-    again = min(_timed(lambda: rt.execute(steps - 1, seed=2 + i)) for i in range(repeat))
-    return {"runtime": runtime, "model": name, "steps": steps, "first_call_s": round(first, 3),
-            "steady_s": round(again, 3), "ms_per_step": round(1000 * again / steps, 2)}
+    again = min(_timed(lambda i=i: rt.execute(steps - 1, seed=2 + i)) for i in range(repeat))
+    return {
+        "runtime": runtime,
+        "model": name,
+        "steps": steps,
+        "first_call_s": round(first, 3),
+        "steady_s": round(again, 3),
+        "ms_per_step": round(1000 * again / steps, 2),
+    }
 
 
 def main() -> None:
@@ -54,9 +60,12 @@ def main() -> None:
         for name, variables in models:
             row = bench(runtime, name, variables, args.steps, args.repeat)
             rows.append(row)
-            print(f"{row['runtime']:<6} {row['model']:<12} first call {row['first_call_s']:8.2f} s   "
-                  f"then {row['steady_s']:8.2f} s  ({row['ms_per_step']:.2f} ms/step, {args.steps} steps, "
-                  f"{args.users} users)", flush=True)
+            print(
+                f"{row['runtime']:<6} {row['model']:<12} first call {row['first_call_s']:8.2f} s   "
+                f"then {row['steady_s']:8.2f} s  ({row['ms_per_step']:.2f} ms/step, {args.steps} steps, "
+                f"{args.users} users)",
+                flush=True,
+            )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": platform.platform(), "processor": platform.processor(), "results": rows}, f, indent=2)

@@ -55,12 +55,10 @@ class ProgressBar:
         elapsed = time.perf_counter() - self.start
         eta = elapsed / frac - elapsed if frac > 0 else float("nan")
         if self.interactive:
-            filled = int(round(frac * self.width))
+            filled = round(frac * self.width)
             bar = "#" * filled + "-" * (self.width - filled)
             end = "\n" if done >= total else ""
-            self.stream.write(
-                f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s elapsed, {eta:6.1f}s left{end}"
-            )
+            self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s elapsed, {eta:6.1f}s left{end}")
         else:
             tenth = int(frac * 10)
             if tenth == self._last_tenth:
@@ -121,11 +119,21 @@ def _add_run_parser(sub: Any) -> None:
         for param in case.parameters:
             kind = param.type
             if kind is bool:
-                p.add_argument(param.flag, dest=param.name, default=param.default,
-                               action=argparse.BooleanOptionalAction, help=param.help)
+                p.add_argument(
+                    param.flag,
+                    dest=param.name,
+                    default=param.default,
+                    action=argparse.BooleanOptionalAction,
+                    help=param.help,
+                )
             else:
-                p.add_argument(param.flag, dest=param.name, type=kind, default=param.default,
-                               help=f"{param.help} (default: {param.default})")
+                p.add_argument(
+                    param.flag,
+                    dest=param.name,
+                    type=kind,
+                    default=param.default,
+                    help=f"{param.help} (default: {param.default})",
+                )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -163,7 +163,7 @@ def find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str] | None:
         stack.append(node)
         for parent in edges.get(node, ()):
             if state.get(parent) == 1:
-                cyc = [*stack[stack.index(parent):], parent]
+                cyc = [*stack[stack.index(parent) :], parent]
                 return list(reversed(cyc))
             if parent not in state:
                 found = visit(parent)

@@ -35,8 +35,14 @@ def default_provider_means() -> np.ndarray:
         return np.load(f).astype(np.float32)
 
 
-def sample_provider_means(seed: int, num_clusters: int = 40, fan_out: int = 2, num_topics: int = 2,
-                          cluster_scale: float = 8.0, provider_scale: float = 0.5**0.5) -> np.ndarray:
+def sample_provider_means(
+    seed: int,
+    num_clusters: int = 40,
+    fan_out: int = 2,
+    num_topics: int = 2,
+    cluster_scale: float = 8.0,
+    provider_scale: float = 0.5**0.5,
+) -> np.ndarray:
     """Cluster centres ``N(0, cluster_scale)``; ``fan_out`` providers per cluster around each centre."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0.0, cluster_scale, size=(num_clusters, num_topics))
@@ -101,10 +107,16 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
     user = Variable("user state", ValueSpec(interest=FieldSpec((U, T), f32), provider=FieldSpec((U,), i32)))
     corpus = Variable("corpus state", ValueSpec(clicks=FieldSpec((P,), f32)))
     docs = Variable("available docs", ValueSpec(features=FieldSpec((D, T), f32), provider=FieldSpec((D,), i32)))
-    slate = Variable("slate", ValueSpec(doc_index=FieldSpec((U, K), i32), features=FieldSpec((U, K, T), f32),
-                                        provider=FieldSpec((U, K), i32)))
-    response = Variable("user response", ValueSpec(choice=FieldSpec((U,), i32), provider=FieldSpec((U,), i32),
-                                                   utility=FieldSpec((U,), f32)))
+    slate = Variable(
+        "slate",
+        ValueSpec(
+            doc_index=FieldSpec((U, K), i32), features=FieldSpec((U, K, T), f32), provider=FieldSpec((U, K), i32)
+        ),
+    )
+    response = Variable(
+        "user response",
+        ValueSpec(choice=FieldSpec((U,), i32), provider=FieldSpec((U,), i32), utility=FieldSpec((U,), f32)),
+    )
     recommender = Variable("recommender state", ValueSpec(pulls=FieldSpec((U, P), f32)))
     metrics = Variable("metrics", ValueSpec(cumulative_utility=FieldSpec((U,), f32)))
 
@@ -133,8 +145,11 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
         scores = sim + noise * (doc_boost + 1e-4)
         _, idx = B.top_k(scores, K)
         idx = B.cast(idx, i32)
-        return Value(doc_index=idx, features=B.np.take(docs_v.get("features"), idx, axis=0),
-                     provider=B.np.take(docs_v.get("provider"), idx, axis=0))
+        return Value(
+            doc_index=idx,
+            features=B.np.take(docs_v.get("features"), idx, axis=0),
+            provider=B.np.take(docs_v.get("provider"), idx, axis=0),
+        )
 
     def respond(user_v: Value, slate_v: Value) -> Value:
         B = get_backend()
@@ -159,11 +174,15 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
     response.initial_value = value(respond, (user, slate))
     response.value = value(respond, (user, slate))
     corpus.initial_value = value(lambda r: Value(clicks=get_backend().np.sum(pulled(r), axis=0)), (response,))
-    corpus.value = value(lambda c, r: Value(clicks=cfg.discount * c.get("clicks") + get_backend().np.sum(pulled(r), axis=0)),
-                         (corpus.previous, response))
+    corpus.value = value(
+        lambda c, r: Value(clicks=cfg.discount * c.get("clicks") + get_backend().np.sum(pulled(r), axis=0)),
+        (corpus.previous, response),
+    )
     recommender.initial_value = value(lambda r: Value(pulls=pulled(r)), (response,))
     recommender.value = value(lambda s, r: Value(pulls=s.get("pulls") + pulled(r)), (recommender.previous, response))
     metrics.initial_value = value(lambda r: Value(cumulative_utility=r.get("utility")), (response,))
-    metrics.value = value(lambda m, r: Value(cumulative_utility=m.get("cumulative_utility") + r.get("utility")),
-                          (metrics.previous, response))
+    metrics.value = value(
+        lambda m, r: Value(cumulative_utility=m.get("cumulative_utility") + r.get("utility")),
+        (metrics.previous, response),
+    )
     return [user, corpus, docs, slate, response, recommender, metrics]

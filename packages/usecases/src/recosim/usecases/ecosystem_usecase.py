@@ -54,15 +54,19 @@ class EcosystemUseCase(UseCase):
         Parameter("runs_per_call", int, 8, "runs batched into one call on runtimes that offer run_many"),
     )
 
-    def run(self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None,
-            **params: Any) -> Mapping[str, Any]:
+    def run(
+        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+    ) -> Mapping[str, Any]:
         p = self.validate(params)
         caps = _parse_caps(p["boost_caps"])
         if p["horizon"] < 1 or p["num_runs"] < 1:
             raise ValueError("--horizon and --num-runs must be >= 1")
         means = load_provider_means(p["provider_means"] or None)
-        config = {k: p[k] for k in ("num_users", "num_docs", "horizon")} | {"seed": seed, "runtime": runtime,
-                                                                             "provider_means": p["provider_means"]}
+        config = {k: p[k] for k in ("num_users", "num_docs", "horizon")} | {
+            "seed": seed,
+            "runtime": runtime,
+            "provider_means": p["provider_means"],
+        }
         done = _load_runs(out, config)
         runtime_cls = get_plugins().get_runtime(runtime)
         total, finished = len(caps) * p["num_runs"], sum(1 for r in done if r["cap"] in caps)
@@ -82,8 +86,15 @@ class EcosystemUseCase(UseCase):
                     progress(finished, total)
         return self._summarise(done, caps, p, seed, runtime, out)
 
-    def _summarise(self, done: list[dict[str, Any]], caps: list[float], p: Mapping[str, Any], seed: int,
-                   runtime: str, out: Path | None) -> dict[str, Any]:
+    def _summarise(
+        self,
+        done: list[dict[str, Any]],
+        caps: list[float],
+        p: Mapping[str, Any],
+        seed: int,
+        runtime: str,
+        out: Path | None,
+    ) -> dict[str, Any]:
         by_cap = {cap: {r["run"]: r["mean_cumulative_utility"] for r in done if r["cap"] == cap} for cap in caps}
         summary: dict[str, Any] = {"usecase": self.name, "runtime": runtime, "seed": seed, **p, "policies": {}}
         for cap, runs in by_cap.items():
