@@ -279,3 +279,17 @@ def test_blocks_import_no_framework():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_model_blocks_are_registered():
+    from recosim.core import get_plugins
+    from recosim.library import blocks_models
+
+    names = [name for name, *_ in blocks_models.BLOCKS]
+    assert len(names) == len(set(names))
+    for name, target, kind, summary in blocks_models.BLOCKS:
+        assert kind in ("choice", "state") and summary
+        assert name.isidentifier() and name == name.lower()
+        module, attr = target.split(":")
+        obj = get_plugins().get_block(name)
+        assert obj is getattr(__import__(module, fromlist=[attr]), attr)

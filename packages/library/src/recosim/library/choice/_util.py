@@ -10,7 +10,7 @@ import numpy as np
 from recosim.core import get_backend
 from recosim.core.value import shape_of
 
-__all__ = ["as_float_param", "as_int_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim"]
+__all__ = ["as_float_param", "as_int_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim", "one_hot"]
 
 
 def as_float_param(x: Any, name: str) -> Any:
@@ -66,3 +66,15 @@ def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batc
     if any(d <= 0 for d in out):
         raise ValueError(f"{name} must hold positive sizes, got {out}")
     return out
+
+
+def one_hot(indices: Any, depth: int, dtype: str = "float32") -> Any:
+    """One-hot encode integer ``indices`` on a new last axis; out-of-range indices give all zeros.
+
+    Written with explicit int32 dtypes so that it behaves identically on every backend.
+    """
+    B = get_backend()
+    np_ = B.np
+    idx = B.cast(B.asarray(indices), "int32")
+    mask = np_.expand_dims(idx, -1) == np_.arange(int(depth), dtype="int32")
+    return mask if dtype == "bool" else B.cast(mask, dtype)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, check_last_dim, log_sigmoid, ndim, static_shape
+from recosim.library.choice._util import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
 from recosim.library.choice.affinities import append_no_choice
 
 __all__ = [
@@ -143,12 +143,12 @@ class IteratedMultinomialLogit:
         check_last_dim(slate, self.k, "slate", "the slate size k")
         n = static_shape(self.logits)[-1]
         neg_inf = np_.asarray(-np.inf, dtype="float32")
-        first = B.one_hot(slate[..., 0], n, dtype="float32")
+        first = one_hot(slate[..., 0], n, dtype="float32")
         remaining = self.logits + np_.zeros_like(first)  # broadcast to the slate's batch shape
         total = np_.zeros_like(first[..., 0])
         valid = np_.ones_like(first[..., 0]) > 0.0
         for j in range(self.k):
-            pick = B.one_hot(slate[..., j], n, dtype="float32") > 0.0
+            pick = one_hot(slate[..., j], n, dtype="float32") > 0.0
             available = np_.sum(B.cast(pick & np_.isfinite(remaining), "float32"), axis=-1) > 0.0
             valid = valid & available
             chosen = np_.sum(np_.where(pick, remaining, np_.zeros_like(remaining)), axis=-1)
@@ -315,7 +315,7 @@ def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) ->
                 "fields need shape [*batch, n_items, *feature_shape]"
             )
         n = shape[batch_rank]
-        mask = B.one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
+        mask = one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
         feature_rank = len(shape) - batch_rank - 1
         for _ in range(feature_rank):
             mask = np_.expand_dims(mask, -1)
