@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+from recosim.core.plugins import get_plugins
+
+
+def test_plugin_module_imports_no_tensorflow():
+    code = (
+        "import sys\n"
+        "import recosim.tf.plugin, recosim.tf\n"
+        "from recosim.core.plugins import get_plugins\n"
+        "assert 'tf' in get_plugins().runtime_names()\n"
+        "bad = [m for m in ('tensorflow', 'tensorflow_probability', 'edward2') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_plugin_is_discovered_and_loads_runtime_and_backend():
+    plugins = get_plugins()
+    assert "tf" in plugins.runtime_names()
+    assert not [f for f in plugins.failures if f.plugin == "tf"]
+    spec = plugins.runtime_spec("tf")
+    assert spec.framework == "tensorflow"
+    assert spec.distribution == "recosim-runtime-tf"
+    from recosim.tf.runtime import TFRuntime
+
+    assert plugins.get_runtime("tf") is TFRuntime
+    backend = plugins.get_backend("tf")
+    from recosim.tf.backend import tf_backend
+
+    assert backend.name == "tf" and backend is tf_backend()
+    for name in ("tf.log_probability", "tf.log_probability_fn", "tf.run_distributed"):
+        assert callable(plugins.get_inference_method(name))
+
+
+def test_runtime_names_for_block_tests_include_tf():
+    from recosim.core.testing import run_block, runtime_names
+
+    assert "tf" in runtime_names()
+    out = run_block("tf", lambda: {"x": 1.5}, lambda prev: {"x": prev["x"] * 2.0}, length=3)
+    assert out["x"].tolist() == [1.5, 3.0, 6.0]
