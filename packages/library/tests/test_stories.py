@@ -169,8 +169,8 @@ def test_full_story_end_to_end(runtime, recommender):
 def test_stories_are_reproducible(runtime):
     user, corpus, docs = _random_entities()
     variables = recommendation_story(user, corpus, RandomRecommender(5, 3, docs))
-    a = _run(runtime, variables, 3, seed=11)
-    b = _run(runtime, variables, 3, seed=11)
+    rt = make_runtime_for(runtime, variables, seed=0)
+    a, b = to_numpy(rt.trajectory(3, seed=11)), to_numpy(rt.trajectory(3, seed=11))
     np.testing.assert_array_equal(a["slate"]["doc_index"], b["slate"]["doc_index"])
     np.testing.assert_array_equal(a["user response"]["choice"], b["user response"]["choice"])
 
