@@ -55,7 +55,7 @@ class _PrototypeMeta(ABCMeta):
         missing = sorted(getattr(cls, "__abstractmethods__", ()))
         if missing:
             protos = [b.__name__ for b in cls.__mro__ if b.__dict__.get("_prototype_root")]
-            proto = protos[0] if protos else "a"
+            proto = protos[0] if protos else "Prototype"
             if cls.__dict__.get("_prototype_root"):
                 raise TypeError(f"{cls.__name__} is a prototype; subclass it and implement {', '.join(missing)}")
             raise TypeError(
