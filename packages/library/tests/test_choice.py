@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recosim.core import Value, get_backend
 from recosim.core.testing import run_block
@@ -293,3 +295,17 @@ def test_model_blocks_are_registered():
         module, attr = target.split(":")
         obj = get_plugins().get_block(name)
         assert obj is getattr(__import__(module, fromlist=[attr]), attr)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=5),
+    data=st.data(),
+)
+def test_iterated_mnl_is_a_distribution_over_ordered_slates(n, data):
+    k = data.draw(st.integers(min_value=1, max_value=n))
+    logits = np.asarray(data.draw(st.lists(st.floats(-4.0, 4.0, width=32), min_size=n, max_size=n)), dtype=np.float32)
+    slates = np.array(list(itertools.permutations(range(n), k)), np.int32)
+    lp = IteratedMultinomialLogit(logits, k).log_prob(slates)
+    assert np.all(np.isfinite(lp))
+    assert np.exp(lp.astype(np.float64)).sum() == pytest.approx(1.0, abs=1e-4)

@@ -103,10 +103,7 @@ class _LinearGaussianBase(Entity):
         loc = self._mean(x, inputs)
         if self.noise_scale_tril is not None:
             return Value(state=mvn(loc, self.noise_scale_tril, scale_is_tril=True))
-        scale = self.noise_scale
-        if ndim(scale) > 0 and static_shape(scale)[-1] != self.dim:
-            scale = get_backend().np.expand_dims(get_backend().asarray(scale), -1)  # one scale per batch element
-        return Value(state=mvn(loc, scale, scale_is_tril=False))
+        return Value(state=mvn(loc, self.noise_scale, scale_is_tril=False))
 
 
 def _matvec(a: Any, x: Any) -> Any:
@@ -118,7 +115,7 @@ class LinearGaussian(_LinearGaussianBase):
 
     Args:
       transition_matrix: ``A``, ``[d, d]`` or ``[*batch, d, d]``.
-      noise_scale / noise_scale_tril: standard deviations (scalar or ``[d]``) or a
+      noise_scale / noise_scale_tril: standard deviations (scalar, ``[d]`` or ``[*batch, d]``) or a
         lower-triangular Cholesky factor ``[..., d, d]``; give exactly one.
       initial_loc, initial_scale: mean and standard deviations of ``x_0``.
     """
@@ -244,6 +241,13 @@ class ControlledLinearScaledGaussian(_LinearGaussianBase):
         return Value(state=mvn(self._mean(x, inputs), self._per_batch(self.scalar_noise), scale_is_tril=False))
 
 
+def _safe_log(p: Any) -> Any:
+    """``log(p)`` with ``-inf`` for zeros and a zero (not NaN) gradient there."""
+    np_ = get_backend().np
+    positive = p > 0
+    return np_.where(positive, np_.log(np_.where(positive, p, np_.ones_like(p))), np_.full_like(p, -np.inf))
+
+
 class FiniteStateMarkovChain(Entity):
     """A (controlled) Markov chain on states ``0..S-1``.
 
@@ -291,7 +295,7 @@ class FiniteStateMarkovChain(Entity):
     def initial_state(self) -> Value:
         B = get_backend()
         probs = B.np.broadcast_to(B.asarray(self.initial_probs), (*self.batch_shape, self.num_states))
-        return Value(state=B.tfd.Categorical(probs=probs))
+        return Value(state=B.tfd.Categorical(logits=_safe_log(probs)))
 
     def transition_row(self, state: Any, control: Any = None) -> Any:
         """Next-state probabilities ``[*batch, S]`` from ``state`` (and ``control``)."""
@@ -305,7 +309,7 @@ class FiniteStateMarkovChain(Entity):
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         control = _input(inputs, self.input_field, type(self).__name__) if self.controlled else None
         row = self.transition_row(previous_state.get("state"), control)
-        return Value(state=get_backend().tfd.Categorical(probs=row))
+        return Value(state=get_backend().tfd.Categorical(logits=_safe_log(row)))
 
 
 class SwitchingDynamics(Entity):
