@@ -445,3 +445,20 @@ def test_finite_posterior_rejects_bad_tables():
         FinitePosterior([0.5, 0.5], [[0.5, 0.6], [0.5, 0.5]])
     with pytest.raises(ValueError, match="prior"):
         FinitePosterior([1.0], [[0.5, 0.5], [0.5, 0.5]])
+
+
+def test_select_distribution_batches_samples_and_scores():
+    from recosim.library.state import SelectDistribution
+
+    B = get_backend()
+    index = np.array([0, 1, 1], np.int32)
+    low = B.tfd.MultivariateNormalDiag(loc=np.zeros((3, 2), np.float32), scale_diag=np.full((3, 2), 0.01, np.float32))
+    high = np.full((3, 2), 10.0, np.float32)  # a point mass
+    d = SelectDistribution(index, [low, high], event_rank=1)
+    x = d.sample((5,), seed=B.make_seed(0))
+    assert x.shape == (5, 3, 2)
+    assert np.all(np.abs(x[:, 0]) < 0.1) and np.all(x[:, 1:] == 10.0)
+    lp = d.log_prob(x[0])
+    assert lp.shape == (3,)
+    assert lp[0] == pytest.approx(float(low.log_prob(x[0])[0]), rel=1e-6) and lp[1] == lp[2] == 0.0
+    assert np.isneginf(d.log_prob(np.zeros((3, 2), np.float32))[1])

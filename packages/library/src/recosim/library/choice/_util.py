@@ -10,7 +10,7 @@ import numpy as np
 from recosim.core import get_backend
 from recosim.core.value import shape_of
 
-__all__ = ["as_float_param", "as_int_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim", "one_hot"]
+__all__ = ["as_float_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim", "one_hot"]
 
 
 def as_float_param(x: Any, name: str) -> Any:
@@ -23,13 +23,6 @@ def as_float_param(x: Any, name: str) -> Any:
             raise ValueError(f"parameter {name!r} has non-finite entries")
         return arr
     return x  # a framework array or variable: keep it (trainable parameters stay trainable)
-
-
-def as_int_param(x: Any, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        raise ValueError(f"parameter {name!r} must hold integers, got dtype {arr.dtype}")
-    return arr.astype(np.int32)
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
