@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,9 @@ def test_runtime_and_backend_are_registered():
 
     assert plugins.get_runtime("jax") is JaxRuntime
     assert isinstance(plugins.get_backend("jax"), JaxBackend)
-    assert "jax" in runtime_names()
+    wanted = os.environ.get("RECOSIM_TEST_RUNTIMES")
+    if not wanted or "jax" in wanted.split(","):
+        assert "jax" in runtime_names()
     assert not [f for f in plugins.failures if f.distribution == "recosim-runtime-jax"]
     for name in ("jax_log_probability", "jax_log_probability_fn"):
         assert callable(plugins.get_inference_method(name))

@@ -38,8 +38,6 @@ __all__ = ["JaxRuntime"]
 
 register_value_pytree()
 
-StepFn = Callable[..., NetworkValue]
-
 
 def _carry_value(name: str, value: Any, where: str) -> Value:
     """A variable's Value with every field a strongly typed JAX array."""
@@ -47,7 +45,7 @@ def _carry_value(name: str, value: Any, where: str) -> Value:
     for key, field in Value(value).items():
         try:
             fields[key] = strong(field)
-        except TypeError as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise SpecError(
                 f"variable {name!r}, field {key!r}: {where} is a {type(field).__name__}, "
                 f"which is not an array the JAX runtime can carry ({err})"
