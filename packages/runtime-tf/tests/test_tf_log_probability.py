@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
-from models import Chain, Chooser, chain_variables, choice_variables
+from tf_models import Chain, Chooser, chain_variables, choice_variables
 
 from recosim.core import Entity, FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
 from recosim.core.errors import NetworkError, RandomVariableError

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from models import Chain, chain_variables
+from tf_models import Chain, chain_variables
 
 from recosim.core import Entity, FieldSpec, Story, Value, ValueSpec, Variable, get_backend, value
 from recosim.core.errors import RecosimError
