@@ -318,7 +318,10 @@ class SwitchingDynamics(Entity):
     ``inputs.get(mode_field)`` (int, ``[*batch]``) indexes ``models``; every model sees
     the same previous state and inputs and must return the same fields. The first
     model (or ``initial_model``) gives the initial state. Draws of the models that are
-    not selected are discarded; the log-probability is the selected model's.
+    not selected are discarded; the log-probability is the selected model's. Options
+    must return their random fields as distributions (as every model here does);
+    a model that draws inside its behaviour (``GMMVector(return_component_id=True)``)
+    cannot be an option.
     """
 
     def __init__(
