@@ -51,3 +51,33 @@ def test_handlers_must_nest():
         a.__exit__(None, None, None)
     b.__exit__(None, None, None)
     a.__exit__(None, None, None)
+
+
+def test_field_scope_matches_prefixed_fields_in_log_probabilities():
+    from recosim.core import FieldSpec, Value, ValueSpec, Variable, log_probability_from_value_trajectory, value
+    from recosim.core.random import field_scope
+    from recosim.core.runtime import NumpyRuntime
+
+    def sub_block():
+        B = get_backend()
+        x = rv("state", B.tfd.Normal(np.zeros(2, np.float32), 1.0))  # drawn inside: its value is needed here
+        return Value(state=x, double=2 * x)
+
+    def user_initial():
+        with field_scope("interest"):
+            inner = sub_block()
+        return inner.prefixed_with("interest")
+
+    user = Variable("user", ValueSpec({"interest.state": FieldSpec((2,)), "interest.double": FieldSpec((2,))}))
+    user.initial_value = value(user_initial)
+    traj = NumpyRuntime([user], seed=0).trajectory(1)
+    x = traj["user"].get("interest.state")[0]
+    expected = float(np.sum(-0.5 * x**2 - 0.5 * np.log(2 * np.pi)))
+    assert float(log_probability_from_value_trajectory([user], traj)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_default_one_hot_uses_int32_comparisons():
+    from recosim.core.backend import Backend, NumpyBackend
+
+    out = Backend.one_hot(NumpyBackend(), np.array([2, 0], np.int64), 3, dtype="float32")
+    assert out.dtype == np.float32 and out.tolist() == [[0, 0, 1], [1, 0, 0]]

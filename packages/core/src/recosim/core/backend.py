@@ -94,7 +94,8 @@ class Backend(ABC):
     def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
         """One-hot encode integer ``indices`` along a new last axis of size ``depth``."""
         np_ = self.np
-        return self.cast(np_.asarray(indices)[..., None] == np_.arange(depth), dtype)
+        idx = self.cast(indices, "int32")
+        return self.cast(np_.expand_dims(idx, -1) == np_.arange(depth, dtype="int32"), dtype)
 
     def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
         """``log(sum(exp(x)))`` along ``axis``, computed stably."""

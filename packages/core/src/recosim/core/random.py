@@ -46,6 +46,7 @@ __all__ = [
     "block_unobserved",
     "trace",
     "name_scope",
+    "field_scope",
     "current_scope",
     "name_hash",
 ]
@@ -76,6 +77,7 @@ class _State(threading.local):
     def __init__(self) -> None:
         self.stack: list[Handler] = []
         self.scopes: list[str] = []
+        self.fields: list[str] = []
 
 
 _STATE = _State()
@@ -119,12 +121,34 @@ def name_scope(name: str, *, absolute: bool = False) -> Iterator[None]:
     ``"user response/choice"``. With ``absolute=True`` the enclosing scopes are
     ignored inside the block.
     """
-    saved = _STATE.scopes
+    saved, saved_fields = _STATE.scopes, _STATE.fields
     _STATE.scopes = [name] if absolute else [*saved, name]
+    _STATE.fields = []
     try:
         yield
     finally:
-        _STATE.scopes = saved
+        _STATE.scopes, _STATE.fields = saved, saved_fields
+
+
+@contextmanager
+def field_scope(prefix: str) -> Iterator[None]:
+    """Prefix the *field* part of draw names with ``prefix.``.
+
+    Wrap a sub-block whose output the caller files under ``prefix`` (with
+    ``Value.prefixed_with(prefix)``), so its draws keep matching their fields:
+
+    >>> from recosim.core.backend import numpy_backend
+    >>> B = numpy_backend()
+    >>> with trace() as tr, seed(0), name_scope("user"), field_scope("interest"):
+    ...     _ = rv("state", B.tfd.Normal(0.0, 1.0))
+    >>> list(tr.sites)
+    ['user/interest.state']
+    """
+    _STATE.fields.append(prefix)
+    try:
+        yield
+    finally:
+        _STATE.fields.pop()
 
 
 def rv(name: str, distribution: Any, sample_shape: tuple[int, ...] = ()) -> Any:
@@ -139,7 +163,8 @@ def rv(name: str, distribution: Any, sample_shape: tuple[int, ...] = ()) -> Any:
             f"rv({name!r}, ...) needs a distribution (an object with sample and log_prob), "
             f"got {type(distribution).__name__}"
         )
-    full = f"{current_scope()}/{name}" if _STATE.scopes else name
+    field = ".".join([*_STATE.fields, name])
+    full = f"{current_scope()}/{field}" if _STATE.scopes else field
     site = Site(full, distribution, tuple(sample_shape))
     stack = list(reversed(_STATE.stack))
     for handler in stack:
