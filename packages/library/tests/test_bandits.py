@@ -240,3 +240,20 @@ def test_an_algorithm_that_forgets_a_behaviour_is_refused():
 
     with pytest.raises(TypeError, match=r"NoUpdate .* BanditAlgorithm prototype .* next_state"):
         NoUpdate(2, 2)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_log_probability_of_a_bandit_run_by_hand(runtime):
+    steps, eps = 5, 0.3
+    rt = make_runtime_for(runtime, bandit_story(BernoulliBandit(K, 6, means=MEANS), EpsilonGreedy(K, 6, eps)), seed=5)
+    traj = rt.trajectory(steps)
+    lp = float(np.asarray(rt.log_probability(traj)))
+    data = to_numpy(traj)
+    explore, arm, reward = data["arm"]["explore"], data["arm"]["arm"], data["reward"]["reward"]
+    p = MEANS[arm]
+    by_hand = (
+        np.log(np.where(explore == 1, eps, 1 - eps)).sum()
+        + explore.size * np.log(1 / K)  # random_arm is drawn (and scored) every step
+        + np.log(np.where(reward == 1, p, 1 - p)).sum()
+    )
+    np.testing.assert_allclose(lp, by_hand, rtol=1e-4)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend
+from recosim.core.value import shape_of
 from recosim.library.bandits.problems import BanditProblem, chosen
 from recosim.library.entities.base import Prototype
 
@@ -34,7 +35,9 @@ __all__ = ["RegretMetrics", "pseudo_regret_increment"]
 def pseudo_regret_increment(expected_rewards: Any, arm: Any) -> Any:
     """``max_k expected_rewards[..., k] - expected_rewards[..., arm]``, per instance."""
     B = get_backend()
-    num_arms = int(expected_rewards.shape[-1])
+    num_arms = shape_of(expected_rewards)[-1]
+    if num_arms is None:
+        raise ValueError("pseudo_regret_increment needs a static number of arms (the last axis of expected_rewards)")
     return B.np.max(expected_rewards, axis=-1) - chosen(expected_rewards, arm, num_arms)
 
 
