@@ -90,3 +90,11 @@ def test_edward2_condition_sets_the_value_the_model_sees():
     with ed.condition(**{"x/b": tf.constant(4.0)}):
         step = run_step(net.initial_step, seed=3)
     assert float(step["x"].get("b")) == 4.0
+
+
+def test_broadcast_substitution_is_scored_without_an_edward2_variable():
+    ed = edward2()
+    with ed.tape() as tape, trace() as tr, step_handlers(B.make_seed(0)), substitute({"x/a": tf.ones((4, 2))}):
+        rv("x/a", B.tfd.Normal(tf.zeros(2), 1.0))
+    assert "x/a" not in tape
+    assert np.isclose(float(tr.log_prob()), 8 * -0.5 * (1 + np.log(2 * np.pi)), rtol=1e-6)

@@ -71,7 +71,8 @@ class edward2_random_variables(Handler):  # noqa: N801 - handlers read as verbs
     """Make every valued draw an ``edward2.RandomVariable`` visible to Edward2 tracers.
 
     Draws whose distribution is not a TensorFlow Probability distribution (a
-    library's own distribution class) are left as they are.
+    library's own distribution class), and substituted values that only broadcast
+    against their distribution's shape, are left as they are (and still scored).
     """
 
     def __init__(self) -> None:
@@ -83,7 +84,14 @@ class edward2_random_variables(Handler):  # noqa: N801 - handlers read as verbs
         value = site.value
         if not (tf.is_tensor(value) or isinstance(value, tf.Variable)):
             value = tf.convert_to_tensor(value)
-        random_variable = _traceable()(site.distribution, sample_shape=site.sample_shape, value=value, name=site.name)
+        try:
+            random_variable = _traceable()(
+                site.distribution, sample_shape=site.sample_shape, value=value, name=site.name
+            )
+        except ValueError:
+            # a value that only broadcasts against the distribution (allowed when scoring
+            # substituted data) cannot be an Edward2 random variable; score it all the same
+            return
         self.random_variables[site.name] = random_variable
         if random_variable.value is not value:
             site.value = random_variable.value
