@@ -163,6 +163,36 @@ def test_gaussian_posterior_by_hand():
     np.testing.assert_allclose(post.scale, [[2.0, precision**-0.5]], rtol=1e-6)
 
 
+def test_beta_posterior_by_hand():
+    alg = BernoulliThompsonSampling(2, 1, prior_alpha=2.0, prior_beta=3.0)
+    post = alg.posterior(Value(counts=np.array([[0.0, 5.0]], np.float32), sums=np.array([[0.0, 4.0]], np.float32)))
+    np.testing.assert_allclose(post.concentration1, [[2.0, 6.0]])
+    np.testing.assert_allclose(post.concentration0, [[3.0, 4.0]])
+
+
+def test_ucb1_index_by_hand():
+    # t = 10 pulls; arm 0: mean 0.5 over 8 pulls, arm 1: mean 0.0 over 2 pulls
+    state = Value(counts=np.array([[8.0, 2.0]], np.float32), sums=np.array([[4.0, 0.0]], np.float32))
+
+    def bonus(n, c):
+        return np.sqrt(c * np.log(10.0) / n)
+
+    for c in (0.5, 2.0):
+        expected = int(np.argmax([0.5 + bonus(8, c), 0.0 + bonus(2, c)]))
+        assert UCB1(2, 1, exploration=c).arm(state).get("arm").tolist() == [expected]
+    assert {int(np.argmax([0.5 + bonus(8, c), bonus(2, c)])) for c in (0.5, 2.0)} == {0, 1}  # both branches
+
+
+def test_linucb_bonus_by_hand():
+    alg = LinUCB(2, 1, context_dim=1, alpha=2.0, regularization=1.0)
+    # arm 0: A = 1 + 9 = 10, b = 9 (theta 0.9); arm 1 never pulled: A = 1, b = 0
+    state = Value(gram=np.array([[[[10.0]], [[1.0]]]], np.float32), moment=np.array([[[9.0], [0.0]]], np.float32))
+    x = Value(features=np.array([[1.0]], np.float32))
+    # scores: arm 0: 0.9 + 2 sqrt(0.1) = 1.53; arm 1: 0 + 2 * 1 = 2
+    assert alg.arm(state, x).get("arm").tolist() == [1]
+    assert LinUCB(2, 1, context_dim=1, alpha=0.5).arm(state, x).get("arm").tolist() == [0]  # 1.06 vs 0.5
+
+
 def test_linear_estimates_are_the_ridge_solution():
     rng = np.random.default_rng(0)
     alg = LinUCB(2, 1, context_dim=3, regularization=0.5)
