@@ -81,11 +81,14 @@ _TF_COMPARISON = """
 import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
+from recosim.jax.backend import jax_backend
+jax_backend().tfd.Normal  # the JAX substrate first: TFP on TensorFlow must still import afterwards
 from recosim.core.plugins import get_plugins
 TFRuntime = get_plugins().get_runtime("tf")
 import tensorflow_probability as tfp
-tfp.distributions.Normal  # TFP on TensorFlow before any TFP substrate, whatever the import order below
+tfp.distributions.Normal
 from conftest import choice_variables, drift_variables
+from recosim.core.testing import to_numpy
 from recosim.jax import JaxRuntime
 out = {}
 for name, build in (("drift", lambda: drift_variables(0.5, 1.5, 3)), ("choice", choice_variables)):
@@ -99,8 +102,9 @@ print(json.dumps(out))
 
 
 def test_agrees_with_the_tf_runtime():
-    # Run in a fresh process: TFP on TensorFlow must be imported before TFP's NumPy
-    # substrate has been imported with TensorFlow hidden (core's NumPy backend does that).
+    # Run in a fresh process: TFP on TensorFlow fails to import once TFP's NumPy substrate
+    # has been imported with TensorFlow hidden, as core's NumPy backend does (the tests
+    # above use it). The JAX backend hides TensorFlow too, but forgets what it imported.
     if "tf" not in get_plugins().runtime_names():
         pytest.skip("recosim-runtime-tf is not installed")
     try:
