@@ -136,3 +136,19 @@ def test_matches_numpy_runtime_on_deterministic_models():
     tf_traj = TFRuntime(counting_variables(), seed=0).trajectory(5)
     np_traj = NumpyRuntime(counting_variables(), seed=0).trajectory(5)
     assert np.array_equal(tf_traj["count"].get("n"), np_traj["count"].get("n"))
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_run_many_equals_single_calls(eager):
+    walk = random_walk_variables(2)
+    rt = TFRuntime(walk, seed=3, eager=eager)
+    many = rt.run_many([7, 8], length=4)["walk"].get("position")
+    assert many.shape == (2, 4, 2)
+    for i, s in enumerate([7, 8]):
+        assert np.array_equal(many[i], rt.trajectory(4, seed=s)["walk"].get("position"))
+    finals = TFRuntime(walk, seed=3, eager=eager).run_many(num_runs=3, num_steps=2)["walk"].get("position")
+    fresh = TFRuntime(walk, seed=3, eager=eager)
+    for i in range(3):
+        assert np.array_equal(finals[i], fresh.execute(2)["walk"].get("position"))
+    with pytest.raises(ValueError, match="exactly one of"):
+        rt.run_many([1], length=2, num_steps=2)

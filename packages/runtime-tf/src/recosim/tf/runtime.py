@@ -4,7 +4,8 @@
 ``tf.while_loop`` writing each step into ``TensorArray`` s; ``execute`` runs the
 same loop keeping only the last value. Both are ``tf.function`` s (optionally
 XLA-compiled with ``xla=True``) cached on the runtime, so repeated calls with new
-seeds do not retrace. ``eager=True`` runs the very same step functions in a
+seeds do not retrace; ``run_many`` runs many independent simulations in one
+call. ``eager=True`` runs the very same step functions in a
 Python loop, for debugging; it gives the same numbers as the compiled run.
 
 >>> from recosim.core.examples import counting_variables
@@ -18,7 +19,7 @@ Seeds follow the NumPy runtime's convention: a call's key is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -237,6 +238,30 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
+    def _many_loop(self, kind: str, n: Any, keys: Any, start: Flat | None) -> Flat:
+        loop = self._trajectory_loop if kind == "trajectory" else self._execute_loop
+
+        def one(key: Any) -> Flat:
+            return loop(n, key, start)
+
+        # the structure of one run (this probe is pruned from the graph: nothing uses its values)
+        probe = one(keys[0])
+        signature = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), probe)
+        return tf.map_fn(one, keys, fn_output_signature=signature)
+
+    def _compiled_many(self, kind: str, n: int, from_start: bool) -> Any:
+        cache_key = ("many", kind, n, from_start)
+        fn = self._functions.get(cache_key)
+        if fn is None:
+
+            def python_fn(keys: Any, start: Flat | None = None) -> Flat:
+                count = n if kind == "trajectory" else tf.constant(n, tf.int32)
+                return self._many_loop(kind, count, keys, start)
+
+            fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
+            self._functions[cache_key] = fn
+        return fn
+
     @property
     def tracing_count(self) -> int:
         """How many times this runtime's compiled functions have been traced (for checking caching)."""
@@ -280,6 +305,63 @@ class TFRuntime(Runtime):
         fn = self._compiled("execute", None, start is not None)
         flat = fn(key, start, tf.constant(num_steps, tf.int32))
         return _as_values(flat)
+
+    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
+        """The ``[runs, 2]`` keys of :meth:`run_many`.
+
+        ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
+        an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls.
+        """
+        if isinstance(seeds, (int, np.integer)):
+            seeds, num_runs = None, int(seeds)
+        if (seeds is None) == (num_runs is None):
+            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
+        B = self.backend
+        if seeds is not None:
+            seeds = [int(s) for s in seeds]
+            if not seeds:
+                raise ValueError("run_many needs at least one seed")
+            return tf.stack([B.make_seed(s) for s in seeds])
+        count = self._check_length(num_runs, "num_runs", 1)
+        return tf.stack([self._next_key(None) for _ in range(count)])
+
+    def run_many(
+        self,
+        seeds: Sequence[int] | int | None = None,
+        *,
+        num_runs: int | None = None,
+        length: int | None = None,
+        num_steps: int | None = None,
+        starting_value: Mapping[str, Value] | None = None,
+    ) -> NetworkValue:
+        """Independent runs in one compiled call (``tf.map_fn`` over keys); fields gain a leading run axis.
+
+        Give ``length`` for trajectories (``[runs, length, ...]``) or ``num_steps`` for
+        final values (``[runs, ...]``). Run ``i`` equals the single call with the same
+        key: ``trajectory(length, seed=seeds[i])``, or with ``num_runs`` the runtime's
+        ``i``-th next call. ``starting_value`` is shared by all runs.
+        """
+        if (length is None) == (num_steps is None):
+            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
+        if length is not None:
+            kind, n = "trajectory", self._check_length(length, "trajectory length", 1)
+        else:
+            kind, n = "execute", self._check_length(num_steps, "num_steps", 0)
+        start = self._start(starting_value)
+        keys = self.run_keys(seeds, num_runs=num_runs)
+        if self.eager:
+            count = n if kind == "trajectory" else n + 1
+            runs = []
+            for key in tf.unstack(keys):
+                steps = self._eager_steps(count, key, start)
+                runs.append(
+                    {nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()}
+                    if kind == "trajectory"
+                    else steps[-1]
+                )
+            return _as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
+        fn = self._compiled_many(kind, n, start is not None)
+        return _as_values(fn(keys) if start is None else fn(keys, start))
 
     def log_probability(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: int | Any = None
