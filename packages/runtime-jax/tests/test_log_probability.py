@@ -221,6 +221,11 @@ def test_log_probability_fn_of_latent_fields(drift_traj):
         make_log_probability_fn(drift_variables(), {}, latent=["chain/y"])
     with pytest.raises(TypeError, match=r"one per latent \['chain/x'\], got 2"):
         fn(x, x)
+    with pytest.raises(NetworkError, match=r"lacks the variable\(s\) \['chain'\]"):
+        make_log_probability_fn(drift_variables(), {}, latent=["chain/x"])
+    # several chains at once: vmap over a leading chain axis
+    chains = jnp.stack([x, x + 1.0])
+    np.testing.assert_allclose(jax.vmap(fn)(chains), [fn(x), fn(x + 1.0)], rtol=1e-6)
     assert replace_fields({"chain": Value(x=1, y=2)}, {"chain/y": 3})["chain"] == Value(x=1, y=3)
 
 

@@ -272,8 +272,17 @@ class LogProbabilityFn:
         self.latent = tuple(latent)
         if not self.latent:
             raise ValueError("make_log_probability_fn needs at least one latent name ('variable' or 'variable/field')")
+        whole = set()
         for name in self.latent:
-            _split_name(self.network, name)
+            var_name, field = _split_name(self.network, name)
+            if field is None:
+                whole.add(var_name)
+        missing = [n for n in self.network.names if n not in value_trajectory and n not in whole]
+        if missing:
+            raise NetworkError(
+                f"the value trajectory lacks the variable(s) {missing}; give them (an empty Value "
+                "when all their fields are latent) or name them whole in latent"
+            )
         self.num_steps = num_steps
         self.seed = seed
         base = {n: v for n, v in value_trajectory.items() if n in self.network}
