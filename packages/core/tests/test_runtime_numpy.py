@@ -134,3 +134,16 @@ def test_rv_outside_runtime_says_how_to_fix():
         rv("x", get_backend().tfd.Normal(0.0, 1.0))
     with pytest.raises(RandomVariableError, match="needs a distribution"):
         rv("x", 3.0)
+
+
+def test_log_probability_checks_the_time_axis_of_every_field():
+    walk = random_walk_variables(2)
+    traj = NumpyRuntime(walk, seed=0).trajectory(4)
+    bad = {"walk": Value(position=traj["walk"].get("position")[:3])}
+    ok = log_probability_from_value_trajectory(walk, bad)  # three steps are fine on their own
+    assert np.isfinite(ok)
+    counter = Variable("c", ValueSpec(n=FieldSpec()))
+    counter.initial_value = value(lambda: Value(n=0))
+    mixed = {"walk": traj["walk"], "c": Value(n=np.arange(3))}
+    with pytest.raises(NetworkError, match="disagree on the number of steps"):
+        log_probability_from_value_trajectory([*walk, counter], mixed)

@@ -116,3 +116,9 @@ def test_valuespec_check_names_missing_extra_and_bad_fields():
         spec.check(Value(a=np.zeros(3), b=1), where="variable 'v'")
     with pytest.raises(SpecError, match="must be a FieldSpec"):
         ValueSpec(a=3)
+
+
+def test_valuespec_repr_and_get_keep_the_spec_type():
+    spec = ValueSpec(state=ValueSpec(x=FieldSpec((2,), "float32")), n=FieldSpec())
+    assert repr(spec).startswith("ValueSpec(") and "FieldSpec(shape=(2,)" in repr(spec)
+    assert isinstance(spec.get("state"), ValueSpec) and spec.get("state.x") == FieldSpec((2,), "float32")

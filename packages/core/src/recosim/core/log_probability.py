@@ -97,8 +97,16 @@ def log_probability_from_value_trajectory(
     missing = [n for n in network.names if n not in value_trajectory]
     if missing:
         raise NetworkError(f"the value trajectory lacks the variable(s) {missing}")
-    first = Value(value_trajectory[network.names[0]])
-    length = shape_of(next(iter(first.values())))[0] if len(first) else 1
+    lengths = {
+        f"{name}/{key}": (shape_of(field) or (None,))[0]
+        for name in network.names
+        for key, field in Value(value_trajectory[name]).items()
+    }
+    if not lengths:
+        raise NetworkError("the value trajectory has no fields, so it holds no steps")
+    if len(set(lengths.values())) != 1:
+        raise NetworkError(f"the value trajectory's fields disagree on the number of steps: {lengths}")
+    (length,) = set(lengths.values())
     if length is None:
         raise NetworkError("the value trajectory's time axis has no static length")
     steps = length - 1 if num_steps is None else int(num_steps)

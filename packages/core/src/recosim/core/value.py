@@ -97,10 +97,11 @@ class Value(Mapping[str, Any]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
+        cls = type(self).__name__
         inner = ", ".join(f"{k}={_short_repr(v)}" for k, v in self._fields.items())
         if all(k.isidentifier() for k in self._fields):
-            return f"Value({inner})"
-        return f"Value({{{', '.join(f'{k!r}: {_short_repr(v)}' for k, v in self._fields.items())}}})"
+            return f"{cls}({inner})"
+        return f"{cls}({{{', '.join(f'{k!r}: {_short_repr(v)}' for k, v in self._fields.items())}}})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Value, (dict(self._fields),))
@@ -171,6 +172,8 @@ def _field_equal(a: Any, b: Any) -> bool:
 
 
 def _short_repr(field: Any) -> str:
+    if isinstance(field, FieldSpec):
+        return repr(field)
     shape = getattr(field, "shape", None)
     dtype = getattr(field, "dtype", None)
     if shape is not None and len(tuple(shape)) > 0:
@@ -288,6 +291,11 @@ class ValueSpec(Value):
         if check_fields:
             for key, spec in self._fields.items():
                 spec.check(value[key], where=f"{where}, field {key!r},")
+
+    def get(self, key: str, default: Any = ...) -> Any:  # type: ignore[override]
+        """The `FieldSpec` at ``key``, or the sub-`ValueSpec` of the fields under ``key.``."""
+        out = super().get(key, default)
+        return ValueSpec(out) if isinstance(out, Value) and not isinstance(out, ValueSpec) else out
 
     def union(self, other: Mapping[str, Any]) -> ValueSpec:
         return ValueSpec(super().union(other))
