@@ -11,9 +11,11 @@ True
 
 NumPy behaviour
 ---------------
-Creating the backend calls
-``tf.experimental.numpy.experimental_enable_numpy_behavior(prefer_float32=True)``
-once per process. Blocks are written against NumPy semantics (see
+The first use of ``B.np`` (and every `TFRuntime`, and every evaluation under
+``recosim.tf.tracing.step_handlers``) calls
+``tf.experimental.numpy.experimental_enable_numpy_behavior(prefer_float32=True)``,
+once per process; merely creating the backend (as ``backend_for`` does to
+recognise tensors) does not. Blocks are written against NumPy semantics (see
 docs/writing-blocks.md), and without this switch TensorFlow operators refuse to
 mix dtypes (``int32_tensor * float32_tensor`` raises) where NumPy promotes.
 The "legacy" promotion mode is used because it is NumPy's own (an ``int32``
@@ -95,11 +97,9 @@ class TFBackend(Backend):
     name = "tf"
     framework = "tensorflow"
 
-    def __init__(self) -> None:
-        enable_numpy_behavior()
-
     @property
     def np(self) -> Any:
+        enable_numpy_behavior()
         return tnp
 
     @cached_property
@@ -141,12 +141,12 @@ class TFBackend(Backend):
         if dtype is None:
             if isinstance(x, tf.Variable):
                 return tf.convert_to_tensor(x)
-            return tf.convert_to_tensor(x) if tf.is_tensor(x) else tnp.asarray(x)
+            return tf.convert_to_tensor(x) if tf.is_tensor(x) else self.np.asarray(x)
         dtype = _tf_dtype(dtype)
         if tf.is_tensor(x) or isinstance(x, tf.Variable):
             x = tf.convert_to_tensor(x)
             return x if x.dtype == dtype else tf.cast(x, dtype)
-        return tnp.asarray(x, dtype=dtype)
+        return self.np.asarray(x, dtype=dtype)
 
     def cast(self, x: Any, dtype: Any) -> Any:
         return tf.cast(x, _tf_dtype(dtype))

@@ -30,7 +30,7 @@ from recosim.core.errors import SpecError
 from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike, Runtime
 from recosim.core.value import FieldSpec, Value, shape_of
-from recosim.tf.backend import tf_backend
+from recosim.tf.backend import enable_numpy_behavior, tf_backend
 from recosim.tf.tracing import step_handlers
 
 __all__ = ["TFRuntime", "to_tensors", "Flat"]
@@ -101,6 +101,7 @@ class TFRuntime(Runtime):
 
     def __init__(self, network: ModelLike, *, seed: int | None = None, xla: bool = False, eager: bool = False) -> None:
         super().__init__(network, seed=seed)
+        enable_numpy_behavior()
         if xla and eager:
             raise ValueError("TFRuntime: xla=True compiles the graph and eager=True avoids it; choose one")
         self.xla = bool(xla)
@@ -313,7 +314,7 @@ class TFRuntime(Runtime):
         an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls.
         """
         if isinstance(seeds, (int, np.integer)):
-            seeds, num_runs = None, int(seeds)
+            num_runs, seeds = int(seeds), None
         if (seeds is None) == (num_runs is None):
             raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
         B = self.backend

@@ -36,7 +36,7 @@ from recosim.core.backend import using_backend
 from recosim.core.random import Handler, Site
 from recosim.core.random import seed as seed_handler
 from recosim.tf._edward2_compat import import_edward2
-from recosim.tf.backend import tf_backend
+from recosim.tf.backend import enable_numpy_behavior, tf_backend
 
 __all__ = ["edward2", "edward2_random_variables", "step_handlers", "run_step"]
 
@@ -101,6 +101,7 @@ class edward2_random_variables(Handler):  # noqa: N801 - handlers read as verbs
 def step_handlers(key: Any) -> Iterator[edward2_random_variables]:
     """The TF backend, Edward2 random variables and a seed handler keyed by ``key``."""
     B = tf_backend()
+    enable_numpy_behavior()
     with ExitStack() as stack:
         stack.enter_context(using_backend(B))
         recorder = stack.enter_context(edward2_random_variables())
