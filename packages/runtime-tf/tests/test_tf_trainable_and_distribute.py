@@ -75,8 +75,12 @@ def test_unbuilt_keras_layer_is_named():
 
 @pytest.mark.parametrize(
     "strategy",
-    [tf.distribute.get_strategy(), tf.distribute.OneDeviceStrategy("/cpu:0")],
-    ids=["default", "one-device"],
+    [
+        tf.distribute.get_strategy(),
+        tf.distribute.OneDeviceStrategy("/cpu:0"),
+        tf.distribute.MirroredStrategy(["/cpu:0"]),
+    ],
+    ids=["default", "one-device", "mirrored"],
 )
 def test_distributed_runs_reproduce_single_runs_and_reduce(strategy):
     walk = random_walk_variables(2)

@@ -67,7 +67,7 @@ def run_distributed(
 
     ``model`` is a `TFRuntime` (its seed is used unless ``seed`` is given) or
     anything a runtime accepts. Runs are dealt round-robin to the replicas; each
-    replica runs its share in one graph (``tf.map_fn`` over the compiled
+    replica runs its share in one graph (a loop over the compiled
     simulation). ``statistic`` maps a run's final network value to the Values to
     keep (default: the final value itself).
     """
@@ -76,21 +76,18 @@ def run_distributed(
     num_steps = TFRuntime._check_length(num_steps, "num_steps", 0)
     B = runtime.backend
     base = B.make_seed(runtime.seed if seed is None else int(seed))
-    keys = tf.stack([B.fold_in(base, i) for i in range(num_runs)])
     replicas = int(strategy.num_replicas_in_sync)
-    loop = runtime.step_function("execute")
+    if num_runs % replicas:
+        raise ValueError(f"num_runs={num_runs} must be a multiple of the strategy's {replicas} replica(s)")
+    keys = tf.stack([B.fold_in(base, i) for i in range(num_runs)])
 
-    def one_run(key: Any) -> Flat:
-        last = loop(tf.constant(num_steps, tf.int32), key, None)
-        if statistic is None:
-            return last
-        out = statistic(_as_values(last))
+    def keep(last: Flat) -> Flat:
+        out = statistic(_as_values(last))  # type: ignore[misc]
         return {n: dict(Value(v)) for n, v in out.items()}
 
     def replica_fn(replica_keys: Any) -> Flat:
-        first = one_run(replica_keys[0])
-        signature = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), first)
-        return tf.map_fn(one_run, replica_keys, fn_output_signature=signature)
+        steps = tf.constant(num_steps, tf.int32)
+        return runtime._many_loop("execute", steps, replica_keys, None, None if statistic is None else keep)
 
     def keys_for(context: tf.distribute.experimental.ValueContext) -> Any:
         return tf.gather(keys, tf.range(context.replica_id_in_sync_group, num_runs, replicas))
@@ -99,8 +96,6 @@ def run_distributed(
     def run_all(per_replica_keys: Any) -> Any:
         return strategy.run(replica_fn, args=(per_replica_keys,))
 
-    if num_runs % replicas:
-        raise ValueError(f"num_runs={num_runs} must be a multiple of the strategy's {replicas} replica(s)")
     distributed_keys = strategy.experimental_distribute_values_from_function(keys_for)
     per_replica = run_all(distributed_keys)
     parts = [strategy.experimental_local_results(x) for x in tf.nest.flatten(per_replica)]

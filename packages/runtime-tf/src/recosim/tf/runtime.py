@@ -239,16 +239,27 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
-    def _many_loop(self, kind: str, n: Any, keys: Any, start: Flat | None) -> Flat:
+    def _many_loop(
+        self, kind: str, n: Any, keys: Any, start: Flat | None, statistic: Callable[[Flat], Flat] | None = None
+    ) -> Flat:
+        """Runs for each of ``keys`` (``[runs, 2]``) in a ``tf.while_loop``, stacked on a leading run axis."""
         loop = self._trajectory_loop if kind == "trajectory" else self._execute_loop
 
         def one(key: Any) -> Flat:
-            return loop(n, key, start)
+            out = loop(n, key, start)
+            return out if statistic is None else statistic(out)
 
-        # the structure of one run (this probe is pruned from the graph: nothing uses its values)
-        probe = one(keys[0])
-        signature = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), probe)
-        return tf.map_fn(one, keys, fn_output_signature=signature)
+        num_runs = tf.shape(keys)[0]
+        first = one(keys[0])
+        arrays = tf.nest.map_structure(
+            lambda x: tf.TensorArray(x.dtype, size=num_runs, element_shape=x.shape).write(0, x), first
+        )
+
+        def body(i: Any, arrays: Any) -> tuple[Any, Any]:
+            return i + 1, tf.nest.map_structure(lambda ta, x: ta.write(i, x), arrays, one(keys[i]))
+
+        _, arrays = tf.while_loop(lambda i, _: i < num_runs, body, (tf.constant(1, tf.int32), arrays))
+        return tf.nest.map_structure(lambda ta: ta.stack(), arrays)
 
     def _compiled_many(self, kind: str, n: int, from_start: bool) -> Any:
         cache_key = ("many", kind, n, from_start)
@@ -335,7 +346,7 @@ class TFRuntime(Runtime):
         num_steps: int | None = None,
         starting_value: Mapping[str, Value] | None = None,
     ) -> NetworkValue:
-        """Independent runs in one compiled call (``tf.map_fn`` over keys); fields gain a leading run axis.
+        """Independent runs in one compiled call (a loop over keys); fields gain a leading run axis.
 
         Give ``length`` for trajectories (``[runs, length, ...]``) or ``num_steps`` for
         final values (``[runs, ...]``). Run ``i`` equals the single call with the same
