@@ -152,3 +152,13 @@ def test_run_many_equals_single_calls(eager):
         assert np.array_equal(finals[i], fresh.execute(2)["walk"].get("position"))
     with pytest.raises(ValueError, match="exactly one of"):
         rt.run_many([1], length=2, num_steps=2)
+
+
+def test_loop_functions_embed_in_other_graphs():
+    walk = random_walk_variables(2)
+    rt = TFRuntime(walk, seed=0)
+    loop = tf.function(rt.step_function("execute"), autograph=False)
+    final = loop(tf.constant(3), rt.backend.make_seed(5), None)["walk"]["position"]
+    assert np.array_equal(final, rt.execute(3, seed=5)["walk"].get("position"))
+    with pytest.raises(ValueError, match="'trajectory' or 'execute'"):
+        rt.step_function("scan")
