@@ -207,27 +207,55 @@ class NumpyBackend(Backend):
 
 
 _TF_MODULES = ("tensorflow", "tensorflow.python", "tensorflow.python.ops", "tensorflow.compat")
+# TFP's internal NumPy backend: the NumPy and JAX substrates import it, and so does TFP-on-TensorFlow.
+_SHARED_TFP_BACKEND = "tensorflow_probability.python.internal.backend.numpy"
+
+
+def import_substrate_without_tensorflow(substrate: str) -> Any:
+    """Import ``tensorflow_probability.substrates.<substrate>`` without importing TensorFlow.
+
+    When TensorFlow is installed, TFP's NumPy and JAX substrates import it only to
+    copy docstrings, which costs seconds and drags a framework into runs that do not
+    use it. Hiding it for the duration of the import makes the substrate take its
+    TensorFlow-free path. TFP's internal NumPy backend, imported along the way, is
+    then forgotten again: built without TensorFlow, its function signatures differ
+    from TensorFlow's, and TFP-on-TensorFlow (the TF runtime, perhaps later in the
+    same process) checks them when it imports that backend itself. The substrate
+    keeps its own references, so it goes on working.
+    """
+    import importlib
+
+    before = set(sys.modules)
+    hidden = [m for m in _TF_MODULES if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        module = importlib.import_module(f"tensorflow_probability.substrates.{substrate}")
+        module.distributions.Normal  # noqa: B018 - load the lazy module while TensorFlow is hidden
+    finally:
+        for m in hidden:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+        if hidden:
+            _forget_new_modules(_SHARED_TFP_BACKEND, before)
+    return module
+
+
+def _forget_new_modules(package: str, before: set[str]) -> None:
+    """Drop ``package`` and its submodules from ``sys.modules`` if they were imported after ``before``."""
+    if package in before:
+        return
+    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        if name not in before:
+            del sys.modules[name]
+    parent, _, child = package.rpartition(".")
+    parent_module = sys.modules.get(parent)
+    if parent_module is not None and hasattr(parent_module, child):
+        delattr(parent_module, child)
 
 
 def _import_numpy_substrate() -> Any:
-    """Import TFP's NumPy substrate without letting it import TensorFlow.
-
-    The substrate imports TensorFlow, when installed, only to copy docstrings; that
-    costs seconds and drags a framework into NumPy-only runs. Blocking the import
-    makes the substrate take its documented TensorFlow-free path.
-    """
-    blocked = [m for m in _TF_MODULES if m not in sys.modules]
-    for m in blocked:
-        sys.modules[m] = None  # type: ignore[assignment]
-    try:
-        from tensorflow_probability.substrates import numpy as tfp_np
-
-        tfp_np.distributions.Normal  # noqa: B018 - force the lazy module to load now
-    finally:
-        for m in blocked:
-            if sys.modules.get(m, 0) is None:
-                del sys.modules[m]
-    return tfp_np
+    return import_substrate_without_tensorflow("numpy")
 
 
 _NUMPY = NumpyBackend()

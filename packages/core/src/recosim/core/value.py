@@ -65,6 +65,17 @@ class Value(Mapping[str, Any]):
                 _add(flat, key, field)
         object.__setattr__(self, "_fields", flat)
 
+    @classmethod
+    def from_flat(cls, fields: Mapping[str, Any]) -> Value:
+        """Build from keys that are already flat and valid, without checks or flattening.
+
+        For framework adapters (e.g. pytree unflattening) whose leaves may be
+        placeholders; user code should call ``Value(...)``.
+        """
+        out = object.__new__(cls)
+        object.__setattr__(out, "_fields", dict(fields))
+        return out
+
     # -- Mapping protocol -------------------------------------------------
     def __getitem__(self, key: str) -> Any:
         return self.get(key)

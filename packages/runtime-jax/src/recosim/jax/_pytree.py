@@ -32,8 +32,7 @@ def _unflatten(keys: tuple[str, ...], children: Any) -> Value:
     # Rebuild without the constructor: JAX may put placeholders (None, sentinels,
     # axis specs) where the fields were, and those must not be re-validated or
     # flattened further.
-    out = object.__new__(Value)
-    object.__setattr__(out, "_fields", dict(zip(keys, children)))
+    out = Value.from_flat(dict(zip(keys, children)))
     return out
 
 

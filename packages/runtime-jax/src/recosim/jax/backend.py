@@ -103,53 +103,11 @@ class JaxBackend(Backend):
         return isinstance(x, (jax.Array, jax.core.Tracer))
 
 
-_TF_MODULES = ("tensorflow", "tensorflow.python", "tensorflow.python.ops", "tensorflow.compat")
-# TFP's NumPy backend, which the JAX substrate imports and TFP-on-TensorFlow also uses
-_SHARED_TFP_BACKEND = "tensorflow_probability.python.internal.backend.numpy"
-
-
 def _import_jax_substrate() -> Any:
-    """Import TFP's JAX substrate without letting it import TensorFlow.
+    """TFP's JAX substrate, imported without TensorFlow (see core's helper for why)."""
+    from recosim.core.backend import import_substrate_without_tensorflow
 
-    When TensorFlow is installed but not yet imported, the substrate would import
-    it only to borrow docstrings (many seconds); hiding it for the duration of the
-    import makes the substrate take its TensorFlow-free path. TFP's NumPy backend,
-    imported along the way, is then forgotten again: built without TensorFlow, its
-    function signatures differ from TensorFlow's, and TFP-on-TensorFlow (the TF
-    runtime, in the same process) checks them when it imports that backend itself.
-    """
-    import sys
-
-    before = set(sys.modules)
-    hidden = [m for m in _TF_MODULES if m not in sys.modules]
-    for m in hidden:
-        sys.modules[m] = None  # type: ignore[assignment]
-    try:
-        from tensorflow_probability.substrates import jax as tfp_jax
-
-        tfp_jax.distributions.Normal  # noqa: B018 - load the lazy module while TensorFlow is hidden
-    finally:
-        for m in hidden:
-            if sys.modules.get(m, 0) is None:
-                del sys.modules[m]
-        if hidden:
-            _forget_new_modules(_SHARED_TFP_BACKEND, before)
-    return tfp_jax
-
-
-def _forget_new_modules(package: str, before: set[str]) -> None:
-    """Drop ``package`` and its submodules from ``sys.modules`` if they were imported after ``before``."""
-    import sys
-
-    if package in before:
-        return
-    for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
-        if name not in before:
-            del sys.modules[name]
-    parent, _, child = package.rpartition(".")
-    parent_module = sys.modules.get(parent)
-    if parent_module is not None and hasattr(parent_module, child):
-        delattr(parent_module, child)
+    return import_substrate_without_tensorflow("jax")
 
 
 _SHARED: JaxBackend | None = None
