@@ -95,6 +95,10 @@ class TFRuntime(Runtime):
             non-XLA samples for the same seed (TensorFlow's samplers transform the
             random bits differently), but are reproducible among themselves.
         eager: run the step functions in a Python loop instead of a graph.
+
+    Compiled functions see Python state (attributes, recosim handlers opened
+    around the call) as it was when they were traced; parameters meant to change
+    between calls belong in ``tf.Variable`` s.
     """
 
     name = "tf"
