@@ -54,7 +54,8 @@ def tests(session: nox.Session, package: str) -> None:
     targets = _existing(test_dirs)
     if not targets:
         session.error(f"package {package!r} has no tests")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, *session.posargs, env=env)
+    for target in targets:  # one run per package: each tests/ folder has its own conftest
+        session.run("pytest", "-q", "-p", "no:cacheprovider", target, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

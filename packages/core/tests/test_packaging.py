@@ -40,11 +40,3 @@ def test_doctests(name):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 
-
-def test_numpy_substrate_does_not_break_tfp_on_tensorflow_later():
-    pytest.importorskip("tensorflow")
-    code = ("from recosim.core.backend import numpy_backend; numpy_backend().tfd.Normal;"
-            "import tensorflow_probability as tfp; print(float(tfp.distributions.Normal(0., 1.).log_prob(0.)))")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.strip().splitlines()[-1].startswith("-0.9189")

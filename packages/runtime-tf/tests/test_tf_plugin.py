@@ -40,3 +40,13 @@ def test_runtime_names_for_block_tests_include_tf():
     assert "tf" in runtime_names()
     out = run_block("tf", lambda: {"x": 1.5}, lambda prev: {"x": prev["x"] * 2.0}, length=3)
     assert out["x"].tolist() == [1.5, 3.0, 6.0]
+
+
+def test_numpy_substrate_does_not_break_tfp_on_tensorflow_later():
+    code = (
+        "from recosim.core.backend import numpy_backend; numpy_backend().tfd.Normal;"
+        "import tensorflow_probability as tfp; print(float(tfp.distributions.Normal(0., 1.).log_prob(0.)))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1].startswith("-0.9189")

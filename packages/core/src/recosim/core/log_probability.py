@@ -34,7 +34,12 @@ from recosim.core.story import network_from_story
 from recosim.core.value import Value, shape_of
 from recosim.core.variable import Previous, Variable
 
-__all__ = ["log_probability_from_value_trajectory", "step_log_probabilities", "observed_sites"]
+__all__ = [
+    "log_probability_from_value_trajectory",
+    "log_probability_accumulator_variables",
+    "step_log_probabilities",
+    "observed_sites",
+]
 
 
 def observed_sites(step_value: Mapping[str, Value]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ __all__ = [
     "field_scope",
     "current_scope",
     "name_hash",
+    "active_handlers",
 ]
 
 
@@ -100,6 +101,11 @@ class Handler:
         if not _STATE.stack or _STATE.stack[-1] is not self:
             raise RuntimeError("recosim handlers must be exited in the reverse order of entry")
         _STATE.stack.pop()
+
+
+def active_handlers() -> tuple[Handler, ...]:
+    """The handlers on the stack, outermost first (compiled runtimes refuse to run under any)."""
+    return tuple(_STATE.stack)
 
 
 def is_distribution(x: object) -> bool:

@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias
 
 from recosim.core.backend import Backend, numpy_backend, using_backend
-from recosim.core.errors import NetworkError
+from recosim.core.errors import NetworkError, RandomVariableError
 from recosim.core.network import Network, NetworkValue
+from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import Story, network_from_story
 from recosim.core.value import Value
@@ -85,6 +86,21 @@ class Runtime(ABC):
         key = B.fold_in(B.make_seed(self.seed), self._calls)
         self._calls += 1
         return key
+
+    def _refuse_outer_handlers(self) -> None:
+        """For compiled runtimes: refuse to run under handlers opened around the call.
+
+        A compiled simulation fixes what its draws do when it is traced, so a handler
+        around a later call would silently have no effect.
+        """
+        handlers = active_handlers()
+        if handlers:
+            names = ", ".join(type(h).__name__ for h in handlers)
+            raise RandomVariableError(
+                f"{type(self).__name__} was called inside the handler(s) {names}; a compiled run fixes "
+                "its draws when it is traced, so they would not apply. Use the runtime's log_probability "
+                "functions, a replayed variable, or the eager mode of the runtime instead"
+            )
 
     def _check_starting_value(self, starting_value: Mapping[str, Value]) -> NetworkValue:
         missing = [n for n in self.network.names if n not in starting_value]

@@ -196,6 +196,7 @@ class JaxRuntime(Runtime):
         start = self._start(starting_value)
         if not self.jit:
             return self._eager(length, key, start, stack=True)
+        self._refuse_outer_handlers()
         return self._compiled_fn("trajectory", length, False)(key, start)
 
     def execute(
@@ -206,6 +207,7 @@ class JaxRuntime(Runtime):
         start = self._start(starting_value)
         if not self.jit:
             return self._eager(num_steps + 1, key, start, stack=False)
+        self._refuse_outer_handlers()
         return self._compiled_fn("execute", num_steps, False)(key, start)
 
     # -- many independent runs ------------------------------------------------------------
@@ -262,6 +264,7 @@ class JaxRuntime(Runtime):
             count, stack = (n, True) if kind == "trajectory" else (n + 1, False)
             runs = [self._eager(count, key, start, stack) for key in keys]
             return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
+        self._refuse_outer_handlers()
         return self._compiled_fn(kind, n, True)(keys, start)
 
     # -- log-probabilities ---------------------------------------------------------------------

@@ -306,6 +306,7 @@ class TFRuntime(Runtime):
             steps = self._eager_steps(length, key, start)
             flat = {n: {k: tf.stack([s[n][k] for s in steps]) for k in f} for n, f in steps[0].items()}
         else:
+            self._refuse_outer_handlers()
             fn = self._compiled("trajectory", length, start is not None)
             flat = fn(key) if start is None else fn(key, start)
         return _as_values(flat)
@@ -318,6 +319,7 @@ class TFRuntime(Runtime):
         key = self._next_key(seed)
         if self.eager:
             return _as_values(self._eager_steps(num_steps + 1, key, start)[-1])
+        self._refuse_outer_handlers()
         fn = self._compiled("execute", None, start is not None)
         flat = fn(key, start, tf.constant(num_steps, tf.int32))
         return _as_values(flat)
@@ -376,6 +378,7 @@ class TFRuntime(Runtime):
                     else steps[-1]
                 )
             return _as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
+        self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
         return _as_values(fn(keys) if start is None else fn(keys, start))
 
