@@ -22,12 +22,13 @@ JAX = "packages/runtime-jax"
 USECASES = "packages/usecases"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
 
-# package -> (what to install, what to test, runtimes the shared library suite runs on there)
+# package -> (what to install, what to test, the runtimes the shared suites run on there).
+# The runtime sessions also run the library's and the use cases' suites on their runtime.
 PACKAGES = {
     "core": ([CORE], [f"{CORE}/tests"], None),
     "library": ([CORE, LIBRARY], [f"{LIBRARY}/tests"], "numpy"),
-    "tf": ([CORE, LIBRARY, TF], [f"{TF}/tests", f"{LIBRARY}/tests"], "tf"),
-    "jax": ([CORE, LIBRARY, JAX], [f"{JAX}/tests", f"{LIBRARY}/tests"], "jax"),
+    "tf": ([CORE, LIBRARY, TF, USECASES], [f"{TF}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "tf"),
+    "jax": ([CORE, LIBRARY, JAX, USECASES], [f"{JAX}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "jax"),
     "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
 }
 
