@@ -145,7 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.runtime not in get_plugins().runtime_names():
         get_plugins().lookup("runtimes", args.runtime)  # raises with the list and failures
     params = {p.name: getattr(args, p.name) for p in case.parameters}
-    progress = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]", force=False)
+    progress = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]", force=True)
     summary = case.run(runtime=args.runtime, seed=args.seed, out=args.out, progress=progress, **params)
     print(json.dumps(dict(summary), indent=2, sort_keys=True, default=float))
     return 0
