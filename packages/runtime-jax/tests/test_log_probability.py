@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import choice_variables, default_affinity, drift_variables
+from jax_models import choice_variables, default_affinity, drift_variables
 
 from recosim.core import FieldSpec, NetworkError, RandomVariableError, Value, ValueSpec, Variable, get_backend, value
 from recosim.core.log_probability import log_probability_accumulator_variables
@@ -87,7 +87,7 @@ from recosim.core.plugins import get_plugins
 TFRuntime = get_plugins().get_runtime("tf")
 import tensorflow_probability as tfp
 tfp.distributions.Normal
-from conftest import choice_variables, drift_variables
+from jax_models import choice_variables, drift_variables
 from recosim.core.testing import to_numpy
 from recosim.jax import JaxRuntime
 out = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import choice_variables, drift_variables
+from jax_models import choice_variables, drift_variables
 
 from recosim.core import Value
 from recosim.core.examples import counting_variables, random_walk_variables
@@ -90,5 +90,5 @@ def test_argument_errors():
         rt.run_many([1], length=2, num_steps=2)
     with pytest.raises(ValueError, match="either seeds"):
         rt.run_many([1], num_runs=2, length=2)
-    with pytest.raises(ValueError, match="num_runs must be a positive integer"):
+    with pytest.raises(ValueError, match="num_runs must be an integer >= 1"):
         rt.run_many(num_runs=0, length=2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import choice_variables, drift_variables
+from jax_models import choice_variables, drift_variables
 
 from recosim.core import FieldSpec, NetworkError, NumpyRuntime, SpecError, Value, ValueSpec, Variable, value
 from recosim.core.examples import counting_variables, random_walk_variables

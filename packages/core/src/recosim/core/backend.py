@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "NumpyBackend", "get_backend", "using_backend", "numpy_backend", "backend_for"]
+__all__ = ["Backend", "Linalg", "NumpyBackend", "get_backend", "using_backend", "numpy_backend", "backend_for"]
 
 
 class Backend(ABC):
@@ -131,16 +131,20 @@ class Backend(ABC):
         return f"<recosim backend {self.name!r}>"
 
 
-class _NumpyLinalg:
-    inv = staticmethod(np.linalg.inv)
-    cholesky = staticmethod(np.linalg.cholesky)
-    det = staticmethod(np.linalg.det)
-    slogdet = staticmethod(np.linalg.slogdet)
+class Linalg:
+    """The batched linear algebra a backend lends: ``inv``, ``solve``, ``cholesky``, ``det``, ``slogdet``.
 
-    @staticmethod
-    def solve(a: Any, b: Any) -> Any:
-        """Solve ``a @ x = b`` for matrices ``b`` (batched)."""
-        return np.linalg.solve(a, b)
+    Built from any module with those names and NumPy's meaning (``numpy.linalg``,
+    ``jax.numpy.linalg``, ``tf.linalg``); ``solve(a, b)`` solves ``a @ x = b`` for
+    matrices ``b``.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.inv = module.inv
+        self.solve = module.solve
+        self.cholesky = module.cholesky
+        self.det = module.det
+        self.slogdet = module.slogdet
 
 
 class NumpyBackend(Backend):
@@ -157,9 +161,9 @@ class NumpyBackend(Backend):
     def tfd(self) -> Any:
         return _import_numpy_substrate().distributions
 
-    @property
+    @cached_property
     def linalg(self) -> Any:
-        return _NumpyLinalg
+        return Linalg(np.linalg)
 
     def make_seed(self, seed: int) -> Any:
         return np.random.SeedSequence(int(seed) & 0xFFFFFFFFFFFFFFFF).generate_state(2, np.uint32)

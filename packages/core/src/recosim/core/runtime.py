@@ -30,6 +30,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, TypeAlias
 
+import numpy as np
+
 from recosim.core.backend import Backend, numpy_backend, using_backend
 from recosim.core.errors import NetworkError, RandomVariableError
 from recosim.core.network import Network, NetworkValue
@@ -86,6 +88,27 @@ class Runtime(ABC):
         key = B.fold_in(B.make_seed(self.seed), self._calls)
         self._calls += 1
         return key
+
+    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
+        """The stacked backend keys (``[runs, ...]``) of a batch of independent runs.
+
+        ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
+        an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls, so
+        run ``i`` of a batch equals the ``i``-th of ``n`` single calls.
+        """
+        if isinstance(seeds, (int, np.integer)):
+            seeds, num_runs = None, int(seeds)
+        if (seeds is None) == (num_runs is None):
+            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
+        B = self.backend
+        if seeds is not None:
+            keys = [B.make_seed(int(s)) for s in seeds]
+            if not keys:
+                raise ValueError("run_many needs at least one seed")
+        else:
+            count = self._check_length(num_runs, "num_runs", 1)
+            keys = [self._next_key(None) for _ in range(count)]
+        return B.np.stack([B.asarray(k) for k in keys])
 
     def _refuse_outer_handlers(self) -> None:
         """For compiled runtimes: refuse to run under handlers opened around the call.

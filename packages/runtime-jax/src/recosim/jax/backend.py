@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from recosim.core.backend import Backend
+from recosim.core.backend import Backend, Linalg
 from recosim.jax._pytree import register_value_pytree
 
 __all__ = ["JaxBackend", "jax_backend", "is_weakly_typed", "strong"]
@@ -26,18 +26,6 @@ __all__ = ["JaxBackend", "jax_backend", "is_weakly_typed", "strong"]
 register_value_pytree()
 
 _U32 = 0xFFFFFFFF
-
-
-class _JaxLinalg:
-    inv = staticmethod(jnp.linalg.inv)
-    cholesky = staticmethod(jnp.linalg.cholesky)
-    det = staticmethod(jnp.linalg.det)
-    slogdet = staticmethod(jnp.linalg.slogdet)
-
-    @staticmethod
-    def solve(a: Any, b: Any) -> Any:
-        """Solve ``a @ x = b`` for matrices ``b`` (batched)."""
-        return jnp.linalg.solve(a, b)
 
 
 class JaxBackend(Backend):
@@ -56,7 +44,7 @@ class JaxBackend(Backend):
 
     @property
     def linalg(self) -> Any:
-        return _JaxLinalg
+        return Linalg(jnp.linalg)
 
     # -- keys --------------------------------------------------------------------
     def make_seed(self, seed: int) -> Any:

@@ -211,30 +211,6 @@ class JaxRuntime(Runtime):
         return self._compiled_fn("execute", num_steps, False)(key, start)
 
     # -- many independent runs ------------------------------------------------------------
-    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
-        """The ``[runs, 2]`` keys of :meth:`run_many`.
-
-        ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
-        an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls.
-        """
-        if isinstance(seeds, (int, np.integer)):
-            seeds, num_runs = None, int(seeds)
-        if (seeds is None) == (num_runs is None):
-            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
-        B = self.backend
-        if seeds is not None:
-            seeds = [int(s) for s in seeds]
-            if not seeds:
-                raise ValueError("run_many needs at least one seed")
-            return jnp.stack([B.make_seed(s) for s in seeds])
-        assert num_runs is not None
-        if int(num_runs) != num_runs or num_runs < 1:
-            raise ValueError(f"num_runs must be a positive integer, got {num_runs!r}")
-        base = B.make_seed(self.seed)
-        counters = jnp.arange(self._calls, self._calls + int(num_runs), dtype=jnp.uint32)
-        self._calls += int(num_runs)
-        return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, counters)
-
     def run_many(
         self,
         seeds: Sequence[int] | int | None = None,

@@ -43,7 +43,7 @@ import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 import tensorflow_probability as tfp
 
-from recosim.core.backend import Backend
+from recosim.core.backend import Backend, Linalg
 
 __all__ = ["TFBackend", "tf_backend", "enable_numpy_behavior", "SEED_ALGORITHM"]
 
@@ -69,22 +69,6 @@ def _tf_dtype(dtype: Any) -> tf.DType:
     return tf.as_dtype(np.dtype(dtype))
 
 
-class _TFLinalg:
-    inv = staticmethod(tf.linalg.inv)
-    cholesky = staticmethod(tf.linalg.cholesky)
-    det = staticmethod(tf.linalg.det)
-
-    @staticmethod
-    def slogdet(a: Any) -> tuple[Any, Any]:
-        """``(sign, log|det|)`` of (batched) square matrices."""
-        return tf.linalg.slogdet(a)
-
-    @staticmethod
-    def solve(a: Any, b: Any) -> Any:
-        """Solve ``a @ x = b`` for matrices ``b`` (batched)."""
-        return tf.linalg.solve(a, b)
-
-
 class TFBackend(Backend):
     """TensorFlow tensors, ``int32[2]`` stateless seeds and TensorFlow Probability.
 
@@ -108,7 +92,7 @@ class TFBackend(Backend):
 
     @property
     def linalg(self) -> Any:
-        return _TFLinalg
+        return Linalg(tf.linalg)
 
     # -- seeds ----------------------------------------------------------------
     def make_seed(self, seed: int) -> Any:

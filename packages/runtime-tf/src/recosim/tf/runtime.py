@@ -324,25 +324,6 @@ class TFRuntime(Runtime):
         flat = fn(key, start, tf.constant(num_steps, tf.int32))
         return _as_values(flat)
 
-    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
-        """The ``[runs, 2]`` keys of :meth:`run_many`.
-
-        ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
-        an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls.
-        """
-        if isinstance(seeds, (int, np.integer)):
-            num_runs, seeds = int(seeds), None
-        if (seeds is None) == (num_runs is None):
-            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
-        B = self.backend
-        if seeds is not None:
-            seeds = [int(s) for s in seeds]
-            if not seeds:
-                raise ValueError("run_many needs at least one seed")
-            return tf.stack([B.make_seed(s) for s in seeds])
-        count = self._check_length(num_runs, "num_runs", 1)
-        return tf.stack([self._next_key(None) for _ in range(count)])
-
     def run_many(
         self,
         seeds: Sequence[int] | int | None = None,
