@@ -96,16 +96,20 @@ class Runtime(ABC):
         an int or ``num_runs=n`` gives the keys of the runtime's next ``n`` calls, so
         run ``i`` of a batch equals the ``i``-th of ``n`` single calls.
         """
+        seed_list: list[int] | None = None
         if isinstance(seeds, (int, np.integer)):
-            seeds, num_runs = None, int(seeds)
-        if (seeds is None) == (num_runs is None):
+            num_runs = int(seeds)
+        elif seeds is not None:
+            seed_list = [int(s) for s in seeds]
+        if (seed_list is None) == (num_runs is None):
             raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
         B = self.backend
-        if seeds is not None:
-            keys = [B.make_seed(int(s)) for s in seeds]
+        if seed_list is not None:
+            keys = [B.make_seed(s) for s in seed_list]
             if not keys:
                 raise ValueError("run_many needs at least one seed")
         else:
+            assert num_runs is not None
             count = self._check_length(num_runs, "num_runs", 1)
             keys = [self._next_key(None) for _ in range(count)]
         return B.np.stack([B.asarray(k) for k in keys])

@@ -63,4 +63,6 @@ def num_documents(document_spec: ValueSpec) -> int:
     known = set(sizes.values())
     if len(known) != 1 or None in known:
         raise ValueError(f"documents need one static leading document axis shared by all fields; got {sizes}")
-    return int(known.pop())
+    (size,) = known
+    assert size is not None
+    return int(size)

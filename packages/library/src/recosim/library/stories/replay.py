@@ -41,7 +41,9 @@ def _length(logged: Mapping[str, Any], what: str) -> int:
     lengths = {k: shape_of(f)[0] if shape_of(f) else None for k, f in fields.items()}
     if len(set(lengths.values())) != 1 or None in lengths.values():
         raise ValueError(f"{what}: every field needs the same leading time axis; got lengths {lengths}")
-    return int(next(iter(lengths.values())))
+    length = next(iter(lengths.values()))
+    assert length is not None
+    return int(length)
 
 
 def _strip_step(logged: Mapping[str, Any]) -> Value:
