@@ -30,13 +30,18 @@ PACKAGES = {
     "tf": ([CORE, LIBRARY, TF, USECASES], [f"{TF}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "tf"),
     "jax": ([CORE, LIBRARY, JAX, USECASES], [f"{JAX}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "jax"),
     "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
+    # every runtime in one environment: NumPy, TF and JAX against each other
+    "runtimes": ([CORE, LIBRARY, TF, JAX], [f"{LIBRARY}/tests/test_runtime_contract.py"], None),
 }
 
 
 def _existing(paths: list[str]) -> list[str]:
-    return [
-        p for p in paths if os.path.isdir(p) and any(f.startswith("test_") for _, _, files in os.walk(p) for f in files)
-    ]
+    def has_tests(p: str) -> bool:
+        if os.path.isfile(p):
+            return os.path.basename(p).startswith("test_")
+        return os.path.isdir(p) and any(f.startswith("test_") for _, _, files in os.walk(p) for f in files)
+
+    return [p for p in paths if has_tests(p)]
 
 
 @nox.session(python=PYTHON)

@@ -1,11 +1,13 @@
-"""Contract every runtime keeps: compiled runtimes refuse handlers opened around a call."""
+"""Contract every runtime keeps, checked on all installed runtimes together."""
 
+import numpy as np
 import pytest
 
-from recosim.core import RandomVariableError
-from recosim.core.examples import random_walk_variables
+from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, value
+from recosim.core.examples import counting_variables, random_walk_variables
 from recosim.core.random import substitute
-from recosim.core.testing import make_runtime_for, runtime_names
+from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
+from recosim.library.choice import MultinomialLogitChoiceModel, TargetPointSimilarity
 
 COMPILED = [r for r in runtime_names() if r != "numpy"]
 
@@ -19,3 +21,61 @@ def test_compiled_runtimes_refuse_outer_handlers(runtime):
     ):
         rt.trajectory(2)
     assert rt.trajectory(2)["walk"].get("position").shape == (2, 2)
+
+
+# -- every installed runtime against the NumPy runtime, on the same models -----------------
+
+
+ALL = runtime_names()
+
+
+def walk_and_choice(num_users: int = 4000) -> list[Variable]:
+    """A random-walk interest and a multinomial-logit choice among three fixed items."""
+    walk = random_walk_variables(num_users, 0.5)[0]
+    items = np.array([[0.0], [1.0], [-1.0]], np.float32)
+    affinity, selector = TargetPointSimilarity("negative_euclidean"), MultinomialLogitChoiceModel()
+    choice = Variable("choice", ValueSpec(choice=FieldSpec((num_users,), "int32")))
+
+    def choose(w: Value) -> Value:
+        B = get_backend()
+        target = w.get("position")[:, None]
+        aff = affinity.affinities(target, B.np.broadcast_to(B.asarray(items), (num_users, 3, 1)))
+        return selector.choice(aff.get("affinities"))
+
+    choice.initial_value = value(choose, (walk,))
+    choice.value = value(choose, (walk,))
+    return [walk, choice]
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_deterministic_models_agree_exactly(runtime):
+    got = to_numpy(make_runtime_for(runtime, counting_variables(), seed=0).trajectory(6))
+    assert got["count"]["n"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_runtimes_agree_in_distribution(runtime):
+    traj = to_numpy(make_runtime_for(runtime, walk_and_choice(), seed=5).trajectory(4))
+    pos, choice = traj["walk"]["position"], traj["choice"]["choice"]
+    n = pos.shape[1]
+    # the walk: mean 0 and variance 0.25 (t + 1) at step t; 5 standard errors
+    for t in range(4):
+        var = 0.25 * (t + 1)
+        assert abs(pos[t].mean()) < 5 * np.sqrt(var / n)
+        assert abs(pos[t].var() / var - 1) < 5 * np.sqrt(2 / n)
+    # the choice given the walk: P(i) = softmax(-|x - item_i|), averaged over users at the last step
+    items = np.array([0.0, 1.0, -1.0])
+    logits = -np.abs(pos[-1][:, None] - items[None])
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    freq = np.bincount(choice[-1], minlength=3) / n
+    assert np.abs(freq - probs.mean(0)).max() < 5 * np.sqrt(0.25 / n)
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_log_probabilities_agree_on_the_same_trajectory(runtime):
+    model = walk_and_choice(50)
+    traj = make_runtime_for("numpy", model, seed=9).trajectory(5)
+    expected = float(make_runtime_for("numpy", model, seed=0).log_probability(traj))
+    rt = make_runtime_for(runtime, walk_and_choice(50), seed=0)
+    got = float(np.asarray(rt.log_probability({k: v.map(rt.backend.asarray) for k, v in traj.items()})))
+    assert got == pytest.approx(expected, rel=1e-5)
