@@ -1,7 +1,7 @@
 """The recosim-library plugin: registers every behaviour block by name.
 
 Importing this module imports no framework and no block: targets are import
-strings resolved on first lookup (``get_plugins().get_block("mnl")``).
+strings resolved on first lookup (``get_plugins().get_block("multinomial_logit")``).
 """
 
 from __future__ import annotations
