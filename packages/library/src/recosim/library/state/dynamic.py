@@ -15,6 +15,7 @@ trajectories have log-probabilities.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +49,7 @@ def _positive(x: Any, name: str) -> None:
         raise ValueError(f"{name} must be positive")
 
 
-class _LinearGaussianBase(Entity):
+class _LinearGaussianBase(Entity, ABC):
     """x_0 ~ N(initial_loc, diag(initial_scale^2)); x_t ~ N(mean(x_{t-1}, u_t), noise)."""
 
     def __init__(
@@ -95,8 +96,9 @@ class _LinearGaussianBase(Entity):
         loc = np_.zeros((*self.batch_shape, self.dim), dtype="float32") + B.asarray(self.initial_loc)
         return Value(state=mvn(loc, self.initial_scale, scale_is_tril=False))
 
+    @abstractmethod
     def _mean(self, x: Any, inputs: Value | None) -> Any:
-        raise NotImplementedError
+        """The mean of the next state given the previous state ``x`` and the inputs."""
 
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         x = get_backend().asarray(previous_state.get("state"))

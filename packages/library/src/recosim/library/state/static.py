@@ -12,6 +12,7 @@ under the field's name) so that logged trajectories can be scored.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,12 @@ from recosim.library.state._common import FieldDraws, batch_shape_tuple
 __all__ = ["StaticStateModel", "StaticTensor", "GMMVector", "HierarchicalClusteredTensor", "MixtureSameFamily"]
 
 
-class StaticStateModel(Entity):
+class StaticStateModel(Entity, ABC):
     """Base of static models: ``next_state`` returns the previous state unchanged."""
 
+    @abstractmethod
     def initial_state(self) -> Value:
-        raise NotImplementedError
+        """The state at t=0 (kept unchanged afterwards)."""
 
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         """The previous state, unchanged (fields are copied as they are)."""
