@@ -30,7 +30,7 @@ def test_plugin_is_discovered_and_loads_runtime_and_backend():
     from recosim.tf.backend import tf_backend
 
     assert backend.name == "tf" and backend is tf_backend()
-    for name in ("tf.log_probability", "tf.log_probability_fn", "tf.run_distributed"):
+    for name in ("tf_log_probability", "tf_log_probability_fn", "tf_run_distributed"):
         assert callable(plugins.get_inference_method(name))
 
 

@@ -25,19 +25,19 @@ def recosim_add_runtimes(registry: Any) -> None:
 @hookimpl
 def recosim_add_inference_methods(registry: Any) -> None:
     registry.add(
-        "tf.log_probability",
+        "tf_log_probability",
         "recosim.tf.log_probability:log_probability_from_value_trajectory",
         runtimes=("tf",),
         summary="compiled, differentiable log-probability of a value trajectory on TensorFlow",
     )
     registry.add(
-        "tf.log_probability_fn",
+        "tf_log_probability_fn",
         "recosim.tf.log_probability:make_log_probability_fn",
         runtimes=("tf",),
         summary="log-probability as a function of held-out latent fields (a tfp.mcmc target)",
     )
     registry.add(
-        "tf.run_distributed",
+        "tf_run_distributed",
         "recosim.tf.distribute:run_distributed",
         runtimes=("tf",),
         summary="independent simulation runs over a tf.distribute strategy's replicas, mean and stderr",
