@@ -114,6 +114,15 @@ class Runtime(ABC):
             keys = [self._next_key(None) for _ in range(count)]
         return B.np.stack([B.asarray(k) for k in keys])
 
+    def _run_many_kind(self, length: int | None, num_steps: int | None) -> tuple[str, int]:
+        """``("trajectory", length)`` or ``("execute", num_steps)`` for ``run_many``, checked."""
+        if (length is None) == (num_steps is None):
+            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
+        if length is not None:
+            return "trajectory", self._check_length(length, "trajectory length", 1)
+        assert num_steps is not None
+        return "execute", self._check_length(num_steps, "num_steps", 0)
+
     def _refuse_outer_handlers(self) -> None:
         """For compiled runtimes: refuse to run under handlers opened around the call.
 

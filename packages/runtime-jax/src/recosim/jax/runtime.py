@@ -228,12 +228,7 @@ class JaxRuntime(Runtime):
         or with ``num_runs`` the runtime's ``i``-th next call. ``starting_value`` is
         shared by all runs. Summarise the result with `recosim.jax.summarize`.
         """
-        if (length is None) == (num_steps is None):
-            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
-        if length is not None:
-            kind, n = "trajectory", self._check_length(length, "trajectory length", 1)
-        else:
-            kind, n = "execute", self._check_length(num_steps, "num_steps", 0)
+        kind, n = self._run_many_kind(length, num_steps)
         keys = self.run_keys(seeds, num_runs=num_runs)
         start = self._start(starting_value)
         if not self.jit:

@@ -340,12 +340,7 @@ class TFRuntime(Runtime):
         key: ``trajectory(length, seed=seeds[i])``, or with ``num_runs`` the runtime's
         ``i``-th next call. ``starting_value`` is shared by all runs.
         """
-        if (length is None) == (num_steps is None):
-            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
-        if length is not None:
-            kind, n = "trajectory", self._check_length(length, "trajectory length", 1)
-        else:
-            kind, n = "execute", self._check_length(num_steps, "num_steps", 0)
+        kind, n = self._run_many_kind(length, num_steps)
         start = self._start(starting_value)
         keys = self.run_keys(seeds, num_runs=num_runs)
         if self.eager:

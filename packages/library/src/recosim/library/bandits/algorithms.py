@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend, rv
-from recosim.library.bandits.problems import BanditProblem, _positive_float, _positive_int
-from recosim.library.entities.base import Prototype
+from recosim.library.bandits.problems import BanditInstances, BanditProblem, _positive_float, _positive_int
 
 __all__ = [
     "BanditAlgorithm",
@@ -54,20 +53,10 @@ def _argmax(x: Any) -> Any:
     return B.cast(B.np.argmax(x, axis=-1), "int32")
 
 
-class BanditAlgorithm(Prototype):
+class BanditAlgorithm(BanditInstances):
     """Base class of bandit algorithms for ``num_arms`` arms and ``num_instances`` instances."""
 
     _prototype_root = True
-    contextual: bool = False
-
-    def __init__(self, num_arms: int, num_instances: int, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.num_arms = _positive_int(num_arms, "num_arms")
-        self.num_instances = _positive_int(num_instances, "num_instances")
-
-    @property
-    def batch_shape(self) -> tuple[int, ...]:
-        return (self.num_instances,)
 
     @abstractmethod
     def initial_state(self) -> Value:

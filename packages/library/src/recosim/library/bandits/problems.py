@@ -58,10 +58,10 @@ def _parameter(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"{name} has shape {arr.shape}, which does not broadcast to {shape}") from None
 
 
-class BanditProblem(Prototype):
-    """Base class of bandit problems with ``num_arms`` arms and ``num_instances`` instances."""
+class BanditInstances(Prototype):
+    """What bandit problems and algorithms share: ``num_arms`` arms, ``num_instances``
+    independent instances (the batch axis), and whether contexts are used."""
 
-    _prototype_root = True
     contextual: bool = False
 
     def __init__(self, num_arms: int, num_instances: int, name: str | None = None) -> None:
@@ -72,6 +72,12 @@ class BanditProblem(Prototype):
     @property
     def batch_shape(self) -> tuple[int, ...]:
         return (self.num_instances,)
+
+
+class BanditProblem(BanditInstances):
+    """Base class of bandit problems with ``num_arms`` arms and ``num_instances`` instances."""
+
+    _prototype_root = True
 
     @abstractmethod
     def initial_state(self) -> Value:
