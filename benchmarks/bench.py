@@ -32,6 +32,8 @@ from harness import (
 )
 from workloads import SIZES, WORKLOADS, Workload, availability, child_params
 
+CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
 COLUMNS = (
     "workload",
     "runtime",
@@ -66,9 +68,11 @@ def describe_result(result: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def record_of(workload: Workload, runtime: str, child: ChildResult | None, status: str) -> dict[str, Any]:
-    """One row of the JSON report."""
-    rec: dict[str, Any] = {"workload": workload.name, "runtime": runtime, "status": status}
+def record_of(name: str, runtime: str, child: ChildResult | None, status: str | None = None) -> dict[str, Any]:
+    """One row of the JSON report (status: the child's outcome unless given)."""
+    if status is None:
+        status = "ok" if child is not None and child.ok else "failed"
+    rec: dict[str, Any] = {"workload": name, "runtime": runtime, "status": status}
     if child is not None:
         rec |= timing_figures(child) | {"peak_rss_mib": child.peak_rss_mib, "child": child.as_dict()}
         if not child.ok:
@@ -121,26 +125,60 @@ def report_body(size: str, records: list[dict[str, Any]], machine: dict[str, Any
     return "\n\n".join(p for p in parts if p)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def make_parser(doc: str, workloads: list[str], runtimes: str) -> argparse.ArgumentParser:
+    """The options ``bench.py`` and ``compare.py`` share."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=sorted(SIZES), default="reference")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated workload names")
-    parser.add_argument("--runtimes", default="numpy,tf,jax", help="comma-separated runtime names")
-    parser.add_argument("--out", type=Path, default=Path("out/bench"), help="directory for bench.md and bench.json")
+    parser.add_argument("--workloads", default=",".join(workloads), help="comma-separated workload names")
+    parser.add_argument("--runtimes", default=runtimes, help="comma-separated recosim runtime names")
+    parser.add_argument("--out", type=Path, default=Path("out/bench"), help="directory for the reports")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a workload is stopped")
-    parser.add_argument("--no-warm", action="store_true", help="skip the warm pass (no compile/run split)")
-    parser.add_argument(
-        "--runs-per-call", type=int, default=None, help="ecosystem runs per call (default: the use case's)"
-    )
-    parser.add_argument(
-        "--provider-means", default=None, help="ecosystem provider means (.npy); default: the shared draw"
-    )
+    parser.add_argument("--no-warm", action="store_true", help="skip the ecosystem's warm pass (no compile split)")
+    parser.add_argument("--runs-per-call", type=int, help="ecosystem runs per call (default: the use case's)")
+    parser.add_argument("--provider-means", help="ecosystem provider means (.npy); default: the shared draw")
+    return parser
+
+
+def check_workloads(parser: argparse.ArgumentParser, args: argparse.Namespace, known: list[str]) -> None:
+    unknown = sorted(set(args.workloads.split(",")) - set(known))
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; known: {sorted(known)}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = make_parser(__doc__ or "", list(WORKLOADS), "numpy,tf,jax")
     parser.add_argument("--resume", action="store_true", help="keep the finished workloads of an earlier run")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.workloads.split(",")) - set(WORKLOADS))
-    if unknown:
-        parser.error(f"unknown workload(s) {unknown}; known: {sorted(WORKLOADS)}")
+    check_workloads(parser, args, list(WORKLOADS))
     return args
+
+
+def measure(workload: Workload, runtime: str, args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """Run one recosim workload in its own child process (or say why it cannot run); its report row."""
+    why = availability(workload, runtime)
+    if why is not None:
+        return record_of(workload.name, runtime, None, why)
+    print(f"{prefix} running ...", flush=True)
+    extra: dict[str, Any] = {}
+    if workload.function == "ecosystem":
+        extra = {"warm": not args.no_warm, "runs_per_call": args.runs_per_call, "provider_means": args.provider_means}
+    child = run_child(
+        "workloads",
+        workload.function,
+        child_params(workload, runtime, args.size, **extra),
+        timeout=args.timeout,
+        log_dir=args.out / "logs",
+        label=f"{workload.name}-{runtime}",
+        env=CHILD_ENV,
+    )
+    return record_of(workload.name, runtime, child)
+
+
+def show(prefix: str, rec: dict[str, Any]) -> None:
+    """Print a finished row, with the end of the log of a failed one."""
+    print(f"{prefix} {progress_line(rec)}", flush=True)
+    if rec["status"] == "failed" and rec.get("log_tail"):
+        print("  last lines of its log:\n    " + rec["log_tail"].replace("\n", "\n    "), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,32 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                 records.append(previous[key])
                 print(f"{name:<20} {runtime:<6} kept from the earlier run", flush=True)
                 continue
-            why = availability(workload, runtime)
-            if why is not None:
-                rec = record_of(workload, runtime, None, why)
-            else:
-                print(f"{name:<20} {runtime:<6} running ...", flush=True)
-                extra: dict[str, Any] = {}
-                if workload.function == "ecosystem":
-                    extra = {
-                        "warm": not args.no_warm,
-                        "runs_per_call": args.runs_per_call,
-                        "provider_means": args.provider_means,
-                    }
-                child = run_child(
-                    "workloads",
-                    workload.function,
-                    child_params(workload, runtime, args.size, **extra),
-                    timeout=args.timeout,
-                    log_dir=args.out / "logs",
-                    label=f"{name}-{runtime}",
-                    env={"TF_CPP_MIN_LOG_LEVEL": "2"},
-                )
-                rec = record_of(workload, runtime, child, "ok" if child.ok else "failed")
+            prefix = f"{name:<20} {runtime:<6}"
+            rec = measure(workload, runtime, args, prefix)
             records.append(rec)
-            print(f"{name:<20} {runtime:<6} {progress_line(rec)}", flush=True)
-            if rec["status"] == "failed" and rec.get("log_tail"):
-                print("  last lines of its log:\n    " + rec["log_tail"].replace("\n", "\n    "), flush=True)
+            show(prefix, rec)
             payload = {"size": args.size, "sizes": SIZES[args.size], "machine": machine, "results": records}
             write_report(args.out, "bench", "recosim benchmarks", report_body(args.size, records, machine), payload)
     print(f"report: {args.out / 'bench.md'} and {args.out / 'bench.json'}")

@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from bench import progress_line, record_of, table_row
+from bench import COLUMNS, check_workloads, make_parser, measure, record_of, show, table_row
 from harness import (
     fmt_seconds,
     machine_description,
     markdown_table,
     quiet_warning,
     run_child,
-    timing_figures,
     write_report,
 )
-from workloads import SIZES, WORKLOADS, availability, child_params
+from workloads import SIZES, WORKLOADS
 
 # The reference side of each workload: its driver in reference_workloads.py.
 REFERENCE = {
@@ -51,8 +49,10 @@ GOALS = {
 REFERENCE_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_USE_LEGACY_KERAS": "1"}
 
 
-def run_reference(name: str, size: str, args: argparse.Namespace) -> dict[str, Any]:
-    params = dict(SIZES[size][name])
+def run_reference(name: str, args: argparse.Namespace, prefix: str) -> dict[str, Any]:
+    """Run RecSim NG's side of workload ``name`` in its own child process; its report row."""
+    print(f"{prefix} running ...", flush=True)
+    params = dict(SIZES[args.size][name])
     if name == "ecosystem":
         params["provider_means"] = args.provider_means
     child = run_child(
@@ -64,38 +64,7 @@ def run_reference(name: str, size: str, args: argparse.Namespace) -> dict[str, A
         label=f"{name}-recsim-ng",
         env=REFERENCE_ENV,
     )
-    rec = {
-        "workload": name,
-        "side": "recsim-ng 0.1.2",
-        "runtime": "tf",
-        "status": "ok" if child.ok else "failed",
-        **timing_figures(child),
-        "peak_rss_mib": child.peak_rss_mib,
-        "child": child.as_dict(),
-    }
-    if not child.ok:
-        rec["log_tail"] = child.log_tail
-    return rec
-
-
-def run_recosim(name: str, runtime: str, size: str, args: argparse.Namespace) -> dict[str, Any]:
-    workload = WORKLOADS[name]
-    why = availability(workload, runtime)
-    if why is not None:
-        return record_of(workload, runtime, None, why) | {"side": "recosim"}
-    extra: dict[str, Any] = {}
-    if workload.function == "ecosystem":
-        extra = {"warm": not args.no_warm, "runs_per_call": args.runs_per_call, "provider_means": args.provider_means}
-    child = run_child(
-        "workloads",
-        workload.function,
-        child_params(workload, runtime, size, **extra),
-        timeout=args.timeout,
-        log_dir=args.out / "logs",
-        label=f"{name}-{runtime}",
-        env={"TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    return record_of(workload, runtime, child, "ok" if child.ok else "failed") | {"side": "recosim"}
+    return record_of(name, "tf", child) | {"side": "recsim-ng 0.1.2"}
 
 
 def ratio(reference: dict[str, Any], ours: dict[str, Any], key: str = "total_s") -> float | None:
@@ -139,19 +108,7 @@ RATIO_COLUMNS = (
     "ratio (run)",
     "goal",
 )
-SIDE_COLUMNS = (
-    "side",
-    "workload",
-    "runtime",
-    "status",
-    "total s",
-    "compile s",
-    "run s",
-    "per unit",
-    "peak RSS MiB",
-    "import s",
-    "result",
-)
+SIDE_COLUMNS = ("side", *COLUMNS)
 
 
 def report_body(size: str, records: list[dict[str, Any]], machine: dict[str, Any]) -> str:
@@ -173,20 +130,10 @@ def report_body(size: str, records: list[dict[str, Any]], machine: dict[str, Any
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", choices=sorted(SIZES), default="reference")
-    parser.add_argument("--workloads", default=",".join(REFERENCE), help="comma-separated workload names")
-    parser.add_argument("--runtimes", default="jax,tf", help="recosim runtimes to compare with the reference")
-    parser.add_argument("--out", type=Path, default=Path("out/bench"), help="directory for reference.md/.json")
-    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before one side is stopped")
-    parser.add_argument("--no-warm", action="store_true", help="skip recosim's warm ecosystem pass")
-    parser.add_argument("--runs-per-call", type=int, default=None, help="recosim ecosystem runs per call")
-    parser.add_argument("--provider-means", default=None, help="provider means (.npy) for both sides")
+    parser = make_parser(__doc__ or "", list(REFERENCE), "jax,tf")
     parser.add_argument("--skip-reference", action="store_true", help="run recosim's side only")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.workloads.split(",")) - set(REFERENCE))
-    if unknown:
-        parser.error(f"unknown workload(s) {unknown}; known: {sorted(REFERENCE)}")
+    check_workloads(parser, args, list(REFERENCE))
     return args
 
 
@@ -198,17 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[tuple[str, Any]] = [] if args.skip_reference else [("recsim-ng", None)]
         runs += [("recosim", rt) for rt in args.runtimes.split(",") if rt in WORKLOADS[name].runtimes]
         for side, runtime in runs:
-            if side == "recsim-ng" or availability(WORKLOADS[name], runtime) is None:
-                print(f"{name:<20} {side:<9} {runtime or 'tf':<6} running ...", flush=True)
-            rec = (
-                run_reference(name, args.size, args)
-                if side == "recsim-ng"
-                else run_recosim(name, runtime, args.size, args)
-            )
+            prefix = f"{name:<20} {side:<9} {runtime or 'tf':<6}"
+            if side == "recsim-ng":
+                rec = run_reference(name, args, prefix)
+            else:
+                rec = measure(WORKLOADS[name], runtime, args, prefix) | {"side": "recosim"}
             records.append(rec)
-            print(f"{name:<20} {side:<9} {runtime or 'tf':<6} {progress_line(rec)}", flush=True)
-            if rec["status"] == "failed" and rec.get("log_tail"):
-                print("  last lines of its log:\n    " + rec["log_tail"].replace("\n", "\n    "), flush=True)
+            show(prefix, rec)
             payload = {"size": args.size, "sizes": SIZES[args.size], "machine": machine, "results": records}
             write_report(
                 args.out,
