@@ -85,6 +85,43 @@ def benchmarks(session: nox.Session) -> None:
     session.run("python", "benchmarks/runtimes.py", *session.posargs, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
+# The benchmark harness (benchmarks/*.py) checks itself before it measures.
+BENCH_TOOLS = ["pytest>=8", "threadpoolctl>=3"]
+BENCH_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+# RecSim NG 0.1.2 goes in with --no-deps: its TensorFlow Probability, JAX and Edward2 are the
+# ones recosim's runtimes bring; the rest of what it imports is listed here.
+RECSIM_NG = "recsim-ng==0.1.2"
+RECSIM_NG_DEPS = ["tensorflow==2.21.*", "tf-keras==2.21.*", "gym==0.26.2", "gin-config>=0.5", "absl-py", "matplotlib"]
+
+
+def _install_recosim_for_bench(session: nox.Session) -> None:
+    session.install(*BENCH_TOOLS, "-e", CORE, "-e", LIBRARY, "-e", TF, "-e", JAX, "-e", USECASES)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Use cases at the reference sizes on NumPy, TF and JAX: compile and run time, peak memory.
+
+    ``nox -s bench -- --size small`` proves the set-up in a minute; other options: benchmarks/bench.py --help.
+    """
+    _install_recosim_for_bench(session)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "benchmarks/tests", env=BENCH_ENV)
+    session.run("python", "benchmarks/bench.py", *session.posargs, env=BENCH_ENV)
+
+
+@nox.session(python=PYTHON)
+def bench_reference(session: nox.Session) -> None:
+    """RecSim NG 0.1.2 and recosim on the same workloads in one run; prints reference/recosim.
+
+    ``nox -s bench_reference -- --size small`` for a quick check; options: benchmarks/compare.py --help.
+    """
+    _install_recosim_for_bench(session)
+    session.install(*RECSIM_NG_DEPS)
+    session.install("--no-deps", RECSIM_NG)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "benchmarks/tests", env=BENCH_ENV)
+    session.run("python", "benchmarks/compare.py", *session.posargs, env=BENCH_ENV)
+
+
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
     """API documentation (HTML under docs/_build) from the docstrings."""
