@@ -78,9 +78,14 @@ def test_failing_and_crashing_runs_are_recorded_while_the_others_finish(tmp_path
     logs.mkdir()
     grid = {"mode": ["ok", "raise", "crash-once", "crash"]}
     result = sweep(probe, grid=grid, fixed={"log-dir": str(logs)}, seeds=2, out=tmp_path / "out", workers=2,
-                   max_retries=1, plots=False)
+                   max_retries=1, plots=False, task_files=True)
     rows = {(r["mode"], r["seed"]): r for r in result.table.to_pylist()}
     assert len(rows) == 8
+    for row in rows.values():  # with task_files each run wrote into its own directory
+        written = tmp_path / "out" / "tasks" / row["task_id"] / "value.txt"
+        assert written.exists() == (row["status"] == "ok")
+        if written.exists():
+            assert float(written.read_text()) == row["metric.value"]
     for seed in (0, 1):
         assert rows[("ok", seed)]["status"] == "ok"
         raised = rows[("raise", seed)]

@@ -46,6 +46,17 @@ def snapshot(out: Path) -> dict[str, tuple[int, bytes]]:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "parts").glob("*.parquet")}
 
 
+def saved_tags(out: Path) -> set[str]:
+    """The probe's log tag of every run whose result is saved."""
+    rows = [pq.read_table(p).to_pylist()[0] for p in (out / "parts").glob("*.parquet")]
+    return {f"ok-{r['x']}-{r['seed']}" for r in rows}
+
+
+def finished_runs(logs: Path) -> list[str]:
+    path = logs / "finished.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
 def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
     out, logs = tmp_path / "out", tmp_path / "logs"
     logs.mkdir()
@@ -66,6 +77,7 @@ def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
 
     # 2. SIGKILL of the driver while runs are in flight; its workers exit by themselves.
     before = len(snapshot(out))
+    saved, logged = saved_tags(out), len(finished_runs(logs))
     proc = subprocess.Popen(argv, **start)
     wait_for_parts(out, before + 2, proc)
     workers = children(proc.pid)
@@ -78,6 +90,10 @@ def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
         assert time.monotonic() < deadline, "pool processes outlived their driver"
         time.sleep(0.1)
 
+    # A run whose result was saved is never run again (a run cut off before its result was saved may be).
+    assert not saved & set(finished_runs(logs)[logged:])
+    saved, logged = saved_tags(out), len(finished_runs(logs))
+
     # 3. Re-run: resumes, finishes, and repeats no finished run.
     res = subprocess.run(argv, capture_output=True, text=True, env=cli_env, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -87,8 +103,4 @@ def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
     assert all(after[name] == kept[name] for name in kept)  # finished parts untouched
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == 12 and len(set(table.column("task_id").to_pylist())) == 12
-    finished = (logs / "finished.log").read_text().splitlines()
-    rows = {r["task_id"]: r for r in table.to_pylist()}
-    for name in kept:  # every run saved before the kill ran exactly once
-        row = rows[name.removesuffix(".parquet")]
-        assert finished.count(f"ok-{row['x']}-{row['seed']}") == 1
+    assert len(saved) == len(kept) and not saved & set(finished_runs(logs)[logged:])

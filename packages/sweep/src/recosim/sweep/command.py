@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,18 +85,8 @@ class SweepCommand(Command):
         from recosim.sweep.runner import SweepInterrupted, default_out, make_backend, run_plan
         from recosim.sweep.summary import format_summary
 
-        grid: dict[str, Any] = {}
-        for text in args.grid:
-            name, values = parse_grid_option(text)
-            if name in grid:
-                raise SweepConfigError(f"--grid {name} is given twice")
-            grid[name] = values
-        fixed: dict[str, Any] = {}
-        for text in args.fixed:
-            name, value = parse_set_option(text)
-            if name in fixed:
-                raise SweepConfigError(f"--set {name} is given twice")
-            fixed[name] = value
+        grid = _options(args.grid, parse_grid_option, "--grid")
+        fixed = _options(args.fixed, parse_set_option, "--set")
         backend_name = args.backend or ("ray" if args.address else "local")
         if args.address and backend_name != "ray":
             raise SweepConfigError("--address joins a Ray cluster: use it with --backend ray")
@@ -142,6 +133,19 @@ class SweepCommand(Command):
                   f"first: {first})", file=sys.stderr)
             return 1
         return 0
+
+
+def _options(texts: list[str], parse: Callable[[str], tuple[str, Any]], flag: str) -> dict[str, Any]:
+    """``NAME=...`` options as a mapping; a name given twice is an error."""
+    from recosim.sweep.plan import SweepConfigError
+
+    found: dict[str, Any] = {}
+    for text in texts:
+        name, value = parse(text)
+        if name in found:
+            raise SweepConfigError(f"{flag} {name} is given twice")
+        found[name] = value
+    return found
 
 
 def _resume_command(args: argparse.Namespace, out: Path) -> str:
