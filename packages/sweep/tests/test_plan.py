@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
@@ -128,3 +129,10 @@ def test_mean_and_stderr_closed_form():
     assert se == pytest.approx(math.sqrt(((2 - 5) ** 2 + (4 - 5) ** 2 + (9 - 5) ** 2) / 2 / 3), rel=1e-12)
     assert mean_and_stderr([3.0])[2] != mean_and_stderr([3.0])[2]  # NaN: undefined for one run
     assert mean_and_stderr([])[0] == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed")
+def test_the_ray_backend_without_ray_is_a_usage_error(tmp_path, capsys):
+    assert main(["sweep", "counting", "--seeds", "1", "--backend", "ray", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["recosim: error: the ray backend needs Ray: pip install 'recosim-sweep[ray]' (or use --backend local)"]

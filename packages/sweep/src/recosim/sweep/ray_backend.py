@@ -15,6 +15,7 @@ itself and never retried.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -24,19 +25,26 @@ from typing import Any
 
 from recosim.sweep.plan import SweepConfigError
 
-__all__ = ["RayBackend", "start_local_cluster"]
+__all__ = ["RayBackend", "start_local_cluster", "require_ray"]
 
 Record = dict[str, Any]
 _LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+_NO_RAY = "the ray backend needs Ray: pip install 'recosim-sweep[ray]' (or use --backend local)"
+
+
+def require_ray() -> None:
+    """Refuse the ray backend early (without importing Ray) when Ray is not installed."""
+    if importlib.util.find_spec("ray") is None:
+        raise SweepConfigError(_NO_RAY)
 
 
 def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise SweepConfigError(
-            "the ray backend needs Ray: pip install 'recosim-sweep[ray]' (or use --backend local)"
-        ) from None
+        raise SweepConfigError(_NO_RAY) from None
     return ray
 
 

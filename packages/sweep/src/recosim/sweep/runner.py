@@ -80,7 +80,9 @@ def make_backend(
 
         return LocalBackend(workers, max_retries=max_retries, log_dir=log_dir)
     if backend == "ray":
-        from recosim.sweep.ray_backend import RayBackend
+        from recosim.sweep.ray_backend import RayBackend, require_ray
+
+        require_ray()
 
         return RayBackend(
             address,
