@@ -20,6 +20,7 @@ LIBRARY = "packages/library"
 TF = "packages/runtime-tf"
 JAX = "packages/runtime-jax"
 USECASES = "packages/usecases"
+SWEEP = "packages/sweep"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
 
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
@@ -32,6 +33,9 @@ PACKAGES = {
     "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
     # every runtime in one environment: NumPy, TF and JAX against each other
     "runtimes": ([CORE, LIBRARY, TF, JAX], [f"{LIBRARY}/tests/test_runtime_contract.py"], None),
+    # sweeps without Ray (its tests skip), then the Ray backend on a local cluster
+    "sweep": ([CORE, LIBRARY, USECASES, SWEEP], [f"{SWEEP}/tests"], None),
+    "sweep-ray": ([CORE, LIBRARY, USECASES, f"{SWEEP}[ray]"], [f"{SWEEP}/tests/test_ray.py"], None),
 }
 
 
