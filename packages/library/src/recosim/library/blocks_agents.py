@@ -62,6 +62,12 @@ BLOCKS: list[tuple[str, str, str, str]] = [
         "top-k documents by affinity to the observed user",
     ),
     (
+        "history_policy_recommender",
+        f"{_E}.policies:HistoryPolicyRecommender",
+        "prototype",
+        "iterated-MNL slates from a parameterised scorer of the recommender's consumption history",
+    ),
+    (
         "cumulative_reward",
         f"{_E}.metrics:CumulativeRewardMetrics",
         "metric",
