@@ -47,7 +47,9 @@ def gradients(runtime: str, loss: Callable[[Any], Any], params: Mapping[str, Any
         with tf.GradientTape() as tape:
             value = loss(variables)
         grads = tape.gradient(value, variables)
-        return float(value), tf.nest.map_structure(lambda g: None if g is None else tf.convert_to_tensor(g).numpy(), grads)
+        return float(value), tf.nest.map_structure(
+            lambda g: None if g is None else tf.convert_to_tensor(g).numpy(), grads
+        )
     raise ValueError(f"no gradients on runtime {runtime!r}")
 
 

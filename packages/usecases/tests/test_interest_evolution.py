@@ -112,8 +112,11 @@ def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(runt
     first = float(np.asarray(rt.log_probability(traj, num_steps=0)))
     interest = logged["user state"]["interest"][0]
     lp_interest = np.sum(-0.5 * interest**2 - 0.5 * np.log(2 * np.pi))
-    scores = _scores(params, np.zeros((cfg.num_users, cfg.history_length), np.int32),
-                     np.zeros((cfg.num_users, cfg.history_length), np.float32))
+    scores = _scores(
+        params,
+        np.zeros((cfg.num_users, cfg.history_length), np.int32),
+        np.zeros((cfg.num_users, cfg.history_length), np.float32),
+    )
     lp_slate = 0.0
     for i, row in enumerate(logged["slate"]["doc_index"][0]):
         remaining = list(range(cfg.num_docs))
@@ -127,8 +130,9 @@ def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(runt
     assert first == pytest.approx(lp_interest + lp_slate + lp_choice, rel=1e-4, abs=1e-3)
     assert total < first  # later steps add (negative) log-probabilities of discrete draws
     # the policy's share of step 0 is the slate term alone
-    assert variable_log_probability(rt.network, {k: {f: x[:1] for f, x in v.items()} for k, v in logged.items()},
-                                    POLICY, "numpy") == pytest.approx(lp_slate, rel=1e-4)
+    assert variable_log_probability(
+        rt.network, {k: {f: x[:1] for f, x in v.items()} for k, v in logged.items()}, POLICY, "numpy"
+    ) == pytest.approx(lp_slate, rel=1e-4)
 
 
 def test_slate_log_probability_has_finite_gradients_with_respect_to_the_recommender(runtime):
@@ -137,8 +141,9 @@ def test_slate_log_probability_has_finite_gradients_with_respect_to_the_recommen
     cfg = TINY
     params = init_params(2, cfg)
     _, _, _, logged = _trajectory(runtime, steps=4, params_seed=2, seed=5)
-    value, grads = gradients(runtime, lambda p: variable_log_probability(make_model(p, cfg), logged, POLICY, runtime),
-                             params)
+    value, grads = gradients(
+        runtime, lambda p: variable_log_probability(make_model(p, cfg), logged, POLICY, runtime), params
+    )
     assert np.isfinite(value)
     found = leaves(grads)
     assert len(found) == len(leaves(params)) and all(g is not None and np.all(np.isfinite(g)) for g in found)
@@ -150,8 +155,17 @@ def test_slate_log_probability_has_finite_gradients_with_respect_to_the_recommen
     direction = {k: v for k, v in zip(["item_embeddings"], [rng.normal(size=params["item_embeddings"].shape)])}
     eps = 1e-2
     shifted = lambda s: variable_log_probability(  # noqa: E731
-        make_model({**params, "item_embeddings": (params["item_embeddings"] + s * direction["item_embeddings"])
-                    .astype(np.float32)}, cfg), logged, POLICY, "numpy")
+        make_model(
+            {
+                **params,
+                "item_embeddings": (params["item_embeddings"] + s * direction["item_embeddings"]).astype(np.float32),
+            },
+            cfg,
+        ),
+        logged,
+        POLICY,
+        "numpy",
+    )
     numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
     analytic = float(np.sum(grads["item_embeddings"] * direction["item_embeddings"]))
     assert analytic == pytest.approx(numeric, rel=2e-2, abs=2e-2)
