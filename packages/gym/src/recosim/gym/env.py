@@ -108,6 +108,24 @@ def _check_actions(actions: Any, shape: tuple[int, ...], num_docs: int) -> np.nd
     return arr.astype(np.int32)
 
 
+def _attach(
+    env: Any, model: Any, horizon: int, render_mode: str | None, options: Mapping[str, Any]
+) -> PolicySimulator:
+    """Give ``env`` its simulator (built from ``model`` unless it is one) and episode bookkeeping."""
+    if render_mode is not None:
+        raise ValueError(f"{type(env).__name__} renders nothing; render_mode must be None, got {render_mode!r}")
+    simulator = model if isinstance(model, PolicySimulator) else PolicySimulator(model, **options)
+    env.simulator = simulator
+    env._episodes = _Episodes(simulator, horizon)
+    env.horizon = env._episodes.horizon
+    return simulator
+
+
+def _slate_space(simulator: PolicySimulator) -> spaces.MultiDiscrete:
+    """One user's action space: a document index per slate position."""
+    return spaces.MultiDiscrete(np.full(simulator.slate_size, simulator.num_docs), dtype=np.int64)
+
+
 class RecommendationEnv(gymnasium.Env):
     """One user's recommendation session over a story with a single user.
 
@@ -139,19 +157,14 @@ class RecommendationEnv(gymnasium.Env):
         render_mode: str | None = None,
         **simulator_options: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"RecommendationEnv renders nothing; render_mode must be None, got {render_mode!r}")
-        simulator = model if isinstance(model, PolicySimulator) else PolicySimulator(model, **simulator_options)
+        simulator = _attach(self, model, horizon, render_mode, simulator_options)
         if simulator.num_users != 1:
             raise ValueError(
                 f"RecommendationEnv steps one user but the story has {simulator.num_users}; build the story for one "
                 "user, or use RecommendationVectorEnv to step the whole population"
             )
-        self.simulator = simulator
-        self._episodes = _Episodes(simulator, horizon)
-        self.horizon = self._episodes.horizon
         self.observation_space = observation_space(simulator.observed, observation_bounds)
-        self.action_space = spaces.MultiDiscrete(np.full(simulator.slate_size, simulator.num_docs), dtype=np.int64)
+        self.action_space = _slate_space(simulator)
 
     def _observation(self, state: SimulatorState) -> dict[str, np.ndarray]:
         out = {}
@@ -197,17 +210,10 @@ class RecommendationVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **simulator_options: Any,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"RecommendationVectorEnv renders nothing; render_mode must be None, got {render_mode!r}")
-        simulator = model if isinstance(model, PolicySimulator) else PolicySimulator(model, **simulator_options)
-        self.simulator = simulator
-        self._episodes = _Episodes(simulator, horizon)
-        self.horizon = self._episodes.horizon
+        simulator = _attach(self, model, horizon, render_mode, simulator_options)
         self.num_envs = simulator.num_users
         self.single_observation_space = observation_space(simulator.observed, observation_bounds)
-        self.single_action_space = spaces.MultiDiscrete(
-            np.full(simulator.slate_size, simulator.num_docs), dtype=np.int64
-        )
+        self.single_action_space = _slate_space(simulator)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = False

@@ -68,6 +68,12 @@ BLOCKS: list[tuple[str, str, str, str]] = [
         "iterated-MNL slates from a parameterised scorer of the recommender's consumption history",
     ),
     (
+        "history_scorer",
+        "recosim.library.networks:HistoryScorer",
+        "network",
+        "history of consumed items -> dense -> leaky ReLU -> dense; scores items by inner product",
+    ),
+    (
         "cumulative_reward",
         f"{_E}.metrics:CumulativeRewardMetrics",
         "metric",

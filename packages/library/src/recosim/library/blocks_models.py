@@ -125,11 +125,4 @@ BLOCKS: list[tuple[str, str, str, str]] = [
         "state",
         "exact posterior over a finite latent set from a likelihood table",
     ),
-    # networks (parameters as dicts of arrays)
-    (
-        "history_scorer",
-        "recosim.library.networks:HistoryScorer",
-        "network",
-        "history of consumed items -> dense -> leaky ReLU -> dense; scores items by inner product",
-    ),
 ]
