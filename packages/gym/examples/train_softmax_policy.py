@@ -7,7 +7,7 @@ simulation with ``--runtime jax``), so it learns which documents keep users
 consuming over the episode, not only which ones they click now (showing trashy
 documents wins clicks at first and then drives interests away). Episode 1 serves
 uniformly random slates; at the default sizes the mean return climbs from about
-54 to about 75 within 30 episodes (under a minute on two CPU cores).
+54 to about 78 within 30 episodes (under a minute on two CPU cores).
 
     python packages/gym/examples/train_softmax_policy.py
     python packages/gym/examples/train_softmax_policy.py --num-envs 200 --horizon 20 --runtime numpy
