@@ -62,6 +62,18 @@ BLOCKS: list[tuple[str, str, str, str]] = [
         "top-k documents by affinity to the observed user",
     ),
     (
+        "history_policy_recommender",
+        f"{_E}.policies:HistoryPolicyRecommender",
+        "prototype",
+        "iterated-MNL slates from a parameterised scorer of the recommender's consumption history",
+    ),
+    (
+        "history_scorer",
+        "recosim.library.networks:HistoryScorer",
+        "network",
+        "history of consumed items -> dense -> leaky ReLU -> dense; scores items by inner product",
+    ),
+    (
         "cumulative_reward",
         f"{_E}.metrics:CumulativeRewardMetrics",
         "metric",
