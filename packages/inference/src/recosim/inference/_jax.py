@@ -581,7 +581,7 @@ class ReinforceEngine(_Optimised):
         def step(params: Any, opt_state: Any, trajs: Any, adv: Any) -> Any:
             value, g = grad(params, trajs, adv)
             params, opt_state = self._update(params, opt_state, g)
-            return params, opt_state, -value, optax.global_norm(g)
+            return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
 
         self.rollouts = jax.jit(jax.vmap(rollout, in_axes=(None, 0, 0)))
         self.log_probs = jax.jit(jax.vmap(policy_log_prob, in_axes=(None, 0)))

@@ -89,6 +89,11 @@ class _TFState:
         self._set_tree(tf.nest.pack_sequence_as(self._tree(), new))
 
 
+def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
+    """``fn`` over the leading axis of ``elems`` (float32 results); gradients reach ``tf.Variable`` s."""
+    return tf.map_fn(fn, elems, fn_output_signature=tf.float32, parallel_iterations=16)
+
+
 # -- densities and chains -------------------------------------------------------------------------------
 class ChainDensity:
     """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``)."""
@@ -287,7 +292,8 @@ class MCEMEngine(_Optimised):
 
         def m_step(samples: Any) -> Any:
             with tf.GradientTape() as tape:
-                value = tf.reduce_mean(tf.vectorized_map(lambda xs: self.density.one(xs), tuple(samples)))
+                # map_fn, not vectorized_map: inside tf.function the latter drops gradients to tf.Variables
+                value = tf.reduce_mean(_map(self.density.one, tuple(samples)))
             grads = tape.gradient(value, self.var_list)
             self._apply(grads)
             return value
@@ -428,7 +434,7 @@ class FitEngine(_Optimised):
         count = self.count
 
         def per_trajectory(data: Any) -> Any:
-            return tf.vectorized_map(
+            return _map(
                 lambda traj: log_probability_from_value_trajectory(self.network, {n: Value(f) for n, f in traj.items()}),
                 data,
             )
@@ -492,7 +498,7 @@ class ReinforceEngine(_Optimised):
 
         def rollouts(pop_keys: Any, run_keys: Any) -> Any:
             runs = []
-            for r in range(len(run_keys)):
+            for r in range(run_keys.shape[0]):
                 with step_handlers(B.fold_in(run_keys[r], 0)), shared_initial_draws(
                     B.fold_in(pop_keys[r], 0), spec.population, B
                 ):

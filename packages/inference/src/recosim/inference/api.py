@@ -538,6 +538,7 @@ def _reinforce_setup(
         group_size=group,
         num_rollouts=rollouts,
         discount=float(discount),
+        label=policy,
     )
     o = {
         "horizon": _count("horizon", horizon),

@@ -55,31 +55,40 @@ def conjugate_posterior(
 
 
 def persistent_satisfaction(num_users: int = 8, noise_scale: float = 0.3) -> Any:
-    """``make_model(params)`` for ``params = {"alpha": [num_users]}`` (or a scalar ``alpha``).
+    """``make_model(params)`` for ``params = {"alpha": scalar or [num_users]}``.
 
-    ``user.intent ~ N(0, 1)`` is static (the latent); ``response.satisfaction``
-    starts at ``N(intent, noise)`` and then follows
-    ``N(alpha * previous + intent, noise)``.
+    ``user.intent ~ N(0, 1)`` is static (the latent); every step the recommender
+    shows each user a document whose ``match.value ~ N(0, 1)`` is logged, and the
+    user's ``response.satisfaction`` follows
+    ``N(alpha * previous + intent * match, noise)`` (``previous`` is 0 at step 0).
+    The intent and ``alpha`` are thus separately identifiable from the logs.
     """
 
     def make_model(params: dict[str, Any]) -> list[Variable]:
         user = Variable("user", ValueSpec(intent=FieldSpec(shape=(num_users,), dtype="float32")))
+        match = Variable("match", ValueSpec(value=FieldSpec(shape=(num_users,), dtype="float32")))
         response = Variable("response", ValueSpec(satisfaction=FieldSpec(shape=(num_users,), dtype="float32")))
 
         def intent() -> Value:
             B = get_backend()
             return Value(intent=B.tfd.Normal(B.np.zeros(num_users, dtype="float32"), 1.0))
 
-        def first(u: Value) -> Value:
-            return Value(satisfaction=get_backend().tfd.Normal(u.get("intent"), noise_scale))
+        def show() -> Value:
+            B = get_backend()
+            return Value(value=B.tfd.Normal(B.np.zeros(num_users, dtype="float32"), 1.0))
 
-        def follow(u: Value, previous: Value) -> Value:
-            loc = params["alpha"] * previous.get("satisfaction") + u.get("intent")
+        def first(u: Value, m: Value) -> Value:
+            return Value(satisfaction=get_backend().tfd.Normal(u.get("intent") * m.get("value"), noise_scale))
+
+        def follow(u: Value, m: Value, previous: Value) -> Value:
+            loc = params["alpha"] * previous.get("satisfaction") + u.get("intent") * m.get("value")
             return Value(satisfaction=get_backend().tfd.Normal(loc, noise_scale))
 
         user.initial_value = value(intent)
-        response.initial_value = value(first, (user,))
-        response.value = value(follow, (user, response.previous))
-        return [user, response]
+        match.initial_value = value(show)
+        match.value = value(show)
+        response.initial_value = value(first, (user, match))
+        response.value = value(follow, (user, match, response.previous))
+        return [user, match, response]
 
     return make_model

@@ -146,7 +146,9 @@ class ReinforceSpec:
         group_size: int,
         num_rollouts: int,
         discount: float,
+        label: str = "",
     ) -> None:
+        self.label = label or variable
         self.variable = variable
         self.keys = list(keys)
         self.reward_variable = reward_variable
@@ -161,7 +163,7 @@ class ReinforceSpec:
 
     @property
     def policy_name(self) -> str:
-        return f"{self.variable}/{self.keys[0]}" if len(self.keys) == 1 else self.variable
+        return self.label
 
     def keys_for(self, key: Any, fold_in: Any) -> tuple[list[Any], list[Any]]:
         """Per rollout: the key of its population's initial draws and the key of everything else."""
