@@ -81,7 +81,7 @@ class _TFState:
         new = []
         for i, x in enumerate(leaves):
             value = arrays[f"leaf{i:05d}"]
-            if isinstance(x, tf.Variable):
+            if hasattr(x, "assign"):  # tf.Variable, or a Keras optimiser's variable
                 x.assign(value)
                 new.append(x)
             else:
