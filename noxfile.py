@@ -32,6 +32,9 @@ PACKAGES = {
     "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
     # every runtime in one environment: NumPy, TF and JAX against each other
     "runtimes": ([CORE, LIBRARY, TF, JAX], [f"{LIBRARY}/tests/test_runtime_contract.py"], None),
+    # inference methods, once per runtime with that runtime's extra
+    "inference-jax": ([CORE, LIBRARY, JAX, "packages/inference[jax]"], ["packages/inference/tests"], "jax"),
+    "inference-tf": ([CORE, LIBRARY, TF, "packages/inference[tf]"], ["packages/inference/tests"], "tf"),
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recosim.core.testing import runtime_names  # noqa: E402
+from recosim.core.testing import runtime_names
 
 RUNTIMES = [r for r in ("jax", "tf") if r in runtime_names()]
 

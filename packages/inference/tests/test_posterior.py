@@ -31,8 +31,17 @@ def posterior(runtime, method, logged):
     key = (runtime, method)
     if key not in _POSTERIORS:
         _POSTERIORS[key] = sample_posterior(
-            conjugate_gaussian(), logged, ["user/intent"], runtime=runtime, method=method,
-            num_chains=4, num_warmup=150, num_samples=200, num_leapfrog_steps=3, seed=0, quiet=True,
+            conjugate_gaussian(),
+            logged,
+            ["user/intent"],
+            runtime=runtime,
+            method=method,
+            num_chains=4,
+            num_warmup=150,
+            num_samples=200,
+            num_leapfrog_steps=3,
+            seed=0,
+            quiet=True,
         )
     return _POSTERIORS[key]
 
@@ -78,8 +87,18 @@ def test_posterior_converts_to_arviz(runtime, logged, tmp_path):
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("family", ["meanfield", "fullrank"])
 def test_vi_recovers_the_closed_form_posterior(runtime, family, logged, exact):
-    fit = fit_vi(conjugate_gaussian(), logged, ["user/intent"], runtime=runtime, family=family,
-                 num_steps=400, num_draws=16, learning_rate=0.03, seed=0, quiet=True)
+    fit = fit_vi(
+        conjugate_gaussian(),
+        logged,
+        ["user/intent"],
+        runtime=runtime,
+        family=family,
+        num_steps=400,
+        num_draws=16,
+        learning_rate=0.03,
+        seed=0,
+        quiet=True,
+    )
     mean, std = exact
     # tolerances: means within 0.05 (a third of a posterior sd), sds within 20% (stochastic ELBO gradients)
     np.testing.assert_allclose(fit.loc["user/intent"], mean, atol=0.05)

@@ -13,9 +13,20 @@ ZERO = {"logits": np.zeros(5, np.float32)}  # the uniformly random policy
 
 
 def test_reinforce_gets_most_of_the_way_to_the_optimum(runtime):
-    res = train_reinforce(slate_story(), ZERO, policy="recommender/slate", reward="metrics/reward", horizon=3,
-                          runtime=runtime, num_steps=40, baseline="group", group_size=8, learning_rate=0.2,
-                          seed=0, quiet=True)
+    res = train_reinforce(
+        slate_story(),
+        ZERO,
+        policy="recommender/slate",
+        reward="metrics/reward",
+        horizon=3,
+        runtime=runtime,
+        num_steps=40,
+        baseline="group",
+        group_size=8,
+        learning_rate=0.2,
+        seed=0,
+        quiet=True,
+    )
     random, best = expected_reward(np.zeros(5)), best_expected_reward()
     learned = expected_reward(res.params["logits"])
     # exact expected rewards per user and step: random 0.456, best 0.760; require 80% of the gap
@@ -27,8 +38,16 @@ def test_reinforce_gets_most_of_the_way_to_the_optimum(runtime):
 
 
 def test_group_baseline_lowers_gradient_variance(runtime):
-    common = dict(policy="recommender/slate", reward="metrics/reward", horizon=3, runtime=runtime,
-                  group_size=8, num_rollouts=8, num_estimates=12, seed=1)
+    common = dict(
+        policy="recommender/slate",
+        reward="metrics/reward",
+        horizon=3,
+        runtime=runtime,
+        group_size=8,
+        num_rollouts=8,
+        num_estimates=12,
+        seed=1,
+    )
     plain = policy_gradient_estimates(slate_story(), ZERO, baseline=None, **common)
     group = policy_gradient_estimates(slate_story(), ZERO, baseline="group", **common)
     assert plain.shape == group.shape == (12, 5)
@@ -57,8 +76,19 @@ def test_reward_to_go_and_baselines():
 
 @pytest.mark.parametrize("baseline", ["mean", None])
 def test_other_baselines_train(runtime, baseline):
-    res = train_reinforce(slate_story(), ZERO, policy="recommender", reward="metrics/reward", horizon=3,
-                          runtime=runtime, num_steps=3, baseline=baseline, num_rollouts=2, learning_rate=0.1,
-                          seed=0, quiet=True)
+    res = train_reinforce(
+        slate_story(),
+        ZERO,
+        policy="recommender",
+        reward="metrics/reward",
+        horizon=3,
+        runtime=runtime,
+        num_steps=3,
+        baseline=baseline,
+        num_rollouts=2,
+        learning_rate=0.1,
+        seed=0,
+        quiet=True,
+    )
     assert res.learning_curve.shape == (3,) and np.all(np.isfinite(res.history["loss"]))
     assert not np.allclose(res.params["logits"], 0.0)

@@ -24,25 +24,62 @@ def kill_after(k):
 
 
 def reinforce_run(runtime, **kw):
-    return train_reinforce(slate_story(), {"logits": np.zeros(5, np.float32)}, policy="recommender/slate",
-                           reward="metrics/reward", horizon=3, runtime=runtime, num_steps=6, baseline="mean",
-                           num_rollouts=2, learning_rate=0.1, seed=3, checkpoint_every=2, quiet=True, **kw)
+    return train_reinforce(
+        slate_story(),
+        {"logits": np.zeros(5, np.float32)},
+        policy="recommender/slate",
+        reward="metrics/reward",
+        horizon=3,
+        runtime=runtime,
+        num_steps=6,
+        baseline="mean",
+        num_rollouts=2,
+        learning_rate=0.1,
+        seed=3,
+        checkpoint_every=2,
+        quiet=True,
+        **kw,
+    )
 
 
 def nuts_run(runtime, **kw):
     traj = to_numpy(make_runtime_for("numpy", conjugate_gaussian(), seed=1).trajectory(5))
-    return sample_posterior(conjugate_gaussian(), {"user": {}, "obs": traj["obs"]}, "user/intent", runtime=runtime,
-                            method="nuts", num_chains=2, num_warmup=20, num_samples=30, seed=5, checkpoint_every=10,
-                            quiet=True, **kw)
+    return sample_posterior(
+        conjugate_gaussian(),
+        {"user": {}, "obs": traj["obs"]},
+        "user/intent",
+        runtime=runtime,
+        method="nuts",
+        num_chains=2,
+        num_warmup=20,
+        num_samples=30,
+        seed=5,
+        checkpoint_every=10,
+        quiet=True,
+        **kw,
+    )
 
 
 def mcem_run(runtime, **kw):
     make_model = persistent_satisfaction(num_users=3)
     traj = to_numpy(make_runtime_for("numpy", make_model({"alpha": np.float32(0.5)}), seed=2).trajectory(5))
     logged = {"user": {}, "match": traj["match"], "response": traj["response"]}
-    return fit_mcem(make_model, {"alpha": np.float32(0.8)}, logged, "user/intent", runtime=runtime,
-                    num_iterations=4, num_chains=2, num_warmup=10, num_warmup_per_iteration=3, num_samples=5,
-                    seed=1, checkpoint_every=2, quiet=True, **kw)
+    return fit_mcem(
+        make_model,
+        {"alpha": np.float32(0.8)},
+        logged,
+        "user/intent",
+        runtime=runtime,
+        num_iterations=4,
+        num_chains=2,
+        num_warmup=10,
+        num_warmup_per_iteration=3,
+        num_samples=5,
+        seed=1,
+        checkpoint_every=2,
+        quiet=True,
+        **kw,
+    )
 
 
 RUNS = {
@@ -68,7 +105,20 @@ def test_killed_and_resumed_run_equals_uninterrupted(runtime, method, tmp_path):
 def test_resume_refuses_a_different_configuration(runtime, tmp_path):
     reinforce_run(runtime, checkpoint=tmp_path)
     with pytest.raises(InferenceError, match=r"different configuration.*learning_rate"):
-        train_reinforce(slate_story(), {"logits": np.zeros(5, np.float32)}, policy="recommender/slate",
-                        reward="metrics/reward", horizon=3, runtime=runtime, num_steps=6, baseline="mean",
-                        num_rollouts=2, learning_rate=0.5, seed=3, checkpoint_every=2, quiet=True,
-                        checkpoint=tmp_path, resume=True)
+        train_reinforce(
+            slate_story(),
+            {"logits": np.zeros(5, np.float32)},
+            policy="recommender/slate",
+            reward="metrics/reward",
+            horizon=3,
+            runtime=runtime,
+            num_steps=6,
+            baseline="mean",
+            num_rollouts=2,
+            learning_rate=0.5,
+            seed=3,
+            checkpoint_every=2,
+            quiet=True,
+            checkpoint=tmp_path,
+            resume=True,
+        )

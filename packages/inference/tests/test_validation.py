@@ -28,8 +28,10 @@ CASES = {
     "unknown latent field": (dict(latent=["user/intnt"]), r"latent 'user/intnt'.*declares no field 'intnt'"),
     "missing variable": (dict(logged={"user": {}}), r"lacks the variable 'obs'"),
     "missing field": (dict(logged={"user": {}, "obs": {}}), r"lacks the field\(s\) \['x'\] of variable 'obs'"),
-    "wrong shape": (dict(logged={"user": {}, "obs": {"x": np.zeros((4, 2), np.float32)}}),
-                    r"field 'x' of variable 'obs' has per-step shape \(2,\) where the model declares \(3,\)"),
+    "wrong shape": (
+        dict(logged={"user": {}, "obs": {"x": np.zeros((4, 2), np.float32)}}),
+        r"field 'x' of variable 'obs' has per-step shape \(2,\) where the model declares \(3,\)",
+    ),
     "unknown method": (dict(method="gibbs"), r"unknown sampling method 'gibbs'"),
     "unknown runtime": (dict(runtime="torch"), r"unknown runtime 'torch'"),
     "numpy runtime": (dict(runtime="numpy"), r"runs on the runtimes \['jax', 'tf'\], not on 'numpy'"),
@@ -43,14 +45,25 @@ def test_bad_sampling_input_is_named(runtime, case):
     args = dict(logged={"user": {}, "obs": {"x": X}}, latent=["user/intent"], runtime=runtime, quiet=True)
     args.update(kwargs)
     with pytest.raises(InferenceError, match=message):
-        sample_posterior(conjugate_gaussian(), args.pop("logged"), args.pop("latent"), num_warmup=5, num_samples=5, **args)
+        sample_posterior(
+            conjugate_gaussian(), args.pop("logged"), args.pop("latent"), num_warmup=5, num_samples=5, **args
+        )
 
 
 def test_non_finite_start_names_variable_and_step(runtime):
     logged = {"user": {}, "obs": {"x": np.zeros((3,), np.float32)}}
     with pytest.raises(InferenceError, match=r"chain 0.*variable 'user'.*step 0"):
-        sample_posterior(bounded(), logged, ["user/rate"], runtime=runtime, init={"user/rate": 2.0},
-                         init_spread=0.0, num_warmup=5, num_samples=5, quiet=True)
+        sample_posterior(
+            bounded(),
+            logged,
+            ["user/rate"],
+            runtime=runtime,
+            init={"user/rate": 2.0},
+            init_spread=0.0,
+            num_warmup=5,
+            num_samples=5,
+            quiet=True,
+        )
     with pytest.raises(InferenceError, match=r"variable 'user'.*step 0"):
         fit_vi(bounded(), logged, ["user/rate"], runtime=runtime, init={"user/rate": 2.0}, num_steps=2, quiet=True)
 
@@ -67,8 +80,12 @@ def test_bad_training_input_is_named(runtime):
     with pytest.raises(InferenceError, match=r"policy 'metrics' draws nothing"):
         train_reinforce(slate_story(), zero, policy="metrics", reward="metrics/reward", baseline=None, **common)
     with pytest.raises(InferenceError, match=r"bounds names the parameter 'alpha'"):
-        train_reinforce(slate_story(), zero, policy="recommender", reward="metrics/reward", bounds={"alpha": (0, 1)}, **common)
+        train_reinforce(
+            slate_story(), zero, policy="recommender", reward="metrics/reward", bounds={"alpha": (0, 1)}, **common
+        )
     with pytest.raises(InferenceError, match=r"parameter 'logits' has non-finite"):
-        train_reinforce(slate_story(), {"logits": np.full(5, np.nan)}, policy="recommender", reward="metrics/reward", **common)
+        train_reinforce(
+            slate_story(), {"logits": np.full(5, np.nan)}, policy="recommender", reward="metrics/reward", **common
+        )
     with pytest.raises(InferenceError, match=r"trajectory 1 has the variables"):
         fit_mle(slate_story(), zero, [{"recommender": {}, "user": {}, "metrics": {}}, {"user": {}}], runtime=runtime)

@@ -68,7 +68,7 @@ class _PytreeState:
         self._set_tree(jax.tree.unflatten(treedef, new))
 
 
-# -- densities --------------------------------------------------------------------------------------
+# -- densities -------
 class JointDensity:
     """``log p(logged trajectory with the latents set to positions; params)`` as a JAX function."""
 
@@ -100,7 +100,7 @@ def check_finite_start(density: JointDensity, params: Any, positions: Mapping[st
         )
 
 
-# -- Markov chains ------------------------------------------------------------------------------------
+# -- Markov chains -------
 class Chains:
     """Vectorised blackjax HMC or NUTS chains with Stan's window adaptation, run in chunks."""
 
@@ -201,7 +201,9 @@ class PosteriorEngine(_PytreeState):
 
     def start(self) -> None:
         o = self.o
-        pos = {k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()}
+        pos = {
+            k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()
+        }
         check_finite_start(self.density, {}, pos, f"{self.method} on JAX")
         self.states = self.chains.init({}, pos)
         self.step_size = jnp.full((o["num_chains"],), o["step_size"], jnp.float32)
@@ -227,7 +229,7 @@ class PosteriorEngine(_PytreeState):
         return _sample_records(rec, self.step_size, self.method)
 
 
-# -- optimisers -----------------------------------------------------------------------------------------
+# -- optimisers -------
 def make_optimizer(optimizer: Any, learning_rate: float) -> Any:
     """An optax transformation from ``"adam"``, ``"sgd"`` or an optax object."""
     if optimizer is None or optimizer == "adam":
@@ -273,11 +275,13 @@ class _Optimised(_PytreeState):
         return _np(self.params)
 
 
-# -- Monte-Carlo EM ----------------------------------------------------------------------------------------
+# -- Monte-Carlo EM -------
 class MCEMEngine(_Optimised):
     """One unit is one EM iteration: an E-step with warm-started chains, then ``m_steps`` optax steps."""
 
-    def __init__(self, make_model: Builder, init_params: Mapping[str, np.ndarray], problem: LatentProblem, o: Mapping[str, Any]) -> None:
+    def __init__(
+        self, make_model: Builder, init_params: Mapping[str, np.ndarray], problem: LatentProblem, o: Mapping[str, Any]
+    ) -> None:
         self.o = dict(o)
         self.problem = problem
         self._setup_params(init_params, o)
@@ -309,7 +313,9 @@ class MCEMEngine(_Optimised):
     def start(self) -> None:
         o = self.o
         self._start_params()
-        pos = {k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()}
+        pos = {
+            k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()
+        }
         check_finite_start(self.density, self.params, pos, "mcem on JAX")
         self.positions = pos
         self.step_size = jnp.full((o["num_chains"],), o["step_size"], jnp.float32)
@@ -332,7 +338,9 @@ class MCEMEngine(_Optimised):
             else:  # step size only: keep the mass matrix adapted in the first iteration
                 stages = jnp.zeros((warm, 2), jnp.int32)
             adapt = self.chains.adaptation(self.positions, self.step_size, self.imm)
-            states, adapt = self.chains.warmup(self.params, states, adapt, _step_keys(jax.random.fold_in(key, 0), 0, warm), stages)
+            states, adapt = self.chains.warmup(
+                self.params, states, adapt, _step_keys(jax.random.fold_in(key, 0), 0, warm), stages
+            )
             step_size, imm = self.chains.final(adapt)
             self.step_size = step_size
             if iteration == 0:
@@ -363,7 +371,7 @@ class MCEMEngine(_Optimised):
         return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
-# -- variational inference -----------------------------------------------------------------------------------
+# -- variational inference -------
 def _tfp() -> Any:
     return import_substrate_without_tensorflow("jax")
 
@@ -449,7 +457,7 @@ class VIEngine(_PytreeState):
         return loc, np.asarray(self.fill.forward(self.theta["raw"]))
 
 
-# -- maximum likelihood / MAP ------------------------------------------------------------------------------------
+# -- maximum likelihood / MAP -------
 class FitEngine(_Optimised):
     """Mean log-probability of a batch of fully observed trajectories (plus a log prior / N for MAP)."""
 
@@ -524,11 +532,13 @@ class FitEngine(_Optimised):
         return {"objective": np.asarray(values)}
 
 
-# -- REINFORCE --------------------------------------------------------------------------------------------------
+# -- REINFORCE -------
 class ReinforceEngine(_Optimised):
     """Rollouts with the current parameters, advantages on the host, a gradient step on the policy's log-probability."""
 
-    def __init__(self, make_model: Builder, init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]) -> None:
+    def __init__(
+        self, make_model: Builder, init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]
+    ) -> None:
         self.o = dict(o)
         self.spec = spec
         self._setup_params(init_params, o)
@@ -539,8 +549,10 @@ class ReinforceEngine(_Optimised):
         def rollout(params: Any, pop_key: Any, run_key: Any) -> Any:
             network = network_from_story(make_model(params))
             runtime = JaxRuntime(network)
-            with using_backend(B), seed_handler(B.fold_in(run_key, 0), B), shared_initial_draws(
-                B.fold_in(pop_key, 0), spec.population, B
+            with (
+                using_backend(B),
+                seed_handler(B.fold_in(run_key, 0), B),
+                shared_initial_draws(B.fold_in(pop_key, 0), spec.population, B),
             ):
                 first = network.initial_step()
             first = {n: Value({k: strong(x) for k, x in Value(v).items()}) for n, v in first.items()}
@@ -615,8 +627,12 @@ class ReinforceEngine(_Optimised):
             adv, new_running = self.spec.advantages(rewards, running)
             if new_running is not None:
                 self.running, self.has_running = jnp.asarray(new_running, jnp.float32), jnp.ones((), jnp.bool_)
-            self.params, self.opt_state, loss, norm = self.step(self.params, self.opt_state, trajs, jnp.asarray(adv, jnp.float32))
-            rows.append({"mean_return": self.spec.mean_return(rewards), "loss": np.asarray(loss), "grad_norm": np.asarray(norm)})
+            self.params, self.opt_state, loss, norm = self.step(
+                self.params, self.opt_state, trajs, jnp.asarray(adv, jnp.float32)
+            )
+            rows.append(
+                {"mean_return": self.spec.mean_return(rewards), "loss": np.asarray(loss), "grad_norm": np.asarray(norm)}
+            )
         return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
 
     def gradient_estimates(self, num_estimates: int) -> np.ndarray:

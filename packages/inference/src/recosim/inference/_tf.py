@@ -94,7 +94,7 @@ def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
     return tf.map_fn(fn, elems, fn_output_signature=tf.float32, parallel_iterations=16)
 
 
-# -- densities and chains -------------------------------------------------------------------------------
+# -- densities and chains -------
 class ChainDensity:
     """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``)."""
 
@@ -161,7 +161,9 @@ class Chains:
             "step_size": tf.broadcast_to(step, tf.shape(lp)),
         }
 
-    def run(self, state: list[Any], results: Any, step_size: Any, num_adaptation: int, n: int, burnin: int, seed: Any) -> Any:
+    def run(
+        self, state: list[Any], results: Any, step_size: Any, num_adaptation: int, n: int, burnin: int, seed: Any
+    ) -> Any:
         """``n`` recorded draws after ``burnin`` steps from ``state`` (and ``results``, or bootstrap)."""
         key = (n, burnin, num_adaptation, results is None)
         fn = self._compiled.get(key)
@@ -229,7 +231,7 @@ class PosteriorEngine(_TFState):
         return {} if done < self.o["num_warmup"] else _records(out, self.problem, self.method)
 
 
-# -- optimisers ----------------------------------------------------------------------------------------------
+# -- optimisers -------
 def make_optimizer(optimizer: Any, learning_rate: float) -> Any:
     """A Keras optimiser from ``"adam"``, ``"sgd"`` or a Keras optimiser object."""
     if optimizer is None or optimizer == "adam":
@@ -276,11 +278,17 @@ class _Optimised(_TFState):
         return unflatten_params({k: v.numpy() for k, v in self.flat_vars.items()})
 
 
-# -- Monte-Carlo EM -------------------------------------------------------------------------------------------------
+# -- Monte-Carlo EM -------
 class MCEMEngine(_Optimised):
     """One unit is one EM iteration: an E-step with warm-started chains, then ``m_steps`` Keras steps."""
 
-    def __init__(self, make_model: Callable[[Any], Any], init_params: Mapping[str, np.ndarray], problem: LatentProblem, o: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        make_model: Callable[[Any], Any],
+        init_params: Mapping[str, np.ndarray],
+        problem: LatentProblem,
+        o: Mapping[str, Any],
+    ) -> None:
         self.o = dict(o)
         self.problem = problem
         self._setup_params(init_params, o)
@@ -319,7 +327,9 @@ class MCEMEngine(_Optimised):
         rows = []
         for it in range(done, done + n):
             warm = o["num_warmup"] if it == 0 else o["num_warmup_per_iteration"]
-            out = self.chains.run(self.positions, None, self.step_size, warm, o["num_samples"], warm, _fold(self.key, it))
+            out = self.chains.run(
+                self.positions, None, self.step_size, warm, o["num_samples"], warm, _fold(self.key, it)
+            )
             self.positions = [x[-1] for x in out.all_states]
             self.step_size = tf.convert_to_tensor(out.final_kernel_results.new_step_size)
             samples = [tf.reshape(x, (-1, *x.shape[2:])) for x in out.all_states]
@@ -327,7 +337,9 @@ class MCEMEngine(_Optimised):
             for _ in range(o["m_steps"]):
                 value = self.m_step(samples)
                 objective = value if objective is None else objective
-            self.last_samples = {s.name: np.swapaxes(np.asarray(x), 0, 1) for s, x in zip(self.problem.slots, out.all_states)}
+            self.last_samples = {
+                s.name: np.swapaxes(np.asarray(x), 0, 1) for s, x in zip(self.problem.slots, out.all_states)
+            }
             row = {
                 "objective": np.asarray(objective),
                 "acceptance_rate": np.mean(out.trace["acceptance_rate"]),
@@ -339,7 +351,7 @@ class MCEMEngine(_Optimised):
         return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
 
 
-# -- variational inference ---------------------------------------------------------------------------------------------
+# -- variational inference -------
 class VIEngine(_TFState):
     """A Gaussian surrogate (mean-field or full-rank) over the flattened latents, fitted with a Keras optimiser."""
 
@@ -412,7 +424,7 @@ class VIEngine(_TFState):
         return loc, self.fill.forward(self.raw).numpy()
 
 
-# -- maximum likelihood / MAP ------------------------------------------------------------------------------------------
+# -- maximum likelihood / MAP -------
 class FitEngine(_Optimised):
     """Mean log-probability of a batch of fully observed trajectories (plus a log prior / N for MAP)."""
 
@@ -435,7 +447,9 @@ class FitEngine(_Optimised):
 
         def per_trajectory(data: Any) -> Any:
             return _map(
-                lambda traj: log_probability_from_value_trajectory(self.network, {n: Value(f) for n, f in traj.items()}),
+                lambda traj: log_probability_from_value_trajectory(
+                    self.network, {n: Value(f) for n, f in traj.items()}
+                ),
                 data,
             )
 
@@ -477,7 +491,7 @@ class FitEngine(_Optimised):
         return {"objective": np.array([self.step(_fold(self.key, t)).numpy() for t in range(done, done + n)])}
 
 
-# -- REINFORCE ------------------------------------------------------------------------------------------------------------
+# -- REINFORCE -------
 def _slice(flat: Mapping[str, Mapping[str, Any]], t: Any) -> dict[str, Value]:
     return {n: Value({k: tf.gather(x, t) for k, x in f.items()}) for n, f in flat.items()}
 
@@ -485,7 +499,9 @@ def _slice(flat: Mapping[str, Mapping[str, Any]], t: Any) -> dict[str, Value]:
 class ReinforceEngine(_Optimised):
     """Rollouts with the current parameters, advantages on the host, a Keras step on the policy's log-probability."""
 
-    def __init__(self, make_model: Callable[[Any], Any], init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]) -> None:
+    def __init__(
+        self, make_model: Callable[[Any], Any], init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]
+    ) -> None:
         self.o = dict(o)
         self.spec = spec
         self._setup_params(init_params, o)
@@ -499,8 +515,9 @@ class ReinforceEngine(_Optimised):
         def rollouts(pop_keys: Any, run_keys: Any) -> Any:
             runs = []
             for r in range(run_keys.shape[0]):
-                with step_handlers(B.fold_in(run_keys[r], 0)), shared_initial_draws(
-                    B.fold_in(pop_keys[r], 0), spec.population, B
+                with (
+                    step_handlers(B.fold_in(run_keys[r], 0)),
+                    shared_initial_draws(B.fold_in(pop_keys[r], 0), spec.population, B),
                 ):
                     first = network.initial_step()
                 runs.append(loop(horizon, run_keys[r], to_tensors(first, network)))
@@ -569,7 +586,9 @@ class ReinforceEngine(_Optimised):
             if new_running is not None:
                 self.running, self.has_running = tf.constant(new_running, tf.float32), tf.constant(True)
             loss, norm = self.step(trajs, tf.constant(adv, tf.float32))
-            rows.append({"mean_return": self.spec.mean_return(rewards), "loss": loss.numpy(), "grad_norm": norm.numpy()})
+            rows.append(
+                {"mean_return": self.spec.mean_return(rewards), "loss": loss.numpy(), "grad_norm": norm.numpy()}
+            )
         return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
 
     def gradient_estimates(self, num_estimates: int) -> np.ndarray:
@@ -583,4 +602,3 @@ class ReinforceEngine(_Optimised):
             grads = self.gradient(trajs, tf.constant(adv, tf.float32))
             out.append(np.concatenate([np.asarray(g).ravel() for g in grads]))
         return np.stack(out)
-

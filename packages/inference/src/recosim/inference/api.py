@@ -118,7 +118,14 @@ def _optimizer_name(optimizer: Any) -> str:
     return optimizer if isinstance(optimizer, str) or optimizer is None else type(optimizer).__name__
 
 
-def _options(label: str, total: int, objective: str, config: dict[str, Any], run: Mapping[str, Any], boundaries: tuple[int, ...] = ()) -> loop.LoopOptions:
+def _options(
+    label: str,
+    total: int,
+    objective: str,
+    config: dict[str, Any],
+    run: Mapping[str, Any],
+    boundaries: tuple[int, ...] = (),
+) -> loop.LoopOptions:
     return loop.LoopOptions(
         label=label,
         total=total,
@@ -140,7 +147,12 @@ def _check_sampler(method: str) -> str:
 
 
 def _sampler_options(
-    num_chains: int, step_size: float, num_leapfrog_steps: int, target_accept: float, max_tree_depth: int, init_spread: float
+    num_chains: int,
+    step_size: float,
+    num_leapfrog_steps: int,
+    target_accept: float,
+    max_tree_depth: int,
+    init_spread: float,
 ) -> dict[str, Any]:
     if not 0.0 < float(target_accept) < 1.0:
         raise InferenceError(f"target_accept must be in (0, 1), got {target_accept!r}")
@@ -156,7 +168,7 @@ def _sampler_options(
     }
 
 
-# -- posterior sampling --------------------------------------------------------------------------------------
+# -- posterior sampling -------
 def sample_posterior(
     model: Any,
     logged: Mapping[str, Any],
@@ -201,16 +213,20 @@ def sample_posterior(
     _check_sampler(method)
     impl = _implementation(runtime, method)
     o = _sampler_options(num_chains, step_size, num_leapfrog_steps, target_accept, max_tree_depth, init_spread)
-    o.update(num_warmup=_count("num_warmup", num_warmup, 0), num_samples=_count("num_samples", num_samples), seed=int(seed))
+    o.update(
+        num_warmup=_count("num_warmup", num_warmup, 0), num_samples=_count("num_samples", num_samples), seed=int(seed)
+    )
     problem = latent_problem(model, logged, latent, init=init)
     config = {**o, "method": method, "runtime": runtime, "latent": problem.names, "data": _fingerprint(problem.logged)}
     engine = impl.PosteriorEngine(problem, method, o)
     timer = _Timed(engine, o["num_warmup"])
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    records = loop.run(timer, _options(method, o["num_warmup"] + o["num_samples"], "lp", config, run, (o["num_warmup"],)), impl.STORE)
+    records = loop.run(
+        timer, _options(method, o["num_warmup"] + o["num_samples"], "lp", config, run, (o["num_warmup"],)), impl.STORE
+    )
     samples = {k[len("position/") :]: np.swapaxes(v, 0, 1) for k, v in records.items() if k.startswith("position/")}
     stats = {k: np.swapaxes(v, 0, 1) for k, v in records.items() if not k.startswith("position/")}
-    return Posterior(samples, stats, mcmc_diagnostics(samples, stats), method, runtime, timer.seconds)
+    return Posterior(samples, stats, mcmc_diagnostics(samples, stats), method, runtime, timer.seconds, timer.chunks)
 
 
 class _Timed:
@@ -220,6 +236,7 @@ class _Timed:
         self.engine = engine
         self.after = after
         self.seconds = 0.0
+        self.chunks: list[tuple[int, float]] = []
 
     def start(self) -> None:
         self.engine.start()
@@ -234,7 +251,9 @@ class _Timed:
         begin = time.perf_counter()
         out = self.engine.advance(done, n)
         if done >= self.after:
-            self.seconds += time.perf_counter() - begin
+            took = time.perf_counter() - begin
+            self.seconds += took
+            self.chunks.append((n, took))
         return out
 
 
@@ -248,7 +267,7 @@ def nuts(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **o
     return sample_posterior(model, logged, latent, method="nuts", **options)
 
 
-# -- variational inference -------------------------------------------------------------------------------------
+# -- variational inference -------
 def fit_vi(
     model: Any,
     logged: Mapping[str, Any],
@@ -290,7 +309,13 @@ def fit_vi(
         "seed": int(seed),
     }
     problem = latent_problem(model, logged, latent, init=init)
-    config = {**o, "optimizer": _optimizer_name(optimizer), "runtime": runtime, "latent": problem.names, "data": _fingerprint(problem.logged)}
+    config = {
+        **o,
+        "optimizer": _optimizer_name(optimizer),
+        "runtime": runtime,
+        "latent": problem.names,
+        "data": _fingerprint(problem.logged),
+    }
     engine = impl.VIEngine(problem, o)
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
     records = loop.run(engine, _options(f"vi ({family})", o["num_steps"], "elbo", config, run), impl.STORE)
@@ -302,7 +327,9 @@ def fit_vi(
         loc[s.name] = loc_flat[start : start + s.size].reshape(s.shape)
         scale[s.name] = std_flat[start : start + s.size].reshape(s.shape)
         start += s.size
-    return VIFit(loc, scale, cov, records["elbo"], family, runtime, problem.names, [s.shape for s in problem.slots], tril)
+    return VIFit(
+        loc, scale, cov, records["elbo"], family, runtime, problem.names, [s.shape for s in problem.slots], tril
+    )
 
 
 def vi(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **options: Any) -> VIFit:
@@ -310,7 +337,7 @@ def vi(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **opt
     return fit_vi(model, logged, latent, **options)
 
 
-# -- Monte-Carlo EM ---------------------------------------------------------------------------------------------------
+# -- Monte-Carlo EM -------
 def _model_network(make_model: Callable[[Any], Any], params: Mapping[str, np.ndarray]) -> Any:
     if not callable(make_model):
         raise InferenceError(f"make_model must be a function params -> model, got {type(make_model).__name__}")
@@ -374,19 +401,31 @@ def fit_mcem(
         seed=int(seed),
     )
     problem = latent_problem(_model_network(make_model, params), logged, latent, init=init)
-    config = {**o, "optimizer": _optimizer_name(optimizer), "runtime": runtime, "latent": problem.names, "data": _fingerprint(problem.logged, params)}
+    config = {
+        **o,
+        "optimizer": _optimizer_name(optimizer),
+        "runtime": runtime,
+        "latent": problem.names,
+        "data": _fingerprint(problem.logged, params),
+    }
     engine = impl.MCEMEngine(make_model, params, problem, o)
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
     history = loop.run(engine, _options(f"mcem ({method})", o["num_iterations"], "objective", config, run), impl.STORE)
     return EMFit(engine.params_numpy(), history, engine.last_samples)
 
 
-def mcem(make_model: Callable[[Any], Any], init_params: Mapping[str, Any], logged: Mapping[str, Any], latent: Sequence[str] | str, **options: Any) -> EMFit:
+def mcem(
+    make_model: Callable[[Any], Any],
+    init_params: Mapping[str, Any],
+    logged: Mapping[str, Any],
+    latent: Sequence[str] | str,
+    **options: Any,
+) -> EMFit:
     """`fit_mcem`."""
     return fit_mcem(make_model, init_params, logged, latent, **options)
 
 
-# -- maximum likelihood and MAP ---------------------------------------------------------------------------------------------
+# -- maximum likelihood and MAP -------
 def _fit(
     make_model: Callable[[Any], Any],
     init_params: Mapping[str, Any],
@@ -418,7 +457,13 @@ def _fit(
         "batch_size": None if batch_size is None else min(_count("batch_size", batch_size), count),
         "seed": int(seed),
     }
-    config = {**o, "optimizer": _optimizer_name(optimizer), "runtime": runtime, "method": label, "data": _fingerprint(batch, params)}
+    config = {
+        **o,
+        "optimizer": _optimizer_name(optimizer),
+        "runtime": runtime,
+        "method": label,
+        "data": _fingerprint(batch, params),
+    }
     engine = impl.FitEngine(make_model, params, batch, o, log_prior)
     history = loop.run(engine, _options(label, o["num_steps"], "objective", config, run), impl.STORE)
     return ParameterFit(engine.params_numpy(), history)
@@ -450,8 +495,21 @@ def fit_mle(
     compiled call per step (``batch_size`` draws a random subset per step).
     """
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    return _fit(make_model, init_params, trajectories, None, "mle", runtime=runtime, num_steps=num_steps,
-                learning_rate=learning_rate, optimizer=optimizer, bounds=bounds, batch_size=batch_size, seed=seed, run=run)
+    return _fit(
+        make_model,
+        init_params,
+        trajectories,
+        None,
+        "mle",
+        runtime=runtime,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        bounds=bounds,
+        batch_size=batch_size,
+        seed=seed,
+        run=run,
+    )
 
 
 def fit_map(
@@ -475,21 +533,42 @@ def fit_map(
 ) -> ParameterFit:
     """`fit_mle` plus ``log_prior(params)`` (written with ``recosim.core.get_backend()`` ops)."""
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    return _fit(make_model, init_params, trajectories, log_prior, "map", runtime=runtime, num_steps=num_steps,
-                learning_rate=learning_rate, optimizer=optimizer, bounds=bounds, batch_size=batch_size, seed=seed, run=run)
+    return _fit(
+        make_model,
+        init_params,
+        trajectories,
+        log_prior,
+        "map",
+        runtime=runtime,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        bounds=bounds,
+        batch_size=batch_size,
+        seed=seed,
+        run=run,
+    )
 
 
-def mle(make_model: Callable[[Any], Any], init_params: Mapping[str, Any], trajectories: Any, **options: Any) -> ParameterFit:
+def mle(
+    make_model: Callable[[Any], Any], init_params: Mapping[str, Any], trajectories: Any, **options: Any
+) -> ParameterFit:
     """`fit_mle`."""
     return fit_mle(make_model, init_params, trajectories, **options)
 
 
-def map_fit(make_model: Callable[[Any], Any], init_params: Mapping[str, Any], trajectories: Any, log_prior: Callable[[Any], Any], **options: Any) -> ParameterFit:
+def map_fit(
+    make_model: Callable[[Any], Any],
+    init_params: Mapping[str, Any],
+    trajectories: Any,
+    log_prior: Callable[[Any], Any],
+    **options: Any,
+) -> ParameterFit:
     """`fit_map` (registered as ``map``)."""
     return fit_map(make_model, init_params, trajectories, log_prior, **options)
 
 
-# -- REINFORCE ---------------------------------------------------------------------------------------------------------------
+# -- REINFORCE -------
 def _reinforce_setup(
     make_model: Callable[[Any], Any],
     init_params: Mapping[str, Any],
@@ -525,7 +604,9 @@ def _reinforce_setup(
         population = [n for n in network.names if n != policy_var]
     for name in population:
         if name not in network:
-            raise InferenceError(f"population names {name!r}, which is not a variable of the model {sorted(network.names)}")
+            raise InferenceError(
+                f"population names {name!r}, which is not a variable of the model {sorted(network.names)}"
+            )
     if not 0.0 < float(discount) <= 1.0:
         raise InferenceError(f"discount must be in (0, 1], got {discount!r}")
     spec = ReinforceSpec(
@@ -589,9 +670,21 @@ def train_reinforce(
     advantages are normalised within the group (as GRPO does).
     """
     impl, params, spec, o = _reinforce_setup(
-        make_model, init_params, policy=policy, reward=reward, horizon=horizon, runtime=runtime, baseline=baseline,
-        group_size=group_size, num_rollouts=num_rollouts, population=population, discount=discount,
-        learning_rate=learning_rate, optimizer=optimizer, bounds=bounds, seed=seed,
+        make_model,
+        init_params,
+        policy=policy,
+        reward=reward,
+        horizon=horizon,
+        runtime=runtime,
+        baseline=baseline,
+        group_size=group_size,
+        num_rollouts=num_rollouts,
+        population=population,
+        discount=discount,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        bounds=bounds,
+        seed=seed,
     )
     steps = _count("num_steps", num_steps)
     config = {
@@ -641,9 +734,21 @@ def policy_gradient_estimates(
     is the batch's own mean). Use it to compare the variance of baselines.
     """
     impl, flat, spec, o = _reinforce_setup(
-        make_model, params, policy=policy, reward=reward, horizon=horizon, runtime=runtime, baseline=baseline,
-        group_size=group_size, num_rollouts=num_rollouts, population=population, discount=discount,
-        learning_rate=1.0, optimizer=None, bounds=None, seed=seed,
+        make_model,
+        params,
+        policy=policy,
+        reward=reward,
+        horizon=horizon,
+        runtime=runtime,
+        baseline=baseline,
+        group_size=group_size,
+        num_rollouts=num_rollouts,
+        population=population,
+        discount=discount,
+        learning_rate=1.0,
+        optimizer=None,
+        bounds=None,
+        seed=seed,
     )
     engine = impl.ReinforceEngine(make_model, flat, spec, o)
     return engine.gradient_estimates(_count("num_estimates", num_estimates, 2))

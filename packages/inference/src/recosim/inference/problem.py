@@ -366,7 +366,9 @@ def check_bounds(bounds: Mapping[str, Any] | None, params: Mapping[str, np.ndarr
     out = {}
     for name, pair in dict(bounds or {}).items():
         if name not in params:
-            raise InferenceError(f"bounds names the parameter {name!r}, which init_params lacks; it has {sorted(params)}")
+            raise InferenceError(
+                f"bounds names the parameter {name!r}, which init_params lacks; it has {sorted(params)}"
+            )
         try:
             low, high = (float(pair[0]), float(pair[1]))
         except Exception:
@@ -399,7 +401,9 @@ def stack_trajectories(trajectories: Any) -> Mapping[str, Any]:
             try:
                 fields[key] = np.stack([np.asarray(Value(t[name])[key]) for t in items])
             except Exception as err:
-                raise InferenceError(f"cannot stack field {key!r} of variable {name!r} across trajectories: {err}") from None
+                raise InferenceError(
+                    f"cannot stack field {key!r} of variable {name!r} across trajectories: {err}"
+                ) from None
         out[name] = fields
     return out
 

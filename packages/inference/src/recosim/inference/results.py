@@ -60,6 +60,7 @@ class Posterior:
     method: str
     runtime: str
     sampling_seconds: float = float("nan")
+    chunk_seconds: list[tuple[int, float]] = field(default_factory=list)
 
     def mean(self, name: str) -> np.ndarray:
         return np.asarray(self.samples[name]).mean(axis=(0, 1))
@@ -73,9 +74,19 @@ class Posterior:
         stats = dict(self.sample_stats)
         return az.from_dict(posterior=dict(self.samples), sample_stats=stats)
 
-    def ess_per_second(self) -> dict[str, float]:
-        """Smallest bulk effective sample size per latent, per second of sampling (warm-up excluded)."""
-        return {k: v / self.sampling_seconds for k, v in self.diagnostics["ess"].items()}
+    def ess_per_second(self, *, steady: bool = False) -> dict[str, float]:
+        """Smallest bulk effective sample size per latent, per second of sampling (warm-up excluded).
+
+        ``steady=True`` times the draws from the second chunk on (``checkpoint_every``
+        draws per chunk), leaving out the first chunk's compilation, and scales that
+        rate to all draws.
+        """
+        seconds = self.sampling_seconds
+        if steady and len(self.chunk_seconds) > 1:
+            later = self.chunk_seconds[1:]
+            draws = sum(n for n, _ in self.chunk_seconds)
+            seconds = sum(s for _, s in later) / sum(n for n, _ in later) * draws
+        return {k: v / seconds for k, v in self.diagnostics["ess"].items()}
 
 
 @dataclass
