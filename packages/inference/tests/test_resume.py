@@ -23,7 +23,7 @@ def kill_after(k):
     return callback
 
 
-def reinforce_run(runtime, **kw):
+def reinforce_run(runtime, learning_rate=0.1, **kw):
     return train_reinforce(
         slate_story(),
         {"logits": np.zeros(5, np.float32)},
@@ -34,7 +34,7 @@ def reinforce_run(runtime, **kw):
         num_steps=6,
         baseline="mean",
         num_rollouts=2,
-        learning_rate=0.1,
+        learning_rate=learning_rate,
         seed=3,
         checkpoint_every=2,
         quiet=True,
@@ -105,20 +105,4 @@ def test_killed_and_resumed_run_equals_uninterrupted(runtime, method, tmp_path):
 def test_resume_refuses_a_different_configuration(runtime, tmp_path):
     reinforce_run(runtime, checkpoint=tmp_path)
     with pytest.raises(InferenceError, match=r"different configuration.*learning_rate"):
-        train_reinforce(
-            slate_story(),
-            {"logits": np.zeros(5, np.float32)},
-            policy="recommender/slate",
-            reward="metrics/reward",
-            horizon=3,
-            runtime=runtime,
-            num_steps=6,
-            baseline="mean",
-            num_rollouts=2,
-            learning_rate=0.5,
-            seed=3,
-            checkpoint_every=2,
-            quiet=True,
-            checkpoint=tmp_path,
-            resume=True,
-        )
+        reinforce_run(runtime, learning_rate=0.5, checkpoint=tmp_path, resume=True)

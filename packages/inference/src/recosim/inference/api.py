@@ -475,6 +475,7 @@ def fit_mle(
     trajectories: Any,
     *,
     runtime: str = "jax",
+    log_prior: Callable[[Any], Any] | None = None,
     num_steps: int = 200,
     learning_rate: float = 0.05,
     optimizer: Any = None,
@@ -487,29 +488,20 @@ def fit_mle(
     quiet: bool = False,
     callback: Callback = None,
 ) -> ParameterFit:
-    """Maximum-likelihood parameters of ``make_model`` for fully observed ``trajectories``.
+    """Maximum-likelihood (or, with ``log_prior``, MAP) parameters of ``make_model`` for ``trajectories``.
 
-    ``trajectories`` is one mapping whose fields have leading axes
+    ``trajectories`` are fully observed: one mapping whose fields have leading axes
     ``[trajectories, steps, ...]`` (what ``runtime.run_many(..., length=T)``
     returns) or a list of single trajectories. All are scored in one batched,
     compiled call per step (``batch_size`` draws a random subset per step).
+    ``log_prior(params)`` is written with ``recosim.core.get_backend()`` ops.
     """
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
+    label = "mle" if log_prior is None else "map"
     return _fit(
-        make_model,
-        init_params,
-        trajectories,
-        None,
-        "mle",
-        runtime=runtime,
-        num_steps=num_steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        bounds=bounds,
-        batch_size=batch_size,
-        seed=seed,
-        run=run,
-    )
+        make_model, init_params, trajectories, log_prior, label, runtime=runtime, num_steps=num_steps,
+        learning_rate=learning_rate, optimizer=optimizer, bounds=bounds, batch_size=batch_size, seed=seed, run=run,
+    )  # fmt: skip
 
 
 def fit_map(
@@ -517,37 +509,12 @@ def fit_map(
     init_params: Mapping[str, Any],
     trajectories: Any,
     log_prior: Callable[[Any], Any],
-    *,
-    runtime: str = "jax",
-    num_steps: int = 200,
-    learning_rate: float = 0.05,
-    optimizer: Any = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 50,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> ParameterFit:
-    """`fit_mle` plus ``log_prior(params)`` (written with ``recosim.core.get_backend()`` ops)."""
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    return _fit(
-        make_model,
-        init_params,
-        trajectories,
-        log_prior,
-        "map",
-        runtime=runtime,
-        num_steps=num_steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        bounds=bounds,
-        batch_size=batch_size,
-        seed=seed,
-        run=run,
-    )
+    """`fit_mle` plus ``log_prior(params)``: the objective is the mean log-likelihood plus ``log_prior / N``."""
+    if log_prior is None:
+        raise InferenceError("fit_map needs log_prior, a function params -> scalar log-density")
+    return fit_mle(make_model, init_params, trajectories, log_prior=log_prior, **options)
 
 
 def mle(
