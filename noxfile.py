@@ -37,6 +37,9 @@ PACKAGES = {
     # sweeps without Ray (its tests skip), then the Ray backend on a local cluster
     "sweep": ([CORE, LIBRARY, USECASES, SWEEP], [f"{SWEEP}/tests"], None),
     "sweep-ray": ([CORE, LIBRARY, USECASES, f"{SWEEP}[ray]"], [f"{SWEEP}/tests/test_ray.py"], None),
+    # inference methods, once per runtime with that runtime's extra
+    "inference-jax": ([CORE, LIBRARY, JAX, "packages/inference[jax]"], ["packages/inference/tests"], "jax"),
+    "inference-tf": ([CORE, LIBRARY, TF, "packages/inference[tf]"], ["packages/inference/tests"], "tf"),
 }
 
 
