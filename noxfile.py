@@ -1,26 +1,42 @@
 """Tasks for contributors: ``nox -l`` lists them.
 
 Each package is tested in its own environment with only its declared
-dependencies, so a missing dependency declaration fails its session.
+dependencies, so a missing dependency declaration fails its session. The same
+suites run on the newest versions the declarations allow (``tests``, and
+``newest`` on the newest Python) and on the lowest ones they allow (``lowest``),
+so a new release of JAX, TensorFlow, TFP or NumPy that breaks recosim, or a
+lower bound that is too low, fails a session here.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lowest", "newest", "jax_ecosystem", "lint"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = "3.11"
+PYTHON = "3.11"  # the oldest Python recosim supports
+NEWEST_PYTHON = "3.13"  # the newest Python its frameworks publish wheels for
 CORE = "packages/core"
 LIBRARY = "packages/library"
 TF = "packages/runtime-tf"
 JAX = "packages/runtime-jax"
 USECASES = "packages/usecases"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
+
+# How an install picks versions: "newest", the newest every declaration allows (an
+# environment kept from an earlier run is upgraded too); "lowest", the lowest version of
+# each dependency that a package declares and the newest of everything else (uv's
+# lowest-direct resolution).
+RESOLUTIONS = {"newest": ["--upgrade"], "lowest": ["--resolution", "lowest-direct"]}
+
+# A researcher's current JAX environment: installing the JAX runtime must keep these as they are.
+JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
 
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
 # The runtime sessions also run the library's and the use cases' suites on their runtime.
@@ -44,24 +60,126 @@ def _existing(paths: list[str]) -> list[str]:
     return [p for p in paths if has_tests(p)]
 
 
-@nox.session(python=PYTHON)
-@nox.parametrize("package", list(PACKAGES))
-def tests(session: nox.Session, package: str) -> None:
-    """Run one package's tests in an environment holding only what it declares."""
+def _python_search_path() -> None:
+    """Let nox find every Python that pyenv holds, not only the ones its shims select."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(root, "versions", "*", "bin")))
+    if found:
+        os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *found])
+
+
+_python_search_path()
+
+
+def _run_package_tests(session: nox.Session, package: str, resolution: str) -> None:
+    """Install ``package`` as ``PACKAGES`` says, picking versions by ``resolution``, and run its suites."""
     installs, test_dirs, runtimes = PACKAGES[package]
-    session.install(*TEST_DEPS)
-    args = []
-    for path in installs:
-        args += ["-e", path]
-    session.install(*args)
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
-    if runtimes:
-        env["RECOSIM_TEST_RUNTIMES"] = runtimes
     targets = _existing(test_dirs)
     if not targets:
         session.error(f"package {package!r} has no tests")
+    if resolution == "lowest" and session.venv_backend != "uv":
+        session.error("the lowest-version sessions need uv (pip has no lowest-direct resolution): pip install uv")
+    session.install("--upgrade", *TEST_DEPS)
+    args = []
+    for path in installs:
+        args += ["-e", path]
+    session.install(*RESOLUTIONS[resolution], *args)
+    session.run("python", "-c", _VERSIONS_SCRIPT, *STACK, silent=False)
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    if runtimes:
+        env["RECOSIM_TEST_RUNTIMES"] = runtimes
     for target in targets:  # one run per package: each tests/ folder has its own conftest
         session.run("pytest", "-q", "-p", "no:cacheprovider", target, *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", list(PACKAGES))
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's tests in an environment holding only what it declares, at the newest versions."""
+    _run_package_tests(session, package, "newest")
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", list(PACKAGES))
+def lowest(session: nox.Session, package: str) -> None:
+    """The same tests on the lowest version of every dependency the packages declare."""
+    _run_package_tests(session, package, "lowest")
+
+
+@nox.session(python=NEWEST_PYTHON)
+@nox.parametrize("package", list(PACKAGES))
+def newest(session: nox.Session, package: str) -> None:
+    """The same tests on the newest Python, where the frameworks' newest releases are published."""
+    _run_package_tests(session, package, "newest")
+
+
+# The distributions whose versions the test sessions print before testing.
+STACK = ["python", "numpy", "scipy", "jax", "jaxlib", "tensorflow", "tensorflow-probability", "tfp-nightly",
+         "tf-keras", "keras", "edward2", "flax", "optax", "numpyro", "blackjax"]
+
+_VERSIONS_SCRIPT = """
+import sys
+from importlib import metadata
+found = []
+for name in sys.argv[1:]:
+    if name == "python":
+        found.append("python " + ".".join(map(str, sys.version_info[:3])))
+        continue
+    try:
+        found.append(name + " " + metadata.version(name))
+    except metadata.PackageNotFoundError:
+        pass
+print("versions: " + ", ".join(found))
+"""
+
+_INSTALLED_SCRIPT = """
+import json, re
+from importlib import metadata
+print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in metadata.distributions()}))
+"""
+
+
+def _installed(session: nox.Session) -> dict[str, str]:
+    """``{normalised distribution name: version}`` of everything installed in the session's environment."""
+    out = session.run("python", "-c", _INSTALLED_SCRIPT, silent=True)
+    return json.loads(str(out).strip().splitlines()[-1])
+
+
+@nox.session(python=PYTHON, reuse_venv=False)
+def jax_ecosystem(session: nox.Session) -> None:
+    """``pip install`` of the JAX runtime into a current JAX environment keeps every version there.
+
+    The environment first gets the newest jax, flax, optax, numpyro and blackjax;
+    then recosim-core and recosim-runtime-jax are installed from this checkout with
+    pip, as a user would. The session fails, naming each distribution whose version
+    moved (or that vanished), and then runs a model on the JAX runtime there.
+    """
+    session.install("--upgrade", "pip", *JAX_ECOSYSTEM)
+    before = _installed(session)
+    session.log("before: " + ", ".join(f"{n} {before[n]}" for n in JAX_ECOSYSTEM if n in before))
+    session.run("python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"./{CORE}", f"./{JAX}")
+    after = _installed(session)
+    moved = sorted(n for n in before if after.get(n) != before[n])
+    if moved:
+        session.error(
+            "installing recosim-runtime-jax changed the environment it was installed into: "
+            + "; ".join(f"{n} {before[n]} -> {after.get(n, 'removed')}" for n in moved)
+        )
+    added = sorted(set(after) - set(before))
+    session.log(f"kept all {len(before)} distributions as they were; added: {', '.join(added)}")
+    session.run("python", "-c", _JAX_SMOKE_SCRIPT, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+_JAX_SMOKE_SCRIPT = """
+import jax
+from recosim.core import make_runtime
+from recosim.core.examples import random_walk_variables
+runtime = make_runtime(random_walk_variables(3), "jax", seed=0)
+trajectory = runtime.trajectory(5)
+log_p = float(runtime.log_probability(trajectory))
+assert log_p == log_p and log_p < 0, log_p
+print(f"jax {jax.__version__}: a 5-step random walk runs and scores on the JAX runtime (log p = {log_p:.3f})")
+"""
 
 
 @nox.session(python=PYTHON)
