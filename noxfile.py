@@ -17,7 +17,7 @@ import os
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["tests", "lowest", "newest", "jax_ecosystem", "lint"]
+nox.options.tags = ["ci"]  # plain `nox` runs what CI runs
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = "3.11"  # the oldest Python recosim supports
@@ -37,6 +37,11 @@ RESOLUTIONS = {"newest": ["--upgrade"], "lowest": ["--resolution", "lowest-direc
 
 # A researcher's current JAX environment: installing the JAX runtime must keep these as they are.
 JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
+
+# The packages whose suites CI also runs on the lowest versions and on the newest Python
+# (``nox -t ci``); every package has these sessions for running by hand.
+LOWEST_IN_CI = ["tf", "jax"]
+NEWEST_IN_CI = ["jax"]
 
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
 # The runtime sessions also run the library's and the use cases' suites on their runtime.
@@ -70,6 +75,20 @@ def _python_search_path() -> None:
 
 _python_search_path()
 
+# The distributions whose versions every test session prints before it tests.
+STACK = ["numpy", "scipy", "jax", "jaxlib", "tensorflow", "tensorflow-probability", "tfp-nightly", "tf-keras",
+         "keras", "edward2", "flax", "optax", "numpyro", "blackjax"]
+_PRINT_VERSIONS = (
+    "import re, sys; from importlib import metadata as m; names = set(sys.argv[1:]); "
+    "found = sorted((re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(), d.version) for d in m.distributions()); "
+    "found = [(n, v) for n, v in found if n in names]; "
+    "print('versions: python', sys.version.split()[0] + ''.join(f', {n} {v}' for n, v in found))"
+)
+_INSTALLED = (
+    "import json, re; from importlib import metadata as m; "
+    "print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version for d in m.distributions()}))"
+)
+
 
 def _run_package_tests(session: nox.Session, package: str, resolution: str) -> None:
     """Install ``package`` as ``PACKAGES`` says, picking versions by ``resolution``, and run its suites."""
@@ -84,7 +103,7 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     for path in installs:
         args += ["-e", path]
     session.install(*RESOLUTIONS[resolution], *args)
-    session.run("python", "-c", _VERSIONS_SCRIPT, *STACK, silent=False)
+    session.log(str(session.run("python", "-c", _PRINT_VERSIONS, *STACK, silent=True, log=False)).strip())
     env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
@@ -92,97 +111,68 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
         session.run("pytest", "-q", "-p", "no:cacheprovider", target, *session.posargs, env=env)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, tags=["ci"])
 @nox.parametrize("package", list(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's tests in an environment holding only what it declares, at the newest versions."""
     _run_package_tests(session, package, "newest")
 
 
-@nox.session(python=PYTHON)
-@nox.parametrize("package", list(PACKAGES))
+@nox.session(python=PYTHON, reuse_venv=False)  # uv keeps installed versions that satisfy: start afresh
+@nox.parametrize("package", [nox.param(p, tags=["ci"] if p in LOWEST_IN_CI else []) for p in PACKAGES])
 def lowest(session: nox.Session, package: str) -> None:
-    """The same tests on the lowest version of every dependency the packages declare."""
+    """The same tests on the lowest version of each dependency the packages declare (uv's lowest-direct)."""
     _run_package_tests(session, package, "lowest")
 
 
 @nox.session(python=NEWEST_PYTHON)
-@nox.parametrize("package", list(PACKAGES))
+@nox.parametrize("package", [nox.param(p, tags=["ci"] if p in NEWEST_IN_CI else []) for p in PACKAGES])
 def newest(session: nox.Session, package: str) -> None:
-    """The same tests on the newest Python, where the frameworks' newest releases are published."""
+    """The same tests on the newest Python, which gets the newest releases of JAX and NumPy."""
     _run_package_tests(session, package, "newest")
-
-
-# The distributions whose versions the test sessions print before testing.
-STACK = ["python", "numpy", "scipy", "jax", "jaxlib", "tensorflow", "tensorflow-probability", "tfp-nightly",
-         "tf-keras", "keras", "edward2", "flax", "optax", "numpyro", "blackjax"]
-
-_VERSIONS_SCRIPT = """
-import sys
-from importlib import metadata
-found = []
-for name in sys.argv[1:]:
-    if name == "python":
-        found.append("python " + ".".join(map(str, sys.version_info[:3])))
-        continue
-    try:
-        found.append(name + " " + metadata.version(name))
-    except metadata.PackageNotFoundError:
-        pass
-print("versions: " + ", ".join(found))
-"""
-
-_INSTALLED_SCRIPT = """
-import json, re
-from importlib import metadata
-print(json.dumps({re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in metadata.distributions()}))
-"""
 
 
 def _installed(session: nox.Session) -> dict[str, str]:
     """``{normalised distribution name: version}`` of everything installed in the session's environment."""
-    out = session.run("python", "-c", _INSTALLED_SCRIPT, silent=True)
+    out = session.run("python", "-c", _INSTALLED, silent=True, log=False)
     return json.loads(str(out).strip().splitlines()[-1])
 
 
-@nox.session(python=PYTHON, reuse_venv=False)
+@nox.session(python=[PYTHON, NEWEST_PYTHON], reuse_venv=False, tags=["ci"])
 def jax_ecosystem(session: nox.Session) -> None:
     """``pip install`` of the JAX runtime into a current JAX environment keeps every version there.
 
-    The environment first gets the newest jax, flax, optax, numpyro and blackjax;
-    then recosim-core and recosim-runtime-jax are installed from this checkout with
-    pip, as a user would. The session fails, naming each distribution whose version
-    moved (or that vanished), and then runs a model on the JAX runtime there.
+    A fresh environment first gets the newest jax, jaxlib, flax, optax, numpyro and
+    blackjax; then recosim-core and recosim-runtime-jax are installed from this
+    checkout with pip, as a user would install them. The session fails, naming each
+    distribution whose version moved or that vanished, and otherwise runs a model
+    on the JAX runtime there.
     """
     session.install("--upgrade", "pip", *JAX_ECOSYSTEM)
     before = _installed(session)
-    session.log("before: " + ", ".join(f"{n} {before[n]}" for n in JAX_ECOSYSTEM if n in before))
+    session.log("holding " + ", ".join(f"{n} {before[n]}" for n in JAX_ECOSYSTEM))
     session.run("python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check", f"./{CORE}", f"./{JAX}")
     after = _installed(session)
     moved = sorted(n for n in before if after.get(n) != before[n])
     if moved:
         session.error(
-            "installing recosim-runtime-jax changed the environment it was installed into: "
+            "installing recosim-runtime-jax changed the JAX environment it went into: "
             + "; ".join(f"{n} {before[n]} -> {after.get(n, 'removed')}" for n in moved)
         )
-    added = sorted(set(after) - set(before))
-    session.log(f"kept all {len(before)} distributions as they were; added: {', '.join(added)}")
-    session.run("python", "-c", _JAX_SMOKE_SCRIPT, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    added = ", ".join(sorted(set(after) - set(before)))
+    session.log(f"all {len(before)} distributions there kept their versions; the install added {added}")
+    session.run("python", "-c", _JAX_SMOKE, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-_JAX_SMOKE_SCRIPT = """
-import jax
-from recosim.core import make_runtime
-from recosim.core.examples import random_walk_variables
-runtime = make_runtime(random_walk_variables(3), "jax", seed=0)
-trajectory = runtime.trajectory(5)
-log_p = float(runtime.log_probability(trajectory))
-assert log_p == log_p and log_p < 0, log_p
-print(f"jax {jax.__version__}: a 5-step random walk runs and scores on the JAX runtime (log p = {log_p:.3f})")
-"""
+_JAX_SMOKE = (
+    "import jax; from recosim.core import make_runtime; from recosim.core.examples import random_walk_variables; "
+    "rt = make_runtime(random_walk_variables(3), 'jax', seed=0); log_p = float(rt.log_probability(rt.trajectory(5))); "
+    "assert -1e4 < log_p < 0, log_p; "
+    "print(f'jax {jax.__version__}: a 5-step random walk runs and is scored on the JAX runtime, log p = {log_p:.3f}')"
+)
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHON, tags=["ci"])
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs."""
     session.install("ruff>=0.6")

@@ -45,8 +45,17 @@ def test_a_table_jax_no_longer_has_is_an_import_error_naming_it(monkeypatch):
         restore_jax_aliases()
 
 
-def test_tfp_variables_are_registered_where_jax_looks():
-    """TFP registers its variable type through the aliases; jit accepts one only if it landed in JAX's table."""
+def test_tfp_registers_its_variable_type_in_the_table_jax_consults():
+    import_substrate_without_tensorflow("jax")
+    from tensorflow_probability.python.internal.backend.jax.ops import NumpyVariable
+
+    table = jax._src.core.pytype_aval_mappings
+    assert table[NumpyVariable] is table[np.ndarray]
+
+
+def test_tfp_variables_pass_through_jit():
+    """jit accepts a TFP variable only if its registration landed in JAX's table."""
+    pytest.importorskip("wrapt", reason="TFP's variables on JAX need wrapt, which TFP does not declare")
     import_substrate_without_tensorflow("jax")
     from tensorflow_probability.python.internal.backend import jax as tf2jax
 
@@ -67,3 +76,10 @@ def test_substrate_samples_and_scores_under_jit():
     np.testing.assert_allclose(counts, [0.2, 0.3, 0.5], atol=0.017)
     log_p = jax.jit(lambda x: tfd.Normal(jnp.float32(1.0), jnp.float32(2.0)).log_prob(x))(jnp.float32(0.0))
     np.testing.assert_allclose(float(log_p), -0.5 * np.log(2 * np.pi * 4.0) - 1.0 / 8.0, rtol=1e-6)
+
+
+def test_docstring_example():
+    import doctest
+
+    result = doctest.testmod(_tfp_compat, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -43,7 +43,10 @@ JAX_ALIASES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
     (
         "jax.interpreters.xla",
         "canonicalize_dtype_handlers",
-        (("jax._src.dtypes", "canonicalize_value_handlers"), ("jax._src.interpreters.xla", "canonicalize_dtype_handlers")),
+        (
+            ("jax._src.dtypes", "canonicalize_value_handlers"),
+            ("jax._src.interpreters.xla", "canonicalize_dtype_handlers"),
+        ),
     ),
 )
 """(public module, attribute, where the table lives: (module, attribute) candidates in order)."""
