@@ -38,10 +38,9 @@ RESOLUTIONS = {"newest": ["--upgrade"], "lowest": ["--resolution", "lowest-direc
 # A researcher's current JAX environment: installing the JAX runtime must keep these as they are.
 JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
 
-# The packages whose suites CI also runs on the lowest versions and on the newest Python
-# (``nox -t ci``); every package has these sessions for running by hand.
+# The packages whose suites CI also runs on the lowest versions (``nox -t ci``); every
+# package has a lowest and a newest-Python session for running by hand.
 LOWEST_IN_CI = ["tf", "jax"]
-NEWEST_IN_CI = ["jax"]
 
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
 # The runtime sessions also run the library's and the use cases' suites on their runtime.
@@ -126,9 +125,9 @@ def lowest(session: nox.Session, package: str) -> None:
 
 
 @nox.session(python=NEWEST_PYTHON)
-@nox.parametrize("package", [nox.param(p, tags=["ci"] if p in NEWEST_IN_CI else []) for p in PACKAGES])
+@nox.parametrize("package", list(PACKAGES))
 def newest(session: nox.Session, package: str) -> None:
-    """The same tests on the newest Python, which gets the newest releases of JAX and NumPy."""
+    """The same tests on the newest Python, which gets the newest releases of JAX and NumPy (not in CI)."""
     _run_package_tests(session, package, "newest")
 
 
@@ -146,7 +145,8 @@ def jax_ecosystem(session: nox.Session) -> None:
     blackjax; then recosim-core and recosim-runtime-jax are installed from this
     checkout with pip, as a user would install them. The session fails, naming each
     distribution whose version moved or that vanished, and otherwise runs a model
-    on the JAX runtime there.
+    on the JAX runtime there. On the newest Python, whose JAX is newer than the one
+    the ``tests`` sessions get, it then runs the JAX runtime's whole test suite there.
     """
     session.install("--upgrade", "pip", *JAX_ECOSYSTEM)
     before = _installed(session)
@@ -162,6 +162,9 @@ def jax_ecosystem(session: nox.Session) -> None:
     added = ", ".join(sorted(set(after) - set(before)))
     session.log(f"all {len(before)} distributions there kept their versions; the install added {added}")
     session.run("python", "-c", _JAX_SMOKE, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    if session.python == NEWEST_PYTHON:
+        session.install("pytest>=8", "hypothesis>=6.100")
+        session.run("pytest", "-q", "-p", "no:cacheprovider", f"{JAX}/tests", *session.posargs)
 
 
 _JAX_SMOKE = (
