@@ -229,6 +229,9 @@ def import_substrate_without_tensorflow(substrate: str) -> Any:
     """
     import importlib
 
+    from recosim.core._tfp_install import warn_if_two_tfp_distributions
+
+    warn_if_two_tfp_distributions()
     before = set(sys.modules)
     hidden = [m for m in _TF_MODULES if m not in sys.modules]
     for m in hidden:

@@ -93,7 +93,7 @@ class JaxBackend(Backend):
 
 def _import_jax_substrate() -> Any:
     """TFP's JAX substrate, imported without TensorFlow (see core's helper for why)."""
-    from recosim.core.backend import import_substrate_without_tensorflow
+    from recosim.jax._tfp_compat import import_substrate_without_tensorflow
 
     return import_substrate_without_tensorflow("jax")
 
