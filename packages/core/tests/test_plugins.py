@@ -68,7 +68,7 @@ def test_duplicate_names_name_both_providers():
     plugins = make_plugins(load_entry_points=False, extra=[(_Dup(), "dup", "dup-dist")])
     (failure,) = plugins.failures
     assert "runtime name 'numpy' is registered twice" in failure.error
-    assert "plugin 'core' (distribution 'recosim-core')" in failure.error
+    assert "plugin 'core-numpy' (distribution 'recosim-core')" in failure.error
     assert "plugin 'dup' (distribution 'dup-dist')" in failure.error
     assert plugins.get_runtime("numpy").name == "numpy"  # the host carries on
 

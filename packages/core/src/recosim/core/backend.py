@@ -20,14 +20,25 @@ from __future__ import annotations
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "Linalg", "NumpyBackend", "get_backend", "using_backend", "numpy_backend", "backend_for"]
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "Linalg",
+    "NumpyBackend",
+    "add_backend_directory",
+    "backend_for",
+    "get_backend",
+    "numpy_backend",
+    "register_framework_backend",
+    "using_backend",
+]
 
 
 class Backend(ABC):
@@ -295,19 +306,50 @@ def using_backend(backend: Backend) -> Iterator[Backend]:
         _ACTIVE.stack.pop()
 
 
+BackendFactory = Callable[[], Backend]
+"""A zero-argument callable returning a (shared) backend."""
+
+_FRAMEWORK_BACKENDS: dict[str, BackendFactory] = {}
+_DIRECTORIES: list[Callable[[], Mapping[str, BackendFactory]]] = []
+
+
+def register_framework_backend(framework: str, factory: BackendFactory) -> None:
+    """Tell :func:`backend_for` that arrays of the top-level module ``framework`` belong to ``factory()``.
+
+    A backend module calls this when it is imported (``recosim.jax.backend`` for
+    ``"jax"``), so its arrays are recognised without any lookup.
+    """
+    _FRAMEWORK_BACKENDS[framework] = factory
+
+
+def add_backend_directory(directory: Callable[[], Mapping[str, BackendFactory]]) -> None:
+    """Let a higher layer list backends (``framework -> factory``) that :func:`backend_for` may ask.
+
+    The plugin manager adds one listing every installed runtime's backend, so arrays
+    of an installed framework are recognised even before its backend module is
+    imported. ``directory`` is called only when arrays of an imported framework are
+    seen, and a backend is created only when its framework is already imported.
+    """
+    _DIRECTORIES.append(directory)
+
+
 def backend_for(*arrays: Any) -> Backend:
     """The backend owning ``arrays`` (einops-style: only frameworks already imported are asked).
 
-    Falls back to the active backend when no array belongs to a loaded framework.
+    ``arrays`` may be arrays or mappings of arrays (Values). Falls back to the active
+    backend when no array belongs to a loaded framework.
     """
-    from recosim.core.plugins import get_plugins
-
-    leaves = [a for arr in arrays for a in (arr.values() if hasattr(arr, "values") else [arr])]
-    for name in get_plugins().runtime_names():
-        spec = get_plugins().runtime_spec(name)
-        if spec.framework is None or spec.framework not in sys.modules:
+    leaves = [a for arr in arrays for a in (arr.values() if isinstance(arr, Mapping) else [arr])]
+    if all(isinstance(leaf, (np.ndarray, np.generic, int, float, bool)) for leaf in leaves):
+        return get_backend()
+    candidates = dict(_FRAMEWORK_BACKENDS)
+    for directory in _DIRECTORIES:
+        for framework, factory in directory().items():
+            candidates.setdefault(framework, factory)
+    for framework, factory in candidates.items():
+        if framework not in sys.modules:
             continue
-        backend = get_plugins().get_backend(name)
+        backend = factory()
         if any(backend.owns(leaf) for leaf in leaves):
             return backend
     return get_backend()

@@ -24,15 +24,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recosim.core.backend import Backend, backend_for, using_backend
+from recosim.core.backend import Backend, backend_for, get_backend, using_backend
 from recosim.core.errors import NetworkError
+from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
-from recosim.core.random import block_unobserved, substitute, trace
+from recosim.core.random import block_unobserved, name_scope, realize, substitute, trace
 from recosim.core.random import seed as seed_handler
-from recosim.core.runtime import slice_step
 from recosim.core.story import network_from_story
-from recosim.core.value import Value, shape_of
+from recosim.core.trajectory import slice_step
+from recosim.core.value import FieldSpec, Value, ValueSpec, shape_of
 from recosim.core.variable import Previous, Variable
+from recosim.core.variable import value as bind
 
 __all__ = [
     "log_probability_from_value_trajectory",
@@ -71,7 +73,7 @@ def step_log_probabilities(
             else block_unobserved("; pass seed= to sample unobserved draws, or log them as fields")
         )
         with handlers[2], handlers[1], handlers[0] as tr:
-            network.evaluate(var, binding, args)
+            evaluate(network, var, binding, args)
         out[var.name] = tr.log_prob(observed_only=True)
     return out
 
@@ -149,9 +151,6 @@ def log_probability_accumulator_variables(
     >>> traj["walk log prob"].get("log_prob").shape
     (3, 2)
     """
-    from recosim.core.value import FieldSpec, ValueSpec
-    from recosim.core.variable import value as bind
-
     out = []
     for var in variables:
         acc = Variable(var.name + suffix, ValueSpec(log_prob=FieldSpec()))
@@ -161,15 +160,13 @@ def log_probability_accumulator_variables(
                 binding = var.initial_value if phase == "initial_value" else var.value
                 n = len(binding.dependencies)
                 data = {f"{var.name}/{k}": f for k, f in Value(observed).items()}
-                B = _active_backend()
+                B = get_backend()
                 with (
                     block_unobserved(" (log-probability accumulators score only a variable's own fields)"),
                     substitute(data),
                     trace() as tr,
                 ):
                     # a private network evaluation: no spec check, names as in the model
-                    from recosim.core.random import name_scope, realize
-
                     with name_scope(var.name, absolute=True):
                         realize(var.invoke(binding, list(args[:n])))
                 lp = _site_log_prob(tr, B)
@@ -185,12 +182,6 @@ def log_probability_accumulator_variables(
             acc.value = bind(scorer("value"), (*deps, acc.previous) if cumulative else deps)
         out.append(acc)
     return out
-
-
-def _active_backend() -> Backend:
-    from recosim.core.backend import get_backend
-
-    return get_backend()
 
 
 def _site_log_prob(tr: trace, B: Backend) -> Any:

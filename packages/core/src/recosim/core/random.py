@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from recosim.core.backend import get_backend
 from recosim.core.errors import RandomVariableError
 from recosim.core.value import Value
 
@@ -202,8 +203,6 @@ class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro
     """
 
     def __init__(self, key: Any, backend: Any = None) -> None:
-        from recosim.core.backend import get_backend
-
         self.backend = backend if backend is not None else get_backend()
         self.key = self.backend.make_seed(key) if isinstance(key, int) else key
 
@@ -254,8 +253,6 @@ class trace(Handler):  # noqa: N801
 
     def log_prob(self, *, observed_only: bool = False) -> Any:
         """Sum of the log-probabilities of the recorded draws (each summed over its elements)."""
-        from recosim.core.backend import get_backend
-
         np_ = get_backend().np
         total: Any = 0.0
         for site in self.sites.values():

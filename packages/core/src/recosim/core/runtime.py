@@ -34,14 +34,17 @@ import numpy as np
 
 from recosim.core.backend import Backend, numpy_backend, using_backend
 from recosim.core.errors import NetworkError, RandomVariableError
+from recosim.core.evaluation import initial_step, transition
+from recosim.core.log_probability import log_probability_from_value_trajectory
 from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import Story, network_from_story
+from recosim.core.trajectory import slice_step, stack_steps
 from recosim.core.value import Value
 from recosim.core.variable import Variable
 
-__all__ = ["Runtime", "NumpyRuntime", "stack_steps", "slice_step"]
+__all__ = ["Runtime", "NumpyRuntime", "ModelLike", "stack_steps", "slice_step"]
 
 ModelLike: TypeAlias = Network | Story | Sequence[Variable] | Callable[[], Sequence[Variable]]
 
@@ -75,8 +78,6 @@ class Runtime(ABC):
 
     def log_probability(self, value_trajectory: Mapping[str, Value], num_steps: int | None = None) -> Any:
         """Log-probability of ``value_trajectory`` under the network (see `recosim.core.log_probability`)."""
-        from recosim.core.log_probability import log_probability_from_value_trajectory
-
         return log_probability_from_value_trajectory(self.network, value_trajectory, num_steps, backend=self.backend)
 
     # -- helpers for subclasses ---------------------------------------------------
@@ -157,21 +158,6 @@ class Runtime(ABC):
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"
 
 
-def stack_steps(steps: Sequence[Mapping[str, Value]], backend: Backend) -> NetworkValue:
-    """Stack per-step network values along a new leading axis."""
-    np_ = backend.np
-    first = steps[0]
-    return {
-        name: Value({key: np_.stack([backend.asarray(s[name][key]) for s in steps]) for key in first[name]})
-        for name in first
-    }
-
-
-def slice_step(trajectory: Mapping[str, Value], t: int) -> NetworkValue:
-    """The network value at step ``t`` of a stacked trajectory."""
-    return {name: Value(v).map(lambda x: x[t]) for name, v in trajectory.items()}
-
-
 class NumpyRuntime(Runtime):
     """Ancestral sampling in a Python loop over NumPy arrays.
 
@@ -199,13 +185,13 @@ class NumpyRuntime(Runtime):
         with using_backend(B):
             if starting_value is None:
                 with seed_handler(B.fold_in(key, 0), B):
-                    current = self.network.initial_step()
+                    current = initial_step(self.network)
             else:
                 current = self._check_starting_value(starting_value)
             yield current
             for t in range(1, count):
                 with seed_handler(B.fold_in(key, t), B):
-                    current = self.network.transition(current)
+                    current = transition(self.network, current)
                 if self.callback is not None:
                     self.callback(t)
                 yield current

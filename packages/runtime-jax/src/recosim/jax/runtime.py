@@ -26,9 +26,11 @@ import numpy as np
 
 from recosim.core.backend import Backend, using_backend
 from recosim.core.errors import SpecError
+from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.random import seed as seed_handler
-from recosim.core.runtime import ModelLike, Runtime, stack_steps
+from recosim.core.runtime import ModelLike, Runtime
+from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.backend import is_weakly_typed, jax_backend, strong
@@ -116,14 +118,14 @@ class JaxRuntime(Runtime):
         """The initial value under step key ``fold_in(key, 0)`` (traceable)."""
         B = self.backend
         with using_backend(B), seed_handler(B.fold_in(key, 0), B):
-            out = self.network.initial_step()
+            out = initial_step(self.network)
         return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
 
     def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
         """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
         B = self.backend
         with using_backend(B), seed_handler(B.fold_in(key, t), B):
-            out = self.network.transition(previous)
+            out = transition(self.network, previous)
         return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
 
     def _start(self, starting_value: Mapping[str, Value] | None) -> NetworkValue | None:

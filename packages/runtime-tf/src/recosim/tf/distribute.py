@@ -23,7 +23,8 @@ import tensorflow as tf
 from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike
 from recosim.core.value import Value
-from recosim.tf.runtime import Flat, TFRuntime, _as_values
+from recosim.tf.runtime import TFRuntime
+from recosim.tf.tensors import Flat, as_values
 
 __all__ = ["run_distributed", "DistributedResult"]
 
@@ -82,12 +83,12 @@ def run_distributed(
     keys = tf.stack([B.fold_in(base, i) for i in range(num_runs)])
 
     def keep(last: Flat) -> Flat:
-        out = statistic(_as_values(last))  # type: ignore[misc]
+        out = statistic(as_values(last))  # type: ignore[misc]
         return {n: dict(Value(v)) for n, v in out.items()}
 
     def replica_fn(replica_keys: Any) -> Flat:
         steps = tf.constant(num_steps, tf.int32)
-        return runtime._many_loop("execute", steps, replica_keys, None, None if statistic is None else keep)
+        return runtime.many_loop("execute", steps, replica_keys, None, None if statistic is None else keep)
 
     def keys_for(context: tf.distribute.experimental.ValueContext) -> Any:
         return tf.gather(keys, tf.range(context.replica_id_in_sync_group, num_runs, replicas))
@@ -105,7 +106,7 @@ def run_distributed(
     stacked = tf.nest.pack_sequence_as(_structure(per_replica, strategy), flat)
     mean = {n: {k: _stats(x, num_runs)[0] for k, x in f.items()} for n, f in stacked.items()}
     stderr = {n: {k: _stats(x, num_runs)[1] for k, x in f.items()} for n, f in stacked.items()}
-    return DistributedResult(_as_values(stacked), _as_values(mean), _as_values(stderr), num_runs, replicas)
+    return DistributedResult(as_values(stacked), as_values(mean), as_values(stderr), num_runs, replicas)
 
 
 def _structure(per_replica: Any, strategy: tf.distribute.Strategy) -> Any:

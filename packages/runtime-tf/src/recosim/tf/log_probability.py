@@ -34,7 +34,7 @@ from recosim.core.story import network_from_story
 from recosim.core.value import Value, shape_of
 from recosim.core.variable import Variable
 from recosim.tf.backend import tf_backend
-from recosim.tf.runtime import Flat, _as_values, to_tensors
+from recosim.tf.tensors import Flat, as_values, to_tensors
 from recosim.tf.tracing import edward2_random_variables
 
 __all__ = [
@@ -190,7 +190,7 @@ class LogProbabilityFn:
 
     def trajectory_with(self, *latent_values: Any) -> dict[str, Value]:
         """The trajectory with the latent fields set to ``latent_values``."""
-        return _as_values(self._fill(latent_values))
+        return as_values(self._fill(latent_values))
 
     def _fill(self, latent_values: Sequence[Any]) -> Flat:
         if len(latent_values) != len(self._slots):

@@ -27,62 +27,16 @@ import tensorflow as tf
 
 from recosim.core.backend import Backend
 from recosim.core.errors import SpecError
+from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike, Runtime
-from recosim.core.value import FieldSpec, Value, shape_of
+from recosim.core.value import Value, shape_of
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
+from recosim.tf.log_probability import log_probability_from_value_trajectory
+from recosim.tf.tensors import Flat, as_values, field_spec, to_tensors
 from recosim.tf.tracing import step_handlers
 
-__all__ = ["TFRuntime", "to_tensors", "Flat"]
-
-Flat = dict[str, dict[str, Any]]
-"""A network value as plain nested dicts (variable -> field -> tensor): what crosses ``tf.function``."""
-
-_DEFAULT_DTYPES = {bool: tf.bool, int: tf.int32, float: tf.float32}
-
-
-def _field_spec(network: Any, name: str, key: str) -> FieldSpec | None:
-    if name not in network:
-        return None
-    spec = network[name].spec
-    return spec.as_dict.get(key)
-
-
-def to_tensors(value: Mapping[str, Mapping[str, Any]], network: Any = None) -> Flat:
-    """Convert every field to a tensor with a stable dtype.
-
-    Python scalars take the dtype their variable's spec declares, else ``int32``,
-    ``float32`` or ``bool``; NumPy arrays and tensors keep theirs. A field that
-    cannot be converted is an error naming its variable and field.
-    """
-    out: Flat = {}
-    for name, v in value.items():
-        fields: dict[str, Any] = {}
-        for key, x in Value(v).items():
-            fields[key] = _to_tensor(x, name, key, network)
-        out[name] = fields
-    return out
-
-
-def _to_tensor(x: Any, name: str, key: str, network: Any) -> Any:
-    if isinstance(x, tf.Variable):
-        return tf.convert_to_tensor(x)
-    if tf.is_tensor(x):
-        return x
-    spec = _field_spec(network, name, key) if network is not None else None
-    try:
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-            dtype = tf.as_dtype(spec.dtype) if spec is not None and spec.dtype else _DEFAULT_DTYPES[type(x)]
-            return tf.constant(x, dtype=dtype)
-        return tf.convert_to_tensor(np.asarray(x))
-    except Exception as err:
-        raise SpecError(
-            f"variable {name!r}, field {key!r}: cannot convert {type(x).__name__} to a tensor ({err})"
-        ) from None
-
-
-def _as_values(flat: Flat) -> NetworkValue:
-    return {name: Value(fields) for name, fields in flat.items()}
+__all__ = ["TFRuntime", "to_tensors", "Flat"]  # to_tensors and Flat live in recosim.tf.tensors
 
 
 class TFRuntime(Runtime):
@@ -121,7 +75,7 @@ class TFRuntime(Runtime):
         """The initial value under the seed ``fold_in(key, 0)``, as tensors."""
         B = self.backend
         with step_handlers(B.fold_in(key, 0)):
-            value = self.network.initial_step()
+            value = initial_step(self.network)
         return to_tensors(value, self.network)
 
     def transition_step(self, key: Any, t: Any, previous: Flat) -> Flat:
@@ -132,7 +86,7 @@ class TFRuntime(Runtime):
         """
         B = self.backend
         with step_handlers(B.fold_in(key, t)):
-            value = self.network.transition(_as_values(previous))
+            value = transition(self.network, as_values(previous))
         return self._conform(value, previous)
 
     def _conform(self, value: NetworkValue, previous: Flat) -> Flat:
@@ -172,7 +126,7 @@ class TFRuntime(Runtime):
 
     def _invariant(self, name: str, key: str, x: Any) -> tf.TensorShape:
         """The loop shape of a field: its spec's shape (``None`` axes free), else its first shape."""
-        spec = _field_spec(self.network, name, key)
+        spec = field_spec(self.network, name, key)
         if spec is not None and spec.shape is not None and len(spec.shape) == len(shape_of(x)):
             return tf.TensorShape(list(spec.shape)).merge_with(
                 tf.TensorShape([None if s is None else d for s, d in zip(spec.shape, shape_of(x))])
@@ -243,7 +197,7 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
-    def _many_loop(
+    def many_loop(
         self, kind: str, n: Any, keys: Any, start: Flat | None, statistic: Callable[[Flat], Flat] | None = None
     ) -> Flat:
         """Runs for each of ``keys`` (``[runs, 2]``) in a ``tf.while_loop``, stacked on a leading run axis."""
@@ -272,7 +226,7 @@ class TFRuntime(Runtime):
 
             def python_fn(keys: Any, start: Flat | None = None) -> Flat:
                 count = n if kind == "trajectory" else tf.constant(n, tf.int32)
-                return self._many_loop(kind, count, keys, start)
+                return self.many_loop(kind, count, keys, start)
 
             fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
             self._functions[cache_key] = fn
@@ -309,7 +263,7 @@ class TFRuntime(Runtime):
             self._refuse_outer_handlers()
             fn = self._compiled("trajectory", length, start is not None)
             flat = fn(key) if start is None else fn(key, start)
-        return _as_values(flat)
+        return as_values(flat)
 
     def execute(
         self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
@@ -318,11 +272,11 @@ class TFRuntime(Runtime):
         start = self._start(starting_value)
         key = self._next_key(seed)
         if self.eager:
-            return _as_values(self._eager_steps(num_steps + 1, key, start)[-1])
+            return as_values(self._eager_steps(num_steps + 1, key, start)[-1])
         self._refuse_outer_handlers()
         fn = self._compiled("execute", None, start is not None)
         flat = fn(key, start, tf.constant(num_steps, tf.int32))
-        return _as_values(flat)
+        return as_values(flat)
 
     def run_many(
         self,
@@ -353,17 +307,15 @@ class TFRuntime(Runtime):
                     if kind == "trajectory"
                     else steps[-1]
                 )
-            return _as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
+            return as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
         self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
-        return _as_values(fn(keys) if start is None else fn(keys, start))
+        return as_values(fn(keys) if start is None else fn(keys, start))
 
     def log_probability(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: int | Any = None
     ) -> Any:
         """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable."""
-        from recosim.tf.log_probability import log_probability_from_value_trajectory
-
         return log_probability_from_value_trajectory(
             self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager
         )

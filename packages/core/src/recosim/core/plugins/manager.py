@@ -7,6 +7,8 @@ True
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata as importlib_metadata
 import os
 import threading
@@ -16,6 +18,7 @@ from typing import Any
 
 import pluggy
 
+from recosim.core.backend import BackendFactory, add_backend_directory
 from recosim.core.errors import PluginError
 from recosim.core.plugins import hookspecs
 from recosim.core.plugins.registry import PluginFailure, Registration, Registry
@@ -30,7 +33,12 @@ FAMILIES = {
     "usecases": "recosim_add_usecases",
     "commands": "recosim_add_commands",
 }
-BUILTIN = ("core", "recosim-core", "recosim.core._builtin")
+CORE_DISTRIBUTION = "recosim-core"
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core-numpy", "recosim.core.plugins.builtin_numpy"),
+    ("core-usecases", "recosim.core.plugins.builtin_usecases"),
+)
+"""The plugins recosim-core ships: ``(plugin name, module)``, registered before any entry point."""
 
 
 class Plugins:
@@ -160,15 +168,27 @@ def make_plugins(
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager)
-    from recosim.core import _builtin
-
-    plugins.register(_builtin, BUILTIN[0], BUILTIN[1])
+    for name, module in BUILTIN_PLUGINS:
+        plugins.register(importlib.import_module(module), name, CORE_DISTRIBUTION)
     if load_entry_points and not os.environ.get("RECOSIM_DISABLE_PLUGINS"):
         plugins.load_entry_points(entry_points)
     for plugin, name, dist in extra:
         plugins.register(plugin, name, dist)
     return plugins
 
+
+def installed_backends() -> dict[str, BackendFactory]:
+    """``framework -> backend factory`` for every installed runtime with a framework (for `backend_for`)."""
+    plugins = get_plugins()
+    out: dict[str, BackendFactory] = {}
+    for name in plugins.runtime_names():
+        framework = plugins.runtime_spec(name).framework
+        if framework:
+            out.setdefault(framework, functools.partial(plugins.get_backend, name))
+    return out
+
+
+add_backend_directory(installed_backends)
 
 _LOCK = threading.Lock()
 _PLUGINS: Plugins | None = None

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend, rv
-from recosim.library.bandits.problems import BanditInstances, BanditProblem, _positive_float, _positive_int
+from recosim.library.bandits.problems import BanditInstances, BanditProblem
+from recosim.library.params import positive_float, positive_int
 
 __all__ = [
     "BanditAlgorithm",
@@ -165,7 +166,7 @@ class UCB1(CountingAlgorithm):
 
     def __init__(self, num_arms: int, num_instances: int, exploration: float = 2.0, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.exploration = _positive_float(exploration, "exploration")
+        self.exploration = positive_float(exploration, "exploration")
 
     def arm(self, state: Value, context: Value | None = None) -> Value:
         B = get_backend()
@@ -192,8 +193,8 @@ class BernoulliThompsonSampling(CountingAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.prior_alpha = _positive_float(prior_alpha, "prior_alpha")
-        self.prior_beta = _positive_float(prior_beta, "prior_beta")
+        self.prior_alpha = positive_float(prior_alpha, "prior_alpha")
+        self.prior_beta = positive_float(prior_beta, "prior_beta")
 
     def arm_fields(self) -> ValueSpec:
         return ValueSpec(posterior_sample=FieldSpec((self.num_instances, self.num_arms), "float32"))
@@ -227,8 +228,8 @@ class GaussianThompsonSampling(CountingAlgorithm):
     ) -> None:
         super().__init__(num_arms, num_instances, name)
         self.prior_mean = float(prior_mean)
-        self.prior_scale = _positive_float(prior_scale, "prior_scale")
-        self.noise_scale = _positive_float(noise_scale, "noise_scale")
+        self.prior_scale = positive_float(prior_scale, "prior_scale")
+        self.noise_scale = positive_float(noise_scale, "noise_scale")
 
     def arm_fields(self) -> ValueSpec:
         return ValueSpec(posterior_sample=FieldSpec((self.num_instances, self.num_arms), "float32"))
@@ -268,8 +269,8 @@ class LinearAlgorithm(BanditAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.context_dim = _positive_int(context_dim, "context_dim")
-        self.regularization = _positive_float(regularization, "regularization")
+        self.context_dim = positive_int(context_dim, "context_dim")
+        self.regularization = positive_float(regularization, "regularization")
 
     def check_problem(self, problem: BanditProblem) -> None:
         super().check_problem(problem)
@@ -359,7 +360,7 @@ class LinearThompsonSampling(LinearAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, context_dim, regularization, name)
-        self.scale = _positive_float(scale, "scale")
+        self.scale = positive_float(scale, "scale")
 
     def arm_fields(self) -> ValueSpec:
         shape = (self.num_instances, self.num_arms, self.context_dim)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, ndim
+from recosim.library.params import as_float_param, ndim
 
 __all__ = ["TargetPointSimilarity", "SIMILARITY_TYPES", "similarity"]
 

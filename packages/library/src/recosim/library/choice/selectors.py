@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
 from recosim.library.choice.affinities import append_no_choice
+from recosim.library.params import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
 
 __all__ = [
     "MultinomialLogitChoiceModel",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, ndim, one_hot, static_shape
 from recosim.library.state._common import batch_shape_tuple, mvn, select_values
 
 __all__ = [

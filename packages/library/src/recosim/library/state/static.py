@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, ndim, one_hot, static_shape
 from recosim.library.state._common import FieldDraws, batch_shape_tuple
 
 __all__ = ["StaticStateModel", "StaticTensor", "GMMVector", "HierarchicalClusteredTensor", "MixtureSameFamily"]

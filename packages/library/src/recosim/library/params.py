@@ -1,4 +1,10 @@
-"""Small helpers shared by the choice and state blocks (backend-agnostic)."""
+"""Parameters and shapes of blocks: the checks every block shares (backend-agnostic).
+
+>>> as_float_param([1, 2], "weights").dtype
+dtype('float32')
+>>> batch_shape_tuple(3), static_shape(np.zeros((2, 5)))
+((3,), (2, 5))
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,17 @@ import numpy as np
 from recosim.core import get_backend
 from recosim.core.value import shape_of
 
-__all__ = ["as_float_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim", "one_hot"]
+__all__ = [
+    "as_float_param",
+    "batch_shape_tuple",
+    "check_last_dim",
+    "log_sigmoid",
+    "ndim",
+    "one_hot",
+    "positive_float",
+    "positive_int",
+    "static_shape",
+]
 
 
 def as_float_param(x: Any, name: str) -> Any:
@@ -23,6 +39,20 @@ def as_float_param(x: Any, name: str) -> Any:
             raise ValueError(f"parameter {name!r} has non-finite entries")
         return arr
     return x  # a framework array or variable: keep it (trainable parameters stay trainable)
+
+
+def positive_int(x: Any, name: str) -> int:
+    """``x`` as an int, or a ValueError naming ``name`` unless it is a whole number >= 1."""
+    if isinstance(x, bool) or int(x) != x or int(x) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
+
+
+def positive_float(x: Any, name: str) -> float:
+    """``x`` as a float, or a ValueError naming ``name`` unless it is > 0."""
+    if not float(x) > 0.0:
+        raise ValueError(f"{name} must be > 0, got {x!r}")
+    return float(x)
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:

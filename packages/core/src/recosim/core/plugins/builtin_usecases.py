@@ -1,0 +1,21 @@
+"""The built-in plugin of core's two example use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recosim.core.plugins.hookspecs import hookimpl
+
+
+@hookimpl
+def recosim_add_usecases(registry: Any) -> None:
+    registry.add(
+        "counting",
+        "recosim.core.example_usecases:CountingUseCase",
+        summary="count to n: the smallest deterministic network",
+    )
+    registry.add(
+        "random-walk",
+        "recosim.core.example_usecases:RandomWalkUseCase",
+        summary="Gaussian random walks for a population of agents",
+    )
