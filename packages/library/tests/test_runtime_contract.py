@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, value
+from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, get_plugins, value
 from recosim.core.examples import counting_variables, random_walk_variables
 from recosim.core.random import substitute
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
@@ -79,3 +79,23 @@ def test_log_probabilities_agree_on_the_same_trajectory(runtime):
     rt = make_runtime_for(runtime, walk_and_choice(50), seed=0)
     got = float(np.asarray(rt.log_probability({k: v.map(rt.backend.asarray) for k, v in traj.items()})))
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_a_latent_name_means_the_same_on_every_runtime(runtime):
+    """"variable/field" is one field (a dotted field covers its sub-fields); "variable" is the whole Value."""
+    model = walk_and_choice(20)
+    traj = make_runtime_for("numpy", model, seed=3).trajectory(4)
+    expected = float(make_runtime_for("numpy", model, seed=0).log_probability(traj))
+    rt = make_runtime_for(runtime, walk_and_choice(20), seed=0)
+    position = traj["walk"].get("position")
+    by_field = rt.log_probability_fn(traj, latent=["walk/position"])
+    whole = rt.log_probability_fn({"choice": traj["choice"]}, latent="walk")  # a whole latent may be left out
+    assert float(np.asarray(by_field(position))) == pytest.approx(expected, rel=1e-5)
+    assert float(np.asarray(whole(Value(position=position)))) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_array_equal(np.asarray(by_field.initial_state[0]), position)
+    # the same function through the registry: one method name, the runtime's implementation
+    front = get_plugins().get_inference_method("log_probability_fn", runtime=runtime)
+    assert float(np.asarray(front(walk_and_choice(20), traj, ["walk/position"])(position))) == pytest.approx(
+        expected, rel=1e-5
+    )

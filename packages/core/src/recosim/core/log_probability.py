@@ -3,9 +3,14 @@
 Given a logged trajectory (every variable's value at every step), each
 behaviour is re-run with its inputs taken from the data and every draw replaced
 by the logged field of the same name; the log-probabilities of those draws are
-summed. Deterministic fields contribute nothing. To score a trajectory with some
-variables held out (latent), put proposed values for them into the trajectory,
-as an MCMC sampler does.
+summed. Deterministic fields contribute nothing.
+
+To score a trajectory with some entries held out (latent), as an MCMC sampler
+does, :func:`make_log_probability_fn` returns the log-probability as a function
+of their values. A latent name is ``"variable/field"`` (one field; a dotted field
+such as ``"user/interest"`` covers every ``interest.*`` field, and takes a Value)
+or ``"variable"`` (the variable's whole Value): the same meaning on every
+runtime, whose ``Runtime.log_probability_fn`` builds its own compiled version.
 
 >>> from recosim.core.variable import Variable, value
 >>> from recosim.core.value import Value, ValueSpec, FieldSpec
@@ -31,12 +36,16 @@ from recosim.core.network import Network
 from recosim.core.random import block_unobserved, name_scope, realize, substitute, trace
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
-from recosim.core.trajectory import slice_step
+from recosim.core.trajectory import check_num_steps, slice_step, trajectory_length
 from recosim.core.value import FieldSpec, Value, ValueSpec, shape_of
 from recosim.core.variable import Previous, Variable
 from recosim.core.variable import value as bind
 
 __all__ = [
+    "LogProbabilityFn",
+    "make_log_probability_fn",
+    "replace_fields",
+    "resolve_latent",
     "log_probability_from_value_trajectory",
     "log_probability_accumulator_variables",
     "step_log_probabilities",
@@ -101,24 +110,7 @@ def log_probability_from_value_trajectory(
     data's arrays unless given, so gradients flow with TensorFlow or JAX arrays.
     """
     network = network_from_story(variables)
-    missing = [n for n in network.names if n not in value_trajectory]
-    if missing:
-        raise NetworkError(f"the value trajectory lacks the variable(s) {missing}")
-    lengths = {
-        f"{name}/{key}": (shape_of(field) or (None,))[0]
-        for name in network.names
-        for key, field in Value(value_trajectory[name]).items()
-    }
-    if not lengths:
-        raise NetworkError("the value trajectory has no fields, so it holds no steps")
-    if len(set(lengths.values())) != 1:
-        raise NetworkError(f"the value trajectory's fields disagree on the number of steps: {lengths}")
-    (length,) = set(lengths.values())
-    if length is None:
-        raise NetworkError("the value trajectory's time axis has no static length")
-    steps = length - 1 if num_steps is None else int(num_steps)
-    if steps < 0 or steps >= length:
-        raise NetworkError(f"num_steps={num_steps} but the trajectory holds {length} steps")
+    steps = check_num_steps(num_steps, trajectory_length(network.names, value_trajectory))
     B = backend if backend is not None else backend_for(*[Value(v) for v in value_trajectory.values()])
     total: Any = 0.0
     with using_backend(B):
@@ -131,6 +123,145 @@ def log_probability_from_value_trajectory(
                 total = total + lp
             previous = current
     return total
+
+
+def resolve_latent(network: Network, name: str) -> tuple[str, str | None]:
+    """Split a latent name into ``(variable, field)`` (``field`` None for a whole variable), checked.
+
+    >>> from recosim.core.examples import random_walk_variables
+    >>> resolve_latent(Network(random_walk_variables()), "walk/position")
+    ('walk', 'position')
+    """
+    var_name, sep, field = name.partition("/")
+    if var_name not in network:
+        raise NetworkError(f"latent {name!r}: no variable {var_name!r} in the network; it has {sorted(network.names)}")
+    if sep and (not field or field not in network[var_name].spec):
+        raise NetworkError(
+            f"latent {name!r}: variable {var_name!r} declares no field {field!r}; "
+            f"its fields are {sorted(network[var_name].spec.keys())}"
+        )
+    return var_name, (field if sep else None)
+
+
+def replace_fields(value_trajectory: Mapping[str, Any], replacements: Mapping[str, Any]) -> dict[str, Value]:
+    """``value_trajectory`` with some entries replaced (or added).
+
+    Keys of ``replacements`` are latent names: ``"variable/field"`` (one field; a
+    dotted field such as ``"user/interest"`` replaces every ``interest.*`` field
+    when given a Value) or ``"variable"`` (the variable's whole Value).
+
+    >>> t = replace_fields({"user": Value(a=1, b=2)}, {"user/b": 5})
+    >>> t["user"]["b"]
+    5
+    """
+    out = {name: Value(v) for name, v in value_trajectory.items()}
+    for name, new in replacements.items():
+        var_name, _, field = name.partition("/")
+        if not field:
+            out[var_name] = Value(new)
+            continue
+        old = out.get(var_name, Value())
+        prefix = field + "."
+        kept = {k: f for k, f in old.items() if k != field and not k.startswith(prefix)}
+        out[var_name] = Value(kept).union(Value({field: new}))
+    return out
+
+
+class LogProbabilityFn:
+    """The log-probability of a trajectory as a function of its held-out (latent) entries.
+
+    Call it with one value per entry of ``latent``, in order (as TFP's MCMC kernels
+    call ``target_log_prob_fn(*state)``); a whole variable, or a dotted field
+    covering several, takes a Value. The trajectory may omit the latent entries
+    (give an empty Value for a variable whose fields are all latent) or hold
+    placeholders; when it holds them, :attr:`initial_state` returns them (a
+    starting point for a Markov chain).
+
+    This implementation scores step by step on any backend (NumPy by default);
+    the TF and JAX runtimes subclass it with compiled versions. Build one with
+    :func:`make_log_probability_fn` or ``runtime.log_probability_fn(...)``.
+    """
+
+    def __init__(
+        self,
+        variables: Network | Sequence[Variable],
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.network = network_from_story(variables)
+        self.latent: tuple[str, ...] = (latent,) if isinstance(latent, str) else tuple(latent)
+        if not self.latent:
+            raise ValueError("make_log_probability_fn needs at least one latent name ('variable' or 'variable/field')")
+        self.slots = [resolve_latent(self.network, name) for name in self.latent]
+        whole = {var for var, field in self.slots if field is None}
+        missing = [n for n in self.network.names if n not in value_trajectory and n not in whole]
+        if missing:
+            raise NetworkError(
+                f"the value trajectory lacks the variable(s) {missing}; give them (an empty Value "
+                "when all their fields are latent) or name them whole in latent"
+            )
+        self.num_steps = num_steps
+        self.seed = seed
+        self.backend = backend
+        self.base = {n: Value(v) for n, v in value_trajectory.items() if n in self.network}
+
+    def trajectory_with(self, *values: Any) -> dict[str, Value]:
+        """The trajectory with the latent entries set to ``values``."""
+        if len(values) != len(self.latent):
+            raise TypeError(
+                f"this log-probability function takes {len(self.latent)} value(s), one per latent "
+                f"{list(self.latent)}, got {len(values)}"
+            )
+        return replace_fields(self.base, dict(zip(self.latent, values)))
+
+    def __call__(self, *values: Any) -> Any:
+        traj = self.trajectory_with(*values)
+        return log_probability_from_value_trajectory(
+            self.network, traj, self.num_steps, backend=self.backend, seed=self.seed
+        )
+
+    def latent_values(self, value_trajectory: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """The latent entries' values in ``value_trajectory`` (default: the one given at construction)."""
+        source = self.base if value_trajectory is None else value_trajectory
+        out = []
+        for name, (var_name, field) in zip(self.latent, self.slots):
+            v = Value(source.get(var_name, Value()))
+            if (field is None and not v) or (field is not None and field not in v):
+                raise NetworkError(f"latent {name!r}: the trajectory holds no value for it")
+            out.append(v if field is None else v.get(field))
+        return tuple(out)
+
+    @property
+    def initial_state(self) -> list[Any]:
+        """The latent entries' values in the trajectory given at construction (a chain's starting point)."""
+        return list(self.latent_values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(latent={list(self.latent)}, variables={list(self.network.names)})"
+
+
+def make_log_probability_fn(
+    variables: Network | Sequence[Variable],
+    value_trajectory: Mapping[str, Any],
+    latent: Sequence[str] | str,
+    num_steps: int | None = None,
+    *,
+    seed: Any = None,
+    backend: Backend | None = None,
+) -> LogProbabilityFn:
+    """The log-probability of ``value_trajectory`` as a function of its ``latent`` entries' values.
+
+    >>> import numpy as np
+    >>> from recosim.core.examples import random_walk_variables
+    >>> fn = make_log_probability_fn(random_walk_variables(1), {"walk": Value()}, latent=["walk/position"])
+    >>> round(float(fn(np.zeros((2, 1), np.float32))), 4)  # two steps at 0: 2 log N(0; 0, 1)
+    -1.8379
+    """
+    return LogProbabilityFn(variables, value_trajectory, latent, num_steps, seed=seed, backend=backend)
 
 
 def log_probability_accumulator_variables(

@@ -35,7 +35,7 @@ import numpy as np
 from recosim.core.backend import Backend, numpy_backend, using_backend
 from recosim.core.errors import NetworkError, RandomVariableError
 from recosim.core.evaluation import initial_step, transition
-from recosim.core.log_probability import log_probability_from_value_trajectory
+from recosim.core.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
 from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
@@ -76,9 +76,34 @@ class Runtime(ABC):
     ) -> NetworkValue:
         """The value after ``num_steps`` transitions from the initial (or starting) value."""
 
-    def log_probability(self, value_trajectory: Mapping[str, Value], num_steps: int | None = None) -> Any:
-        """Log-probability of ``value_trajectory`` under the network (see `recosim.core.log_probability`)."""
-        return log_probability_from_value_trajectory(self.network, value_trajectory, num_steps, backend=self.backend)
+    def log_probability(
+        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+    ) -> Any:
+        """Log-probability of steps ``0..num_steps`` of ``value_trajectory`` under the network.
+
+        Every draw must be logged as a field of its variable unless ``seed`` is given,
+        which samples the draws the data does not log (see `recosim.core.log_probability`).
+        """
+        return log_probability_from_value_trajectory(
+            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed
+        )
+
+    def log_probability_fn(
+        self,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+    ) -> LogProbabilityFn:
+        """The log-probability of ``value_trajectory`` as a function of its ``latent`` entries.
+
+        A latent name is ``"variable/field"`` (a dotted field covers its sub-fields)
+        or ``"variable"`` (the whole Value), on every runtime. The function is what
+        an MCMC kernel calls as ``target_log_prob_fn(*state)``; compiled runtimes
+        return compiled, differentiable versions.
+        """
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend)
 
     # -- helpers for subclasses ---------------------------------------------------
     def _next_key(self, seed: int | None) -> Any:

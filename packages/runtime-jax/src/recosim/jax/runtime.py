@@ -34,7 +34,7 @@ from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.backend import is_weakly_typed, jax_backend, strong
-from recosim.jax.log_probability import TrajectoryScorer
+from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer
 
 __all__ = ["JaxRuntime"]
 
@@ -250,6 +250,17 @@ class JaxRuntime(Runtime):
         on the same data; ``seed`` samples draws that the data does not log.
         """
         return self._scorer.total(value_trajectory, num_steps, seed=seed)
+
+    def log_probability_fn(
+        self,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+    ) -> LogProbabilityFn:
+        """The log-probability as a jit-compiled, differentiable function of the ``latent`` entries."""
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, jit=self.jit)
 
     def log_probability_by_step(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None

@@ -32,7 +32,7 @@ from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike, Runtime
 from recosim.core.value import Value, shape_of
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
-from recosim.tf.log_probability import log_probability_from_value_trajectory
+from recosim.tf.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
 from recosim.tf.tensors import Flat, as_values, field_spec, to_tensors
 from recosim.tf.tracing import step_handlers
 
@@ -319,6 +319,17 @@ class TFRuntime(Runtime):
         return log_probability_from_value_trajectory(
             self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager
         )
+
+    def log_probability_fn(
+        self,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: int | Any = None,
+    ) -> LogProbabilityFn:
+        """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target)."""
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed)
 
     def step_function(self, kind: str = "trajectory") -> Callable[..., Any]:
         """The Python function that ``kind`` ("trajectory" or "execute") compiles, for use in other graphs.

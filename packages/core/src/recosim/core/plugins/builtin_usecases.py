@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from recosim.core.plugins.hookspecs import hookimpl
+from recosim.core.plugins.registry import UseCaseRegistrar
 
 
 @hookimpl
-def recosim_add_usecases(registry: Any) -> None:
+def recosim_add_usecases(registry: UseCaseRegistrar) -> None:
     registry.add(
         "counting",
         "recosim.core.example_usecases:CountingUseCase",

@@ -124,6 +124,9 @@ class CountingAlgorithm(BanditAlgorithm):
 class UniformRandom(CountingAlgorithm):
     """Pulls an arm uniformly at random every step (a baseline; it keeps counts for inspection)."""
 
+    block_name = "uniform_random"
+    block_kind = "bandit"
+
     def arm(self, state: Value, context: Value | None = None) -> Value:
         B = get_backend()
         logits = B.np.zeros((self.num_instances, self.num_arms), dtype="float32")
@@ -136,6 +139,9 @@ class EpsilonGreedy(CountingAlgorithm):
     Untried arms count as best, so every arm is pulled once before exploitation.
     The arm Value records the draws ``explore`` (0/1) and ``random_arm``.
     """
+
+    block_name = "epsilon_greedy"
+    block_kind = "bandit"
 
     def __init__(self, num_arms: int, num_instances: int, epsilon: float = 0.1, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
@@ -164,6 +170,9 @@ class UCB1(CountingAlgorithm):
     ``exploration = 2`` is the classical constant for rewards in [0, 1].
     """
 
+    block_name = "ucb1"
+    block_kind = "bandit"
+
     def __init__(self, num_arms: int, num_instances: int, exploration: float = 2.0, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
         self.exploration = positive_float(exploration, "exploration")
@@ -183,6 +192,9 @@ class BernoulliThompsonSampling(CountingAlgorithm):
     Rewards must lie in [0, 1] (they count as fractional successes). The arm Value
     records the posterior draw ``posterior_sample`` ``[num_instances, num_arms]``.
     """
+
+    block_name = "bernoulli_thompson_sampling"
+    block_kind = "bandit"
 
     def __init__(
         self,
@@ -216,6 +228,9 @@ class GaussianThompsonSampling(CountingAlgorithm):
     Each arm's mean has prior ``N(prior_mean, prior_scale)``; the conjugate posterior
     after ``n`` pulls summing to ``s`` has precision ``1/prior_scale^2 + n/noise_scale^2``.
     """
+
+    block_name = "gaussian_thompson_sampling"
+    block_kind = "bandit"
 
     def __init__(
         self,
@@ -320,6 +335,9 @@ class LinearAlgorithm(BanditAlgorithm):
 class LinUCB(LinearAlgorithm):
     """Disjoint LinUCB (Li et al., 2010): the arm maximising ``x.theta_hat + alpha sqrt(x^T A^-1 x)``."""
 
+    block_name = "linucb"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -349,6 +367,9 @@ class LinearThompsonSampling(LinearAlgorithm):
 
     The arm Value records the draw ``theta_sample`` ``[num_instances, num_arms, context_dim]``.
     """
+
+    block_name = "linear_thompson_sampling"
+    block_kind = "bandit"
 
     def __init__(
         self,

@@ -95,6 +95,9 @@ class BernoulliBandit(BanditProblem):
     problem; without it every instance draws its means uniformly on [0, 1] at ``t = 0``.
     """
 
+    block_name = "bernoulli_bandit"
+    block_kind = "bandit"
+
     def __init__(self, num_arms: int, num_instances: int, means: Any = None, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
         self.means = None if means is None else _parameter(means, "means", (self.num_instances, self.num_arms))
@@ -126,6 +129,9 @@ class GaussianBandit(BanditProblem):
 
     Without ``means``, every instance draws its arm means from ``N(0, prior_scale)``.
     """
+
+    block_name = "gaussian_bandit"
+    block_kind = "bandit"
 
     def __init__(
         self,
@@ -168,6 +174,9 @@ class LinearContextualBandit(BanditProblem):
     Without ``theta`` (``[num_instances, num_arms, context_dim]``), every instance draws
     it from ``N(0, 1 / context_dim)`` elementwise at ``t = 0``.
     """
+
+    block_name = "linear_contextual_bandit"
+    block_kind = "bandit"
 
     contextual = True
 

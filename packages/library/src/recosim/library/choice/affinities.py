@@ -77,6 +77,9 @@ class TargetPointSimilarity(Entity):
     [[1.0, 1.0, 0.5]]
     """
 
+    block_name = "target_point_similarity"
+    block_kind = "choice"
+
     def __init__(
         self,
         similarity_type: str = "negative_euclidean",

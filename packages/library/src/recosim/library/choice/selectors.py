@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
+from recosim.core.plugins import declare_block
 from recosim.library.choice.affinities import append_no_choice
 from recosim.library.params import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
 
@@ -65,6 +66,9 @@ class MultinomialLogitChoiceModel(Entity):
     >>> [round(float(p), 4) for p in d.probs_parameter()]
     [0.3333, 0.3333, 0.3333]
     """
+
+    block_name = "multinomial_logit"
+    block_kind = "choice"
 
     def __init__(self, *, no_choice_logit: Any = None, positional_bias: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -175,6 +179,9 @@ class IteratedMultinomialLogitChoiceModel(Entity):
     (5,)
     """
 
+    block_name = "iterated_multinomial_logit"
+    block_kind = "choice"
+
     def __init__(self, k: int, *, positional_bias: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         if int(k) != k or k < 1:
@@ -199,6 +206,9 @@ class GreedyChoiceModel(Entity):
     strictly the highest.
     """
 
+    block_name = "greedy_choice"
+    block_kind = "choice"
+
     def __init__(self, *, no_choice_logit: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         self.no_choice_logit = None if no_choice_logit is None else as_float_param(no_choice_logit, "no_choice_logit")
@@ -214,6 +224,9 @@ class GreedyChoiceModel(Entity):
 
 class TopKChoiceModel(Entity):
     """Deterministically choose the ``k`` highest-scoring items, best first: ``choice [..., k]`` int32."""
+
+    block_name = "top_k_choice"
+    block_kind = "choice"
 
     def __init__(self, k: int, *, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -251,6 +264,9 @@ class CascadeChoiceModel(Entity):
     [0.5, 0.25, 0.25]
     """
 
+    block_name = "cascade_choice"
+    block_kind = "choice"
+
     def __init__(self, *, attention: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         if attention is not None:
@@ -285,6 +301,7 @@ class CascadeChoiceModel(Entity):
         return Value(choice=get_backend().tfd.Categorical(logits=self.log_probs(scores)))
 
 
+@declare_block("get_chosen", kind="choice")
 def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) -> Value:
     """The features of the chosen item, for every field of ``slate_features``.
 

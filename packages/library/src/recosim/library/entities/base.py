@@ -87,6 +87,9 @@ class User(Prototype):
     observed user); override it to hide latent fields from the recommender.
     """
 
+    block_name = "user"
+    block_kind = "prototype"
+
     _prototype_root = True
 
     @abstractmethod
@@ -119,6 +122,9 @@ class Corpus(Prototype):
     ``"available_documents"`` (fields with a leading document axis).
     """
 
+    block_name = "corpus"
+    block_kind = "prototype"
+
     _prototype_root = True
 
     @abstractmethod
@@ -141,6 +147,9 @@ class Recommender(Prototype):
     available_documents)`` and ``next_state(previous_state, response, slate)``;
     ``specs()`` declares ``"state"`` and ``"slate"``.
     """
+
+    block_name = "recommender"
+    block_kind = "prototype"
 
     _prototype_root = True
 
@@ -165,6 +174,9 @@ class Metrics(Prototype):
     ``next_state(previous_state, response, slate)``, so the value at step ``t``
     includes the responses of steps ``0..t``. ``specs()`` declares ``"state"``.
     """
+
+    block_name = "metrics"
+    block_kind = "prototype"
 
     _prototype_root = True
 

@@ -46,6 +46,9 @@ class FiniteHistory(Entity):
     observations (capped at ``history_length``).
     """
 
+    block_name = "finite_history"
+    block_kind = "state"
+
     def __init__(
         self,
         history_length: int,
@@ -121,6 +124,9 @@ class KalmanFilter(Entity):
     >>> b.get("mean").tolist(), b.get("covariance").tolist()
     ([1.0], [[0.5]])
     """
+
+    block_name = "kalman_filter"
+    block_kind = "state"
 
     def __init__(
         self,
@@ -221,6 +227,9 @@ class FinitePosterior(Entity):
     observed ``observation`` (int, ``[*batch]``) and renormalises.
     ``log_evidence`` accumulates ``log P(observations so far)``.
     """
+
+    block_name = "finite_posterior"
+    block_kind = "state"
 
     def __init__(
         self,

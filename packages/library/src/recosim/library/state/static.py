@@ -40,6 +40,9 @@ class StaticStateModel(Entity, ABC):
 class StaticTensor(StaticStateModel):
     """A fixed array given at construction: ``Value(state=tensor)`` forever."""
 
+    block_name = "static_tensor"
+    block_kind = "state"
+
     def __init__(self, tensor: Any, *, name: str | None = None) -> None:
         super().__init__(name=name)
         if tensor is None:
@@ -93,6 +96,9 @@ class GMMVector(StaticStateModel, FieldDraws):
     >>> g.initial_state().get("state").batch_shape
     TensorShape([4])
     """
+
+    block_name = "gmm_vector"
+    block_kind = "state"
 
     def __init__(
         self,
@@ -170,6 +176,9 @@ class HierarchicalClusteredTensor(StaticStateModel, FieldDraws):
     ((3, 2), (10,))
     """
 
+    block_name = "hierarchical_clustered_tensor"
+    block_kind = "state"
+
     def __init__(
         self,
         batch_shape: int | Sequence[int],
@@ -237,6 +246,9 @@ class MixtureSameFamily(StaticStateModel):
     >>> m.initial_state().get("state").batch_shape
     TensorShape([3])
     """
+
+    block_name = "mixture_same_family"
+    block_kind = "state"
 
     def __init__(
         self,
