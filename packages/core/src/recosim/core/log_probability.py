@@ -35,6 +35,7 @@ from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
 from recosim.core.random import block_unobserved, name_scope, realize, substitute, trace
 from recosim.core.random import seed as seed_handler
+from recosim.core.seeds import fold
 from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, slice_step, trajectory_length
 from recosim.core.value import FieldSpec, Value, ValueSpec, shape_of
@@ -117,7 +118,7 @@ def log_probability_from_value_trajectory(
         previous = None
         for t in range(steps + 1):
             current = slice_step(value_trajectory, t)
-            key = None if seed is None else B.fold_in(B.make_seed(seed) if isinstance(seed, int) else seed, t)
+            key = None if seed is None else fold(B, B.make_seed(seed) if isinstance(seed, int) else seed, t)
             per_var = step_log_probabilities(network, current, previous, seed=key, backend=B)
             for lp in per_var.values():
                 total = total + lp

@@ -32,6 +32,7 @@ from recosim.core.log_probability import LogProbabilityFn as CoreLogProbabilityF
 from recosim.core.log_probability import log_probability_accumulator_variables, step_log_probabilities
 from recosim.core.network import Network
 from recosim.core.replay import replay_variable
+from recosim.core.seeds import fold
 from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, trajectory_length
 from recosim.core.value import Value
@@ -74,7 +75,7 @@ def _score(network: Network, traj: Flat, num_steps: Any, seed: Any) -> Any:
     """Sum of the step log-probabilities of steps ``0..num_steps`` (a graph-friendly loop)."""
     B = tf_backend()
     def key_at(t: Any) -> Any:
-        return None if seed is None else B.fold_in(seed, t)
+        return None if seed is None else fold(B, seed, t)
 
     with using_backend(B):
         first = _step_total(network, _slice(traj, 0), None, key_at(0))
