@@ -283,18 +283,19 @@ def test_blocks_import_no_framework():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_model_blocks_are_registered():
+def test_blocks_are_registered_under_the_names_they_declare():
     from recosim.core import get_plugins
-    from recosim.library import blocks_models
+    from recosim.library.catalogue import BLOCKS
 
-    names = [name for name, *_ in blocks_models.BLOCKS]
-    assert len(names) == len(set(names))
-    for name, target, kind, summary in blocks_models.BLOCKS:
-        assert kind in ("choice", "state") and summary
+    names = [block.block_name for block in BLOCKS]
+    assert len(names) == len(set(names)) and "multinomial_logit" in names
+    plugins = get_plugins()
+    for block in BLOCKS:
+        name = block.block_name
         assert name.isidentifier() and name == name.lower()
-        module, attr = target.split(":")
-        obj = get_plugins().get_block(name)
-        assert obj is getattr(__import__(module, fromlist=[attr]), attr)
+        reg = plugins.blocks.get(name)
+        assert reg.kind == block.block_kind and reg.summary and reg.distribution == "recosim-library"
+        assert plugins.get_block(name) is block
 
 
 @settings(max_examples=30, deadline=None)

@@ -10,14 +10,14 @@ SCRIPT = """
 import importlib, json, pkgutil, sys
 import recosim.core
 import recosim.library
-from recosim.library import blocks_agents, blocks_models
+from recosim.core.plugins import make_plugins
 names = sorted(m.name for m in pkgutil.walk_packages(recosim.library.__path__, "recosim.library."))
 for name in names:
     importlib.import_module(name)
-for table in (blocks_agents.BLOCKS, blocks_models.BLOCKS):
-    for _, target, _, _ in table:
-        module, _, attr = target.partition(":")
-        getattr(importlib.import_module(module), attr)
+plugins = make_plugins()
+for name in plugins.blocks.names():
+    plugins.get_block(name)
+assert not plugins.failures, plugins.failures
 print(json.dumps({"modules": names, "loaded": sorted(m for m in ("tensorflow", "jax") if m in sys.modules)}))
 """
 

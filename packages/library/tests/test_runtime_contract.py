@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, value
+from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, get_plugins, value
 from recosim.core.examples import counting_variables, random_walk_variables
 from recosim.core.random import substitute
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
@@ -79,3 +79,53 @@ def test_log_probabilities_agree_on_the_same_trajectory(runtime):
     rt = make_runtime_for(runtime, walk_and_choice(50), seed=0)
     got = float(np.asarray(rt.log_probability({k: v.map(rt.backend.asarray) for k, v in traj.items()})))
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_a_latent_name_means_the_same_on_every_runtime(runtime):
+    """"variable/field" is one field (a dotted field covers its sub-fields); "variable" is the whole Value."""
+    model = walk_and_choice(20)
+    traj = make_runtime_for("numpy", model, seed=3).trajectory(4)
+    expected = float(make_runtime_for("numpy", model, seed=0).log_probability(traj))
+    rt = make_runtime_for(runtime, walk_and_choice(20), seed=0)
+    position = traj["walk"].get("position")
+    by_field = rt.log_probability_fn(traj, latent=["walk/position"])
+    whole = rt.log_probability_fn({"choice": traj["choice"]}, latent="walk")  # a whole latent may be left out
+    assert float(np.asarray(by_field(position))) == pytest.approx(expected, rel=1e-5)
+    assert float(np.asarray(whole(Value(position=position)))) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_array_equal(np.asarray(by_field.initial_state[0]), position)
+    # the same function through the registry: one method name, the runtime's implementation
+    front = get_plugins().get_inference_method("log_probability_fn", runtime=runtime)
+    assert float(np.asarray(front(walk_and_choice(20), traj, ["walk/position"])(position))) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_run_many_is_part_of_every_runtime(runtime):
+    rt = make_runtime_for(runtime, walk_and_choice(30), seed=2)
+    seeds = [5, 6, 2**33 + 1]
+    many = to_numpy(rt.run_many(seeds, length=3))
+    assert many["walk"]["position"].shape == (3, 3, 30) and many["choice"]["choice"].shape == (3, 3, 30)
+    for i, s in enumerate(seeds):  # run i is the single call with the same seed
+        one = to_numpy(rt.trajectory(3, seed=s))
+        assert np.array_equal(many["choice"]["choice"][i], one["choice"]["choice"])
+        np.testing.assert_allclose(many["walk"]["position"][i], one["walk"]["position"], rtol=1e-6, atol=1e-6)
+    final = to_numpy(rt.run_many(seeds, num_steps=2))
+    np.testing.assert_allclose(final["walk"]["position"], many["walk"]["position"][:, -1], rtol=1e-6, atol=1e-6)
+    # num_runs=n: the runtime's next n calls
+    batched = to_numpy(make_runtime_for(runtime, walk_and_choice(30), seed=8).run_many(num_runs=2, num_steps=1))
+    loop = make_runtime_for(runtime, walk_and_choice(30), seed=8)
+    for i in range(2):
+        np.testing.assert_array_equal(batched["choice"]["choice"][i], to_numpy(loop.execute(1))["choice"]["choice"])
+    shared = make_runtime_for(runtime, counting_variables(), seed=0)
+    out = to_numpy(shared.run_many([0, 1], num_steps=3, starting_value={"count": Value(n=5)}))
+    assert out["count"]["n"].tolist() == [8, 8]
+    with pytest.raises(ValueError, match="exactly one of length="):
+        shared.run_many([1], length=2, num_steps=2)
+    with pytest.raises(ValueError, match="either seeds"):
+        shared.run_many([1], num_runs=2, length=2)
+    with pytest.raises(ValueError, match="num_runs must be an integer >= 1"):
+        shared.run_many(num_runs=0, length=2)
+    with pytest.raises(ValueError, match="trajectory length must be an integer >= 1"):
+        shared.trajectory(0)

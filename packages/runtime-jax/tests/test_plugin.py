@@ -31,8 +31,10 @@ def test_runtime_and_backend_are_registered():
     if not wanted or "jax" in wanted.split(","):
         assert "jax" in runtime_names()
     assert not [f for f in plugins.failures if f.distribution == "recosim-runtime-jax"]
-    for name in ("jax_log_probability", "jax_log_probability_fn"):
-        assert callable(plugins.get_inference_method(name))
+    from recosim.jax import log_probability_from_value_trajectory, make_log_probability_fn
+
+    assert plugins.get_inference_method("log_probability", runtime="jax") is log_probability_from_value_trajectory
+    assert plugins.get_inference_method("log_probability_fn", runtime="jax") is make_log_probability_fn
 
 
 def test_backend_for_recognises_jax_arrays():

@@ -111,7 +111,7 @@ def test_latent_fields_held_out_for_mcmc():
     variables = chain_variables(chain)
     traj, xs, ys = _chain_data(chain)
     fn = make_log_probability_fn(variables, traj, latent=["x/state"])
-    assert fn.latent == ["x/state"] and np.array_equal(fn.initial_state[0], xs)
+    assert fn.latent == ("x/state",) and np.array_equal(fn.initial_state[0], xs)
     proposal = np.zeros_like(xs)
     assert np.isclose(float(fn(proposal)), chain.closed_form(proposal, ys), rtol=1e-5)
     x = tf.constant(proposal)

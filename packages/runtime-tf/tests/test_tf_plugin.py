@@ -30,8 +30,12 @@ def test_plugin_is_discovered_and_loads_runtime_and_backend():
     from recosim.tf.backend import tf_backend
 
     assert backend.name == "tf" and backend is tf_backend()
-    for name in ("tf_log_probability", "tf_log_probability_fn", "tf_run_distributed"):
-        assert callable(plugins.get_inference_method(name))
+    from recosim.tf import log_probability_from_value_trajectory, make_log_probability_fn, run_distributed
+
+    assert plugins.get_inference_method("log_probability", runtime="tf") is log_probability_from_value_trajectory
+    assert plugins.get_inference_method("log_probability_fn", runtime="tf") is make_log_probability_fn
+    assert plugins.get_inference_method("run_distributed", runtime="tf") is run_distributed
+    assert plugins.inference_method("run_distributed").runtimes == ("tf",)
 
 
 def test_runtime_names_for_block_tests_include_tf():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recosim.core import RandomVariableError, log_probability_from_value_trajectory
+from recosim.core.summary import summarize
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.usecases.ecosystem import (
     EcosystemConfig,
@@ -13,7 +14,7 @@ from recosim.usecases.ecosystem import (
     ecosystem_variables,
     sample_provider_means,
 )
-from recosim.usecases.ecosystem_usecase import EcosystemUseCase, mean_and_stderr
+from recosim.usecases.ecosystem_usecase import EcosystemUseCase
 
 
 @pytest.fixture(params=runtime_names())
@@ -101,7 +102,7 @@ def test_usecase_resumes_and_pairs_runs(tmp_path):
     assert second["policies"]["L=0"]["runs"] == 3
     records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
     assert {(r["cap"], r["run"]) for r in records} == {(c, i) for c in (0.0, 1.2) for i in range(3)}
-    m, _ = mean_and_stderr([r["mean_cumulative_utility"] for r in records if r["cap"] == 0.0 and r["run"] < 2])
+    m = float(summarize([r["mean_cumulative_utility"] for r in records if r["cap"] == 0.0 and r["run"] < 2]).mean)
     assert first["policies"]["L=0"]["mean"] == pytest.approx(m)
     diff = second["policies"]["L=1.2"]["paired_difference_vs_L=0"]
     assert np.isfinite(diff["mean"]) and diff["stderr"] >= 0

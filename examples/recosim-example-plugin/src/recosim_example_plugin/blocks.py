@@ -11,7 +11,10 @@ from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
 
 
 class TemperatureMNL(Entity):
-    """Choose one item with probability proportional to ``exp(affinity / temperature)``."""
+    """Multinomial-logit choice with a temperature: ``P(i)`` proportional to ``exp(affinity_i / temperature)``."""
+
+    block_name = "temperature_mnl"
+    block_kind = "choice"
 
     def __init__(self, temperature: float = 1.0, name: str = "temperature_mnl") -> None:
         super().__init__(name=name)

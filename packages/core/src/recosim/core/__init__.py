@@ -23,7 +23,11 @@ from recosim.core.errors import (
     SpecError,
     UnknownPluginError,
 )
-from recosim.core.log_probability import log_probability_from_value_trajectory
+from recosim.core.log_probability import (
+    LogProbabilityFn,
+    log_probability_from_value_trajectory,
+    make_log_probability_fn,
+)
 from recosim.core.network import Network, NetworkValue
 from recosim.core.plugins import get_plugins, hookimpl
 from recosim.core.random import realize, rv
@@ -43,8 +47,7 @@ def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Run
     >>> make_runtime(counting_variables(), "numpy", seed=1).execute(2)["count"].get("n")
     2
     """
-    cls = get_plugins().get_runtime(runtime)
-    return cls(model, **kwargs)
+    return get_plugins().make_runtime(runtime, model, **kwargs)
 
 
 __all__ = [
@@ -52,6 +55,7 @@ __all__ = [
     "DuplicateRegistrationError",
     "Entity",
     "FieldSpec",
+    "LogProbabilityFn",
     "Network",
     "NetworkError",
     "NetworkValue",
@@ -73,6 +77,7 @@ __all__ = [
     "get_plugins",
     "hookimpl",
     "log_probability_from_value_trajectory",
+    "make_log_probability_fn",
     "make_runtime",
     "numpy_backend",
     "realize",

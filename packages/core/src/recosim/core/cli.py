@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from recosim.core.errors import RecosimError
-from recosim.core.plugins import get_plugins
-from recosim.core.plugins.manager import FAMILIES
+from recosim.core.plugins import (
+    ANY_RUNTIME,
+    FAMILIES,
+    BlockRegistration,
+    InferenceMethod,
+    RuntimeRegistration,
+    get_plugins,
+)
 
 __all__ = ["Command", "ProgressBar", "main"]
 
@@ -68,30 +74,52 @@ class ProgressBar:
         self.stream.flush()
 
 
+def _entry(reg: Any) -> dict[str, Any]:
+    """One registration as JSON: name, summary, provider and the family's own fields."""
+    if isinstance(reg, InferenceMethod):
+        return {
+            "name": reg.name,
+            "summary": reg.summary,
+            "runtimes": list(reg.runtimes),
+            "implementations": [
+                {"runtime": rt, "plugin": impl.plugin, "distribution": impl.distribution}
+                for rt, impl in reg.implementations.items()
+            ],
+        }
+    out = {"name": reg.name, "plugin": reg.plugin, "distribution": reg.distribution, "summary": reg.summary}
+    if isinstance(reg, RuntimeRegistration):
+        out["framework"] = reg.framework
+    if isinstance(reg, BlockRegistration):
+        out["kind"] = reg.kind
+    return out
+
+
+def _line(reg: Any) -> str:
+    if isinstance(reg, InferenceMethod):
+        providers = ", ".join(sorted({p.plugin for p in reg.providers}))
+        runtimes = ", ".join("any runtime" if rt == ANY_RUNTIME else rt for rt in reg.runtimes)
+        return f"  {reg.name:<28} [{runtimes}] {reg.summary}  [{providers}]"
+    return f"  {reg.name:<28} {reg.summary}  [{reg.plugin}]"
+
+
 def _cmd_plugins(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     if args.json:
         report = {
             "loaded": [{"plugin": p, "distribution": d} for p, d in plugins.loaded],
             "failed": [vars(f) for f in plugins.failures],
-            **{
-                family: [
-                    {"name": r.name, "plugin": r.plugin, "distribution": r.distribution, "summary": r.summary}
-                    for r in plugins.registry(family)
-                ]
-                for family in FAMILIES
-            },
+            **{family.name: [_entry(r) for r in plugins.registry(family.name)] for family in FAMILIES},
         }
         print(json.dumps(report, indent=2))
         return 0
     print("plugins loaded:")
     for name, dist in plugins.loaded:
-        print(f"  {name:<12} from {dist}")
+        print(f"  {name:<14} from {dist}")
     for family in FAMILIES:
-        reg = plugins.registry(family)
-        print(f"{family.replace('_', ' ')} ({len(reg)}):")
+        reg = plugins.registry(family.name)
+        print(f"{family.name.replace('_', ' ')} ({len(reg)}):")
         for r in reg:
-            print(f"  {r.name:<28} {r.summary}  [{r.plugin}]")
+            print(_line(r))
     if plugins.failures:
         print("plugins that failed to load:")
         for f in plugins.failures:
@@ -103,7 +131,7 @@ def _add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="run a use case", description="Run a use case contributed by a plugin.")
     cases = run.add_subparsers(dest="usecase", metavar="USECASE")
     plugins = get_plugins()
-    for reg in plugins.registry("usecases"):
+    for reg in plugins.usecases:
         try:
             case = reg.load()
             case = case() if isinstance(case, type) else case
@@ -139,11 +167,11 @@ def _add_run_parser(sub: Any) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     case = getattr(args, "_usecase", None)
     if case is None:
-        names = get_plugins().registry("usecases").names()
+        names = get_plugins().usecases.names()
         print(f"recosim run: name a use case: {', '.join(names) or 'none installed'}", file=sys.stderr)
         return 2
     if args.runtime not in get_plugins().runtime_names():
-        get_plugins().lookup("runtimes", args.runtime)  # raises with the list and failures
+        get_plugins().runtime_spec(args.runtime)  # raises with the list and failures
     params = {p.name: getattr(args, p.name) for p in case.parameters}
     progress = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]", force=True)
     summary = case.run(runtime=args.runtime, seed=args.seed, out=args.out, progress=progress, **params)
@@ -159,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.set_defaults(_func=_cmd_plugins)
     _add_run_parser(sub)
     sub.choices["run"].set_defaults(_func=_cmd_run)
-    for reg in get_plugins().registry("commands"):
+    for reg in get_plugins().commands:
         try:
             cmd_cls = reg.load()
             cmd = cmd_cls() if isinstance(cmd_cls, type) else cmd_cls

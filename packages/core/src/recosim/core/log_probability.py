@@ -3,9 +3,14 @@
 Given a logged trajectory (every variable's value at every step), each
 behaviour is re-run with its inputs taken from the data and every draw replaced
 by the logged field of the same name; the log-probabilities of those draws are
-summed. Deterministic fields contribute nothing. To score a trajectory with some
-variables held out (latent), put proposed values for them into the trajectory,
-as an MCMC sampler does.
+summed. Deterministic fields contribute nothing.
+
+To score a trajectory with some entries held out (latent), as an MCMC sampler
+does, :func:`make_log_probability_fn` returns the log-probability as a function
+of their values. A latent name is ``"variable/field"`` (one field; a dotted field
+such as ``"user/interest"`` covers every ``interest.*`` field, and takes a Value)
+or ``"variable"`` (the variable's whole Value): the same meaning on every
+runtime, whose ``Runtime.log_probability_fn`` builds its own compiled version.
 
 >>> from recosim.core.variable import Variable, value
 >>> from recosim.core.value import Value, ValueSpec, FieldSpec
@@ -24,17 +29,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recosim.core.backend import Backend, backend_for, using_backend
+from recosim.core.backend import Backend, backend_for, get_backend, using_backend
 from recosim.core.errors import NetworkError
+from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
-from recosim.core.random import block_unobserved, substitute, trace
+from recosim.core.random import block_unobserved, name_scope, realize, substitute, trace
 from recosim.core.random import seed as seed_handler
-from recosim.core.runtime import slice_step
+from recosim.core.seeds import fold
 from recosim.core.story import network_from_story
-from recosim.core.value import Value, shape_of
+from recosim.core.trajectory import check_num_steps, slice_step, trajectory_length
+from recosim.core.value import FieldSpec, Value, ValueSpec, shape_of
 from recosim.core.variable import Previous, Variable
+from recosim.core.variable import value as bind
 
 __all__ = [
+    "LogProbabilityFn",
+    "make_log_probability_fn",
+    "replace_fields",
+    "resolve_latent",
     "log_probability_from_value_trajectory",
     "log_probability_accumulator_variables",
     "step_log_probabilities",
@@ -71,7 +83,7 @@ def step_log_probabilities(
             else block_unobserved("; pass seed= to sample unobserved draws, or log them as fields")
         )
         with handlers[2], handlers[1], handlers[0] as tr:
-            network.evaluate(var, binding, args)
+            evaluate(network, var, binding, args)
         out[var.name] = tr.log_prob(observed_only=True)
     return out
 
@@ -99,36 +111,158 @@ def log_probability_from_value_trajectory(
     data's arrays unless given, so gradients flow with TensorFlow or JAX arrays.
     """
     network = network_from_story(variables)
-    missing = [n for n in network.names if n not in value_trajectory]
-    if missing:
-        raise NetworkError(f"the value trajectory lacks the variable(s) {missing}")
-    lengths = {
-        f"{name}/{key}": (shape_of(field) or (None,))[0]
-        for name in network.names
-        for key, field in Value(value_trajectory[name]).items()
-    }
-    if not lengths:
-        raise NetworkError("the value trajectory has no fields, so it holds no steps")
-    if len(set(lengths.values())) != 1:
-        raise NetworkError(f"the value trajectory's fields disagree on the number of steps: {lengths}")
-    (length,) = set(lengths.values())
-    if length is None:
-        raise NetworkError("the value trajectory's time axis has no static length")
-    steps = length - 1 if num_steps is None else int(num_steps)
-    if steps < 0 or steps >= length:
-        raise NetworkError(f"num_steps={num_steps} but the trajectory holds {length} steps")
+    steps = check_num_steps(num_steps, trajectory_length(network.names, value_trajectory))
     B = backend if backend is not None else backend_for(*[Value(v) for v in value_trajectory.values()])
     total: Any = 0.0
     with using_backend(B):
         previous = None
         for t in range(steps + 1):
             current = slice_step(value_trajectory, t)
-            key = None if seed is None else B.fold_in(B.make_seed(seed) if isinstance(seed, int) else seed, t)
+            key = None if seed is None else fold(B, B.make_seed(seed) if isinstance(seed, int) else seed, t)
             per_var = step_log_probabilities(network, current, previous, seed=key, backend=B)
             for lp in per_var.values():
                 total = total + lp
             previous = current
     return total
+
+
+def resolve_latent(network: Network, name: str) -> tuple[str, str | None]:
+    """Split a latent name into ``(variable, field)`` (``field`` None for a whole variable), checked.
+
+    >>> from recosim.core.examples import random_walk_variables
+    >>> resolve_latent(Network(random_walk_variables()), "walk/position")
+    ('walk', 'position')
+    """
+    var_name, sep, field = name.partition("/")
+    if var_name not in network:
+        raise NetworkError(f"latent {name!r}: no variable {var_name!r} in the network; it has {sorted(network.names)}")
+    if sep and (not field or field not in network[var_name].spec):
+        raise NetworkError(
+            f"latent {name!r}: variable {var_name!r} declares no field {field!r}; "
+            f"its fields are {sorted(network[var_name].spec.keys())}"
+        )
+    return var_name, (field if sep else None)
+
+
+def replace_fields(value_trajectory: Mapping[str, Any], replacements: Mapping[str, Any]) -> dict[str, Value]:
+    """``value_trajectory`` with some entries replaced (or added).
+
+    Keys of ``replacements`` are latent names: ``"variable/field"`` (one field; a
+    dotted field such as ``"user/interest"`` replaces every ``interest.*`` field
+    when given a Value) or ``"variable"`` (the variable's whole Value).
+
+    >>> t = replace_fields({"user": Value(a=1, b=2)}, {"user/b": 5})
+    >>> t["user"]["b"]
+    5
+    """
+    out = {name: Value(v) for name, v in value_trajectory.items()}
+    for name, new in replacements.items():
+        var_name, _, field = name.partition("/")
+        if not field:
+            out[var_name] = Value(new)
+            continue
+        old = out.get(var_name, Value())
+        prefix = field + "."
+        kept = {k: f for k, f in old.items() if k != field and not k.startswith(prefix)}
+        out[var_name] = Value(kept).union(Value({field: new}))
+    return out
+
+
+class LogProbabilityFn:
+    """The log-probability of a trajectory as a function of its held-out (latent) entries.
+
+    Call it with one value per entry of ``latent``, in order (as TFP's MCMC kernels
+    call ``target_log_prob_fn(*state)``); a whole variable, or a dotted field
+    covering several, takes a Value. The trajectory may omit the latent entries
+    (give an empty Value for a variable whose fields are all latent) or hold
+    placeholders; when it holds them, :attr:`initial_state` returns them (a
+    starting point for a Markov chain).
+
+    This implementation scores step by step on any backend (NumPy by default);
+    the TF and JAX runtimes subclass it with compiled versions. Build one with
+    :func:`make_log_probability_fn` or ``runtime.log_probability_fn(...)``.
+    """
+
+    def __init__(
+        self,
+        variables: Network | Sequence[Variable],
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.network = network_from_story(variables)
+        self.latent: tuple[str, ...] = (latent,) if isinstance(latent, str) else tuple(latent)
+        if not self.latent:
+            raise ValueError("make_log_probability_fn needs at least one latent name ('variable' or 'variable/field')")
+        self.slots = [resolve_latent(self.network, name) for name in self.latent]
+        whole = {var for var, field in self.slots if field is None}
+        missing = [n for n in self.network.names if n not in value_trajectory and n not in whole]
+        if missing:
+            raise NetworkError(
+                f"the value trajectory lacks the variable(s) {missing}; give them (an empty Value "
+                "when all their fields are latent) or name them whole in latent"
+            )
+        self.num_steps = num_steps
+        self.seed = seed
+        self.backend = backend
+        self.base = {n: Value(v) for n, v in value_trajectory.items() if n in self.network}
+
+    def trajectory_with(self, *values: Any) -> dict[str, Value]:
+        """The trajectory with the latent entries set to ``values``."""
+        if len(values) != len(self.latent):
+            raise TypeError(
+                f"this log-probability function takes {len(self.latent)} value(s), one per latent "
+                f"{list(self.latent)}, got {len(values)}"
+            )
+        return replace_fields(self.base, dict(zip(self.latent, values)))
+
+    def __call__(self, *values: Any) -> Any:
+        traj = self.trajectory_with(*values)
+        return log_probability_from_value_trajectory(
+            self.network, traj, self.num_steps, backend=self.backend, seed=self.seed
+        )
+
+    def latent_values(self, value_trajectory: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        """The latent entries' values in ``value_trajectory`` (default: the one given at construction)."""
+        source = self.base if value_trajectory is None else value_trajectory
+        out = []
+        for name, (var_name, field) in zip(self.latent, self.slots):
+            v = Value(source.get(var_name, Value()))
+            if (field is None and not v) or (field is not None and field not in v):
+                raise NetworkError(f"latent {name!r}: the trajectory holds no value for it")
+            out.append(v if field is None else v.get(field))
+        return tuple(out)
+
+    @property
+    def initial_state(self) -> list[Any]:
+        """The latent entries' values in the trajectory given at construction (a chain's starting point)."""
+        return list(self.latent_values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(latent={list(self.latent)}, variables={list(self.network.names)})"
+
+
+def make_log_probability_fn(
+    variables: Network | Sequence[Variable],
+    value_trajectory: Mapping[str, Any],
+    latent: Sequence[str] | str,
+    num_steps: int | None = None,
+    *,
+    seed: Any = None,
+    backend: Backend | None = None,
+) -> LogProbabilityFn:
+    """The log-probability of ``value_trajectory`` as a function of its ``latent`` entries' values.
+
+    >>> import numpy as np
+    >>> from recosim.core.examples import random_walk_variables
+    >>> fn = make_log_probability_fn(random_walk_variables(1), {"walk": Value()}, latent=["walk/position"])
+    >>> round(float(fn(np.zeros((2, 1), np.float32))), 4)  # two steps at 0: 2 log N(0; 0, 1)
+    -1.8379
+    """
+    return LogProbabilityFn(variables, value_trajectory, latent, num_steps, seed=seed, backend=backend)
 
 
 def log_probability_accumulator_variables(
@@ -149,9 +283,6 @@ def log_probability_accumulator_variables(
     >>> traj["walk log prob"].get("log_prob").shape
     (3, 2)
     """
-    from recosim.core.value import FieldSpec, ValueSpec
-    from recosim.core.variable import value as bind
-
     out = []
     for var in variables:
         acc = Variable(var.name + suffix, ValueSpec(log_prob=FieldSpec()))
@@ -161,15 +292,13 @@ def log_probability_accumulator_variables(
                 binding = var.initial_value if phase == "initial_value" else var.value
                 n = len(binding.dependencies)
                 data = {f"{var.name}/{k}": f for k, f in Value(observed).items()}
-                B = _active_backend()
+                B = get_backend()
                 with (
                     block_unobserved(" (log-probability accumulators score only a variable's own fields)"),
                     substitute(data),
                     trace() as tr,
                 ):
                     # a private network evaluation: no spec check, names as in the model
-                    from recosim.core.random import name_scope, realize
-
                     with name_scope(var.name, absolute=True):
                         realize(var.invoke(binding, list(args[:n])))
                 lp = _site_log_prob(tr, B)
@@ -185,12 +314,6 @@ def log_probability_accumulator_variables(
             acc.value = bind(scorer("value"), (*deps, acc.previous) if cumulative else deps)
         out.append(acc)
     return out
-
-
-def _active_backend() -> Backend:
-    from recosim.core.backend import get_backend
-
-    return get_backend()
 
 
 def _site_log_prob(tr: trace, B: Backend) -> Any:

@@ -1,24 +1,23 @@
 """`Network`: a set of variables ordered as a dynamic Bayesian network.
 
-The network checks the model once, when it is built, and then evaluates one time
-slice at a time for whatever runtime drives it:
+The network checks the model once, when it is built:
 
 * duplicate variable names, dependencies on variables outside the network,
   unbound initial values and intra-slice cycles are rejected with the names at fault;
-* each step evaluates the variables in an order that respects intra-slice
-  (current-step) dependencies, feeding inter-slice (``.previous``) ones from the
-  last step;
-* every behaviour's output is checked against its variable's spec, and
-  distribution-valued fields are drawn through :func:`recosim.core.random.rv`.
+* it orders the variables of the initial step and of a transition so that
+  intra-slice (current-step) dependencies come first; inter-slice
+  (``.previous``) ones are read from the last step.
+
+Evaluating a step (running the behaviours under the random-variable handlers) is
+`recosim.core.evaluation`'s job; the network itself imports nothing about draws.
 
 >>> from recosim.core.variable import Variable, value
 >>> from recosim.core.value import Value, ValueSpec, FieldSpec
 >>> c = Variable("count", ValueSpec(n=FieldSpec()))
 >>> c.initial_value = value(lambda: Value(n=0))
 >>> c.value = value(lambda p: Value(n=p.get("n") + 1), (c.previous,))
->>> net = Network([c])
->>> net.transition(net.initial_step())["count"].get("n")
-1
+>>> [v.name for v in Network([c]).transition_order]
+['count']
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from recosim.core.errors import NetworkError
-from recosim.core.random import name_scope, realize
 from recosim.core.value import Value
 from recosim.core.variable import Binding, Previous, Variable
 
@@ -40,6 +38,7 @@ class Network:
     """Variables ordered for ancestral sampling of the initial step and the transition."""
 
     def __init__(self, variables: Iterable[Variable], *, check_outputs: bool = True) -> None:
+        """``check_outputs``: check every behaviour's output against its variable's spec when evaluated."""
         variables = list(variables)
         seen: dict[str, Variable] = {}
         for var in variables:
@@ -109,44 +108,6 @@ class Network:
             what = "initial step" if phase == "initial_value" else "transition"
             raise NetworkError(f"the {what} has a cycle of intra-slice dependencies: {path}")
         return tuple(self._variables[n] for n in topological_order(edges))
-
-    # -- evaluation ------------------------------------------------------------
-    def initial_step(self) -> NetworkValue:
-        """Evaluate every variable's initial value, under whatever handlers are active."""
-        out: NetworkValue = {}
-        for var in self.initial_order:
-            binding = var.initial_value
-            args = [out[d.name] for d in binding.dependencies]  # only Variables at t=0
-            out[var.name] = self.evaluate(var, binding, args)
-        return out
-
-    def transition(self, previous: Mapping[str, Value]) -> NetworkValue:
-        """Evaluate one transition from ``previous`` (a value for every variable)."""
-        missing = [n for n in self._variables if n not in previous]
-        if missing:
-            raise NetworkError(f"the previous value lacks the variable(s) {missing}")
-        out: NetworkValue = {}
-        for var in self.transition_order:
-            binding = var.value
-            if binding is None:
-                out[var.name] = previous[var.name]
-                continue
-            args = [previous[d.name] if isinstance(d, Previous) else out[d.name] for d in binding.dependencies]
-            out[var.name] = self.evaluate(var, binding, args)
-        return out
-
-    def evaluate(self, var: Variable, binding: Binding, args: Sequence[Value]) -> Value:
-        """Call one behaviour inside the variable's name scope and check what it returns."""
-        with name_scope(var.name):
-            result = var.invoke(binding, args)
-            if not isinstance(result, Mapping):
-                raise NetworkError(
-                    f"variable {var.name!r}: behaviour {binding.fn_name} returned {type(result).__name__}, not a Value"
-                )
-            result = realize(result)
-        if self.check_outputs:
-            var.spec.check(result, where=f"variable {var.name!r} (behaviour {binding.fn_name})")
-        return result
 
 
 def _binding(var: Variable, phase: str) -> Binding | None:

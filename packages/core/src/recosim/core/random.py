@@ -26,13 +26,14 @@ and the library's own (e.g. the iterated multinomial logit).
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from recosim.core.backend import get_backend
 from recosim.core.errors import RandomVariableError
+from recosim.core.seeds import fold, name_hash
 from recosim.core.value import Value
 
 __all__ = [
@@ -190,26 +191,20 @@ def realize(value: Mapping[str, Any]) -> Value:
     return Value({k: rv(k, f) if is_distribution(f) else f for k, f in value.items()})
 
 
-def name_hash(name: str) -> int:
-    """A stable 31-bit integer for ``name`` (the same in every process and on every backend)."""
-    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
-
-
 class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro
     """Sample unvalued draws with a seed derived from ``key`` and the draw's name.
 
-    ``key`` is a backend seed (``backend.make_seed(0)``) or a plain int.
+    ``key`` is a backend seed (``backend.make_seed(0)``) or a plain int; the draw
+    named ``n`` uses ``fold(backend, key, n)`` (`recosim.core.seeds`).
     """
 
     def __init__(self, key: Any, backend: Any = None) -> None:
-        from recosim.core.backend import get_backend
-
         self.backend = backend if backend is not None else get_backend()
         self.key = self.backend.make_seed(key) if isinstance(key, int) else key
 
     def process(self, site: Site) -> None:
         if site.value is None:
-            site_seed = self.backend.fold_in(self.key, name_hash(site.name))
+            site_seed = fold(self.backend, self.key, site.name)
             site.value = self.backend.sample(site.distribution, site.sample_shape, site_seed)
 
 
@@ -254,8 +249,6 @@ class trace(Handler):  # noqa: N801
 
     def log_prob(self, *, observed_only: bool = False) -> Any:
         """Sum of the log-probabilities of the recorded draws (each summed over its elements)."""
-        from recosim.core.backend import get_backend
-
         np_ = get_backend().np
         total: Any = 0.0
         for site in self.sites.values():

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import get_backend
-from recosim.library.choice._util import static_shape
+from recosim.library.params import static_shape
 
 __all__ = [
     "glorot_uniform",
@@ -120,6 +120,9 @@ class HistoryScorer:
     >>> scorer.scores(params, ids, np.array([[0.0, 1.5, 0.3]], np.float32)).shape
     (1, 5)
     """
+
+    block_name = "history_scorer"
+    block_kind = "network"
 
     def __init__(
         self,

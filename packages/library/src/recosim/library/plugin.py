@@ -1,20 +1,16 @@
-"""The recosim-library plugin: registers every behaviour block by name.
+"""The recosim-library plugin: registers every behaviour block under the name it declares.
 
-Importing this module imports no framework and no block: targets are import
-strings resolved on first lookup (``get_plugins().get_block("multinomial_logit")``).
+The block modules import only NumPy and recosim.core, so the hook imports them
+(`recosim.library.catalogue`) when the plugins are built; no framework is imported.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from recosim.core.plugins import hookimpl
+from recosim.core.plugins import BlockRegistrar, hookimpl
 
 
 @hookimpl
-def recosim_add_blocks(registry: Any) -> None:
-    from recosim.library import blocks_agents, blocks_models
+def recosim_add_blocks(registry: BlockRegistrar) -> None:
+    from recosim.library.catalogue import BLOCKS
 
-    for table in (blocks_models.BLOCKS, blocks_agents.BLOCKS):
-        for name, target, kind, summary in table:
-            registry.add(name, target, kind=kind, summary=summary)
+    registry.add_named(*BLOCKS)

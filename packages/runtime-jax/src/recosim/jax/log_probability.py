@@ -7,7 +7,7 @@ The functions mirror `recosim.core.log_probability` (and the TF runtime's):
   in one jit-compiled function;
 * :func:`make_log_probability_fn` holds some fields out (latent) and returns a
   function of their values, the target density an MCMC sampler needs;
-* :func:`replace_fields` puts proposed latent values into a trajectory.
+* :func:`replace_fields` (core's) puts proposed latent values into a trajectory.
 
 Gradients with respect to model parameters come from building the model inside
 the differentiated function:
@@ -31,11 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from recosim.core.backend import Backend, using_backend
-from recosim.core.errors import NetworkError
-from recosim.core.log_probability import step_log_probabilities
+from recosim.core.log_probability import LogProbabilityFn as CoreLogProbabilityFn
+from recosim.core.log_probability import replace_fields, step_log_probabilities
 from recosim.core.network import Network
 from recosim.core.story import network_from_story
-from recosim.core.value import Value, shape_of
+from recosim.core.trajectory import check_num_steps, trajectory_length
+from recosim.core.value import Value
 from recosim.core.variable import Variable
 from recosim.jax.backend import jax_backend
 
@@ -56,40 +57,18 @@ def _float_dtype() -> Any:
 
 
 def prepare_trajectory(network: Network, value_trajectory: Mapping[str, Any]) -> tuple[dict[str, Value], int]:
-    """The network's variables of ``value_trajectory`` as JAX arrays, and its number of steps."""
-    missing = [n for n in network.names if n not in value_trajectory]
-    if missing:
-        raise NetworkError(f"the value trajectory lacks the variable(s) {missing}")
-    out: dict[str, Value] = {}
-    length: int | None = None
-    first_field = ""
-    for name in network.names:
-        fields = {}
-        for key, field in Value(value_trajectory[name]).items():
-            arr = field if isinstance(field, jax.core.Tracer) else jnp.asarray(field)
-            shape = shape_of(arr)
-            if not shape:
-                raise NetworkError(
-                    f"the value trajectory's field {key!r} of variable {name!r} has no leading time axis"
-                )
-            if length is None:
-                length, first_field = shape[0], f"{name}/{key}"
-            elif shape[0] != length:
-                raise NetworkError(
-                    f"the value trajectory's field {key!r} of variable {name!r} holds {shape[0]} steps "
-                    f"but {first_field!r} holds {length}"
-                )
-            fields[key] = arr
-        out[name] = Value(fields)
-    return out, 1 if length is None else int(length)
-
-
-def check_num_steps(num_steps: int | None, length: int) -> int:
-    """Transitions to score: all that ``length`` logged steps hold unless ``num_steps`` says fewer."""
-    steps = length - 1 if num_steps is None else int(num_steps)
-    if steps < 0 or steps >= length:
-        raise NetworkError(f"num_steps={num_steps} but the trajectory holds {length} steps")
-    return steps
+    """The network's variables of ``value_trajectory`` as JAX arrays, and its number of steps (checked by core)."""
+    length = trajectory_length(network.names, value_trajectory)
+    out = {
+        name: Value(
+            {
+                key: field if isinstance(field, jax.core.Tracer) else jnp.asarray(field)
+                for key, field in Value(value_trajectory[name]).items()
+            }
+        )
+        for name in network.names
+    }
+    return out, length
 
 
 def _per_variable(network: Network, lps: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,81 +191,28 @@ def log_probability_from_value_trajectory(
     return _scorer(variables, jit).total(value_trajectory, num_steps, seed=seed)
 
 
-def _split_name(network: Network, name: str) -> tuple[str, str | None]:
-    var_name, sep, field = name.partition("/")
-    if var_name not in network:
-        raise NetworkError(f"latent {name!r}: no variable {var_name!r} in the network; it has {sorted(network.names)}")
-    if sep and (not field or field not in network[var_name].spec):
-        raise NetworkError(
-            f"latent {name!r}: variable {var_name!r} declares no field {field!r}; "
-            f"its fields are {sorted(network[var_name].spec.keys())}"
-        )
-    return var_name, (field if sep else None)
-
-
-def replace_fields(value_trajectory: Mapping[str, Any], replacements: Mapping[str, Any]) -> dict[str, Value]:
-    """``value_trajectory`` with some fields replaced (or added).
-
-    Keys of ``replacements`` are ``"variable/field"`` (one field; a dotted field
-    such as ``"user/interest"`` replaces every ``interest.*`` field when given a
-    Value) or ``"variable"`` (the variable's whole Value).
-
-    >>> t = replace_fields({"user": Value(a=1, b=2)}, {"user/b": 5})
-    >>> t["user"]["b"]
-    5
-    """
-    out = {name: Value(v) for name, v in value_trajectory.items()}
-    for name, new in replacements.items():
-        var_name, _, field = name.partition("/")
-        if not field:
-            out[var_name] = Value(new)
-            continue
-        old = out.get(var_name, Value())
-        prefix = field + "."
-        kept = {k: f for k, f in old.items() if k != field and not k.startswith(prefix)}
-        out[var_name] = Value(kept).union(Value({field: new}))
-    return out
-
-
-class LogProbabilityFn:
-    """The log-probability of a trajectory as a function of its held-out (latent) fields.
+class LogProbabilityFn(CoreLogProbabilityFn):
+    """The log-probability of a trajectory as a function of its held-out (latent) entries, on JAX.
 
     Call it with one value per entry of ``latent``, in order (as TFP's MCMC kernels
-    call ``target_log_prob_fn(*state)``). It is jit-compiled once and differentiable
+    call ``target_log_prob_fn(*state)``); a whole variable, or a dotted field
+    covering several, takes a Value. It is jit-compiled once and differentiable
     with respect to those values; for several chains at once, ``jax.vmap`` it.
+    Latent names mean what they mean on every runtime (`recosim.core.log_probability`).
     """
 
     def __init__(
         self,
         variables: Network | Sequence[Variable],
         value_trajectory: Mapping[str, Any],
-        latent: Sequence[str],
+        latent: Sequence[str] | str,
         num_steps: int | None = None,
         *,
         seed: Any = None,
         jit: bool = True,
     ) -> None:
-        if isinstance(latent, str):
-            latent = [latent]
-        self.network = network_from_story(variables)
-        self.latent = tuple(latent)
-        if not self.latent:
-            raise ValueError("make_log_probability_fn needs at least one latent name ('variable' or 'variable/field')")
-        whole = set()
-        for name in self.latent:
-            var_name, field = _split_name(self.network, name)
-            if field is None:
-                whole.add(var_name)
-        missing = [n for n in self.network.names if n not in value_trajectory and n not in whole]
-        if missing:
-            raise NetworkError(
-                f"the value trajectory lacks the variable(s) {missing}; give them (an empty Value "
-                "when all their fields are latent) or name them whole in latent"
-            )
-        self.num_steps = num_steps
-        self.seed = seed
-        base = {n: v for n, v in value_trajectory.items() if n in self.network}
-        self._base = jax.tree.map(jnp.asarray, {n: Value(v) for n, v in base.items()})
+        super().__init__(variables, value_trajectory, latent, num_steps, seed=seed, backend=jax_backend())
+        self._base = jax.tree.map(jnp.asarray, self.base)
         self._scorer = TrajectoryScorer(self.network, jit=jit)
 
         def evaluate(base: dict[str, Value], values: tuple[Any, ...]) -> Any:
@@ -296,30 +222,14 @@ class LogProbabilityFn:
         self._fn = jax.jit(evaluate) if jit else evaluate
 
     def __call__(self, *values: Any) -> Any:
-        if len(values) != len(self.latent):
-            raise TypeError(
-                f"this log-probability function takes {len(self.latent)} value(s), one per latent "
-                f"{list(self.latent)}, got {len(values)}"
-            )
+        self.trajectory_with(*values)  # checks the number of values
         return self._fn(self._base, values)
-
-    def latent_values(self, value_trajectory: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The latent entries' values in ``value_trajectory`` (e.g. to start a chain from the truth)."""
-        out = []
-        for name in self.latent:
-            var_name, field = _split_name(self.network, name)
-            v = Value(value_trajectory[var_name])
-            out.append(v if field is None else v.get(field))
-        return tuple(out)
-
-    def __repr__(self) -> str:
-        return f"LogProbabilityFn(latent={list(self.latent)}, variables={list(self.network.names)})"
 
 
 def make_log_probability_fn(
     variables: Network | Sequence[Variable],
     value_trajectory: Mapping[str, Any],
-    latent: Sequence[str],
+    latent: Sequence[str] | str,
     num_steps: int | None = None,
     *,
     seed: Any = None,
@@ -327,8 +237,9 @@ def make_log_probability_fn(
 ) -> LogProbabilityFn:
     """A function of the ``latent`` fields' values giving the trajectory's log-probability.
 
-    ``latent`` names ``"variable/field"`` entries (or whole ``"variable"`` Values);
-    the trajectory may omit them or hold placeholders. The result is the target
+    ``latent`` names ``"variable/field"`` entries (a dotted field covers its
+    sub-fields) or whole ``"variable"`` Values; the trajectory may omit them or
+    hold placeholders. The result is the target
     density for MCMC over latent state, e.g. with the JAX substrate of TFP:
 
     >>> import jax.numpy as jnp

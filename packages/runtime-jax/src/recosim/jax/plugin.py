@@ -1,4 +1,4 @@
-"""The recosim plugin of recosim-runtime-jax: registers the ``jax`` runtime.
+"""The recosim plugin of recosim-runtime-jax: registers the ``jax`` runtime and its inference methods.
 
 Loading this module imports no JAX; the runtime, its backend and the inference
 methods are registered as import strings and imported when first used.
@@ -6,13 +6,11 @@ methods are registered as import strings and imported when first used.
 
 from __future__ import annotations
 
-from typing import Any
-
-from recosim.core.plugins import hookimpl
+from recosim.core.plugins import InferenceMethodRegistrar, RuntimeRegistrar, hookimpl
 
 
 @hookimpl
-def recosim_add_runtimes(registry: Any) -> None:
+def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
     registry.add(
         "jax",
         "recosim.jax.runtime:JaxRuntime",
@@ -23,16 +21,12 @@ def recosim_add_runtimes(registry: Any) -> None:
 
 
 @hookimpl
-def recosim_add_inference_methods(registry: Any) -> None:
+def recosim_add_inference_methods(registry: InferenceMethodRegistrar) -> None:
     registry.add(
-        "jax_log_probability",
-        "recosim.jax.log_probability:log_probability_from_value_trajectory",
-        runtimes=("jax",),
-        summary="compiled, differentiable log-probability of a value trajectory on JAX",
+        "log_probability",
+        implementations={"jax": "recosim.jax.log_probability:log_probability_from_value_trajectory"},
     )
     registry.add(
-        "jax_log_probability_fn",
-        "recosim.jax.log_probability:make_log_probability_fn",
-        runtimes=("jax",),
-        summary="log-probability as a function of held-out latent fields (an MCMC target) on JAX",
+        "log_probability_fn",
+        implementations={"jax": "recosim.jax.log_probability:make_log_probability_fn"},
     )

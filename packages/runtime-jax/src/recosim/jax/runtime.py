@@ -7,11 +7,11 @@
 >>> int(rt.execute(10)["count"].get("n"))
 10
 
-Keys follow the NumPy runtime's convention: a call's key comes from
-``Runtime._next_key``; step ``t`` is evaluated under ``seed(fold_in(key, t))``
-and each draw folds in the hash of its name. The same seed therefore gives the
-same trajectory on every call, and runs in a batch (:meth:`JaxRuntime.run_many`)
-equal the runs made one seed at a time.
+Keys follow core's convention (`recosim.core.seeds`): a call's key is the
+runtime's next call key (or ``make_seed(seed=...)``); step ``t`` is evaluated
+under ``seed(fold(key, t))`` and each draw folds in the hash of its name. The same
+seed therefore gives the same trajectory on every call, and runs in a batch
+(``run_many``, one vmapped call) equal the runs made one seed at a time.
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ import numpy as np
 
 from recosim.core.backend import Backend, using_backend
 from recosim.core.errors import SpecError
+from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.random import seed as seed_handler
-from recosim.core.runtime import ModelLike, Runtime, stack_steps
+from recosim.core.runtime import ModelLike, RunKind, Runtime
+from recosim.core.seeds import fold
+from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.backend import is_weakly_typed, jax_backend, strong
-from recosim.jax.log_probability import TrajectoryScorer
+from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer
 
 __all__ = ["JaxRuntime"]
 
@@ -115,22 +118,23 @@ class JaxRuntime(Runtime):
     def initial_step(self, key: Any) -> NetworkValue:
         """The initial value under step key ``fold_in(key, 0)`` (traceable)."""
         B = self.backend
-        with using_backend(B), seed_handler(B.fold_in(key, 0), B):
-            out = self.network.initial_step()
+        with using_backend(B), seed_handler(fold(B, key, 0), B):
+            out = initial_step(self.network)
         return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
 
     def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
         """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
         B = self.backend
-        with using_backend(B), seed_handler(B.fold_in(key, t), B):
-            out = self.network.transition(previous)
+        with using_backend(B), seed_handler(fold(B, key, t), B):
+            out = transition(self.network, previous)
         return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
 
-    def _start(self, starting_value: Mapping[str, Value] | None) -> NetworkValue | None:
-        if starting_value is None:
+    @staticmethod
+    def _carry_start(start: NetworkValue | None) -> NetworkValue | None:
+        """A (checked) starting value as strongly typed arrays, as the scan carries them."""
+        if start is None:
             return None
-        checked = self._check_starting_value(starting_value)
-        return {n: _carry_value(n, v, "its starting value") for n, v in checked.items()}
+        return {n: _carry_value(n, v, "its starting value") for n, v in start.items()}
 
     # -- whole runs (pure functions of the key) ------------------------------------
     def _report(self, t: Any) -> None:
@@ -188,55 +192,21 @@ class JaxRuntime(Runtime):
         return fn
 
     # -- the Runtime contract ---------------------------------------------------------
-    def trajectory(
-        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        length = self._check_length(length, "trajectory length", 1)
-        key = self._next_key(seed)
-        start = self._start(starting_value)
-        if not self.jit:
-            return self._eager(length, key, start, stack=True)
-        self._refuse_outer_handlers()
-        return self._compiled_fn("trajectory", length, False)(key, start)
-
-    def execute(
-        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        num_steps = self._check_length(num_steps, "num_steps", 0)
-        key = self._next_key(seed)
-        start = self._start(starting_value)
-        if not self.jit:
-            return self._eager(num_steps + 1, key, start, stack=False)
-        self._refuse_outer_handlers()
-        return self._compiled_fn("execute", num_steps, False)(key, start)
-
-    # -- many independent runs ------------------------------------------------------------
-    def run_many(
-        self,
-        seeds: Sequence[int] | int | None = None,
-        *,
-        num_runs: int | None = None,
-        length: int | None = None,
-        num_steps: int | None = None,
-        starting_value: Mapping[str, Value] | None = None,
-    ) -> NetworkValue:
-        """Independent runs in one compiled, vmapped call; every field gains a leading run axis.
-
-        Give ``length`` for trajectories (``[runs, length, ...]``, as :meth:`trajectory`)
-        or ``num_steps`` for final values (``[runs, ...]``, as :meth:`execute`). Run ``i``
-        equals the single call with the same key: ``trajectory(length, seed=seeds[i])``,
-        or with ``num_runs`` the runtime's ``i``-th next call. ``starting_value`` is
-        shared by all runs. Summarise the result with `recosim.jax.summarize`.
-        """
-        kind, n = self._run_many_kind(length, num_steps)
-        keys = self.run_keys(seeds, num_runs=num_runs)
-        start = self._start(starting_value)
+    def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
+        """One run, compiled (a ``lax.scan`` over steps) unless ``jit=False``."""
+        start = self._carry_start(start)
         if not self.jit:
             count, stack = (n, True) if kind == "trajectory" else (n + 1, False)
-            runs = [self._eager(count, key, start, stack) for key in keys]
-            return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
+            return self._eager(count, key, start, stack)
         self._refuse_outer_handlers()
-        return self._compiled_fn(kind, n, True)(keys, start)
+        return self._compiled_fn(kind, n, False)(key, start)
+
+    def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
+        """Every key's run in one compiled call: the whole run ``vmap`` ped over the keys."""
+        if not self.jit:
+            return super().simulate_batch(kind, n, keys, start)
+        self._refuse_outer_handlers()
+        return self._compiled_fn(kind, n, True)(keys, self._carry_start(start))
 
     # -- log-probabilities ---------------------------------------------------------------------
     def log_probability(
@@ -248,6 +218,17 @@ class JaxRuntime(Runtime):
         on the same data; ``seed`` samples draws that the data does not log.
         """
         return self._scorer.total(value_trajectory, num_steps, seed=seed)
+
+    def log_probability_fn(
+        self,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+    ) -> LogProbabilityFn:
+        """The log-probability as a jit-compiled, differentiable function of the ``latent`` entries."""
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, jit=self.jit)
 
     def log_probability_by_step(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None

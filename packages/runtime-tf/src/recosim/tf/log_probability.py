@@ -26,15 +26,19 @@ from typing import Any
 
 import tensorflow as tf
 
+from recosim.core.backend import using_backend
 from recosim.core.errors import NetworkError
+from recosim.core.log_probability import LogProbabilityFn as CoreLogProbabilityFn
 from recosim.core.log_probability import log_probability_accumulator_variables, step_log_probabilities
 from recosim.core.network import Network
 from recosim.core.replay import replay_variable
+from recosim.core.seeds import fold
 from recosim.core.story import network_from_story
-from recosim.core.value import Value, shape_of
+from recosim.core.trajectory import check_num_steps, trajectory_length
+from recosim.core.value import Value
 from recosim.core.variable import Variable
 from recosim.tf.backend import tf_backend
-from recosim.tf.runtime import Flat, _as_values, to_tensors
+from recosim.tf.tensors import Flat, to_tensors
 from recosim.tf.tracing import edward2_random_variables
 
 __all__ = [
@@ -47,14 +51,6 @@ __all__ = [
 
 _CACHE_SIZE = 32
 _COMPILED: OrderedDict[tuple[int, ...], tuple[Network, Any]] = OrderedDict()
-
-
-def _length(network: Network, traj: Flat) -> int:
-    lengths = {(n, k): shape_of(x)[0] if shape_of(x) else None for n, f in traj.items() for k, x in f.items()}
-    known = {v for v in lengths.values() if v is not None}
-    if None in lengths.values() or len(known) > 1:
-        raise NetworkError(f"the value trajectory's fields need one static time axis; their lengths are {lengths}")
-    return known.pop() if known else 1
 
 
 def _slice(traj: Flat, t: Any) -> dict[str, Value]:
@@ -78,10 +74,8 @@ def _step_total(network: Network, current: Any, previous: Any, key: Any, dtype: 
 def _score(network: Network, traj: Flat, num_steps: Any, seed: Any) -> Any:
     """Sum of the step log-probabilities of steps ``0..num_steps`` (a graph-friendly loop)."""
     B = tf_backend()
-    from recosim.core.backend import using_backend
-
     def key_at(t: Any) -> Any:
-        return None if seed is None else B.fold_in(seed, t)
+        return None if seed is None else fold(B, seed, t)
 
     with using_backend(B):
         first = _step_total(network, _slice(traj, 0), None, key_at(0))
@@ -115,15 +109,8 @@ def _prepare(
     variables: Network | Sequence[Variable] | Any, value_trajectory: Mapping[str, Any], num_steps: int | None
 ) -> tuple[Network, Flat, int]:
     network = network_from_story(variables)
-    missing = [n for n in network.names if n not in value_trajectory]
-    if missing:
-        raise NetworkError(f"the value trajectory lacks the variable(s) {missing}")
-    traj = to_tensors({n: value_trajectory[n] for n in network.names}, None)
-    length = _length(network, traj)
-    steps = length - 1 if num_steps is None else int(num_steps)
-    if steps < 0 or steps >= length:
-        raise NetworkError(f"num_steps={num_steps} but the trajectory holds {length} steps")
-    return network, traj, steps
+    steps = check_num_steps(num_steps, trajectory_length(network.names, value_trajectory))
+    return network, to_tensors({n: value_trajectory[n] for n in network.names}, network), steps
 
 
 def log_probability_from_value_trajectory(
@@ -151,90 +138,81 @@ def log_probability_from_value_trajectory(
     return fn(traj, tf.constant(steps, tf.int32), key) if key is not None else fn(traj, tf.constant(steps, tf.int32))
 
 
-def _resolve_latent(network: Network, traj: Flat, name: str) -> tuple[str, str]:
-    var, sep, field = name.partition("/")
-    if var not in traj:
-        raise NetworkError(f"latent {name!r}: no variable {var!r} in the model; it has {sorted(traj)}")
-    fields = traj[var]
-    if not sep:
-        if len(fields) != 1:
-            raise NetworkError(
-                f"latent {name!r}: variable {var!r} has the fields {sorted(fields)}; name one as '{var}/<field>'"
-            )
-        return var, next(iter(fields))
-    if field not in fields:
-        raise NetworkError(f"latent {name!r}: variable {var!r} has no field {field!r}; it has {sorted(fields)}")
-    return var, field
+class LogProbabilityFn(CoreLogProbabilityFn):
+    """``fn(*latent_values)``: the log-probability of a trajectory with its latent entries replaced.
 
-
-class LogProbabilityFn:
-    """``fn(*latent_values)``: the log-probability of a trajectory with its latent fields replaced.
-
-    Built by :func:`make_log_probability_fn`. ``latent`` lists the held-out fields
-    in argument order and ``initial_state`` their values in the trajectory (a
-    starting point for a Markov chain).
+    Built by :func:`make_log_probability_fn`; compiled (one cached ``tf.function``
+    per model) and differentiable. Latent names mean what they mean on every
+    runtime (`recosim.core.log_probability`): ``"variable/field"`` (a dotted field
+    covers its sub-fields and takes a Value) or ``"variable"`` (the whole Value).
+    ``initial_state`` holds their values in the given trajectory as tensors (a
+    starting point for a ``tfp.mcmc`` chain).
     """
 
-    def __init__(self, network: Network, traj: Flat, latent: list[tuple[str, str]], steps: int, seed: Any) -> None:
-        self.network = network
-        self.latent = [f"{v}/{k}" for v, k in latent]
-        self._slots = latent
-        self._traj = traj
-        self._steps = tf.constant(steps, tf.int32)
-        self._seed = seed
-        self._fn = _compiled_scorer(network)
+    def __init__(
+        self,
+        variables: Network | Sequence[Variable] | Any,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: int | Any = None,
+    ) -> None:
+        super().__init__(variables, value_trajectory, latent, num_steps, backend=tf_backend())
+        B = tf_backend()
+        self.seed = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
+        self._base = to_tensors(self.base, self.network)
+        self._fn = _compiled_scorer(self.network)
 
     @property
     def initial_state(self) -> list[Any]:
-        return [self._traj[v][k] for v, k in self._slots]
+        return [tf.nest.map_structure(tf.convert_to_tensor, v) for v in self.latent_values()]
 
-    def trajectory_with(self, *latent_values: Any) -> dict[str, Value]:
-        """The trajectory with the latent fields set to ``latent_values``."""
-        return _as_values(self._fill(latent_values))
-
-    def _fill(self, latent_values: Sequence[Any]) -> Flat:
-        if len(latent_values) != len(self._slots):
-            raise TypeError(
-                f"this log-probability takes {len(self._slots)} latent value(s) {self.latent}, got {len(latent_values)}"
-            )
-        traj = {n: dict(f) for n, f in self._traj.items()}
-        for (v, k), x in zip(self._slots, latent_values):
-            old = traj[v][k]
-            x = tf.convert_to_tensor(x, dtype=old.dtype)
-            if not x.shape.is_compatible_with(old.shape):
-                raise NetworkError(
-                    f"latent '{v}/{k}' has shape {tuple(old.shape)} in the trajectory; "
-                    f"got a value of shape {tuple(x.shape)}"
-                )
-            traj[v][k] = x
+    def _fill(self, values: Sequence[Any]) -> Flat:
+        """The base trajectory's tensors with the latent entries replaced, each in the base's dtype and shape."""
+        filled = self.trajectory_with(*values)
+        traj = {n: dict(f) for n, f in self._base.items()}
+        for name, (var, field) in zip(self.latent, self.slots):
+            new = Value(filled[var])
+            keys = [k for k in new if field is None or k == field or k.startswith(field + ".")]
+            traj.setdefault(var, {})
+            if field is None:
+                traj[var] = {}
+            for key in keys:
+                old = self._base.get(var, {}).get(key)
+                x = new[key]
+                if old is None:
+                    traj[var][key] = to_tensors({var: {key: x}}, self.network)[var][key]
+                    continue
+                x = tf.cast(x, old.dtype) if tf.is_tensor(x) else tf.convert_to_tensor(x, dtype=old.dtype)
+                if not x.shape.is_compatible_with(old.shape):
+                    raise NetworkError(
+                        f"latent {name!r}: field {key!r} has shape {tuple(old.shape)} in the trajectory; "
+                        f"got a value of shape {tuple(x.shape)}"
+                    )
+                traj[var][key] = x
         return traj
 
-    def __call__(self, *latent_values: Any) -> Any:
-        traj = self._fill(latent_values)
-        if self._seed is None:
-            return self._fn(traj, self._steps)
-        return self._fn(traj, self._steps, self._seed)
+    def __call__(self, *values: Any) -> Any:
+        traj = self._fill(values)
+        steps = tf.constant(check_num_steps(self.num_steps, trajectory_length(self.network.names, traj)), tf.int32)
+        return self._fn(traj, steps) if self.seed is None else self._fn(traj, steps, self.seed)
 
 
 def make_log_probability_fn(
     variables: Network | Sequence[Variable] | Any,
     value_trajectory: Mapping[str, Any],
-    latent: Sequence[str],
+    latent: Sequence[str] | str,
     num_steps: int | None = None,
     *,
     seed: int | Any = None,
 ) -> LogProbabilityFn:
     """Hold out ``latent`` fields of ``value_trajectory`` and score proposals for them.
 
-    ``latent`` names fields as ``"variable/field"`` (or ``"variable"`` when it has
-    one field). The trajectory's values of those fields only fix their shapes and
-    dtypes (and give ``initial_state``). The result is a ``tfp.mcmc`` target:
-    ``target_log_prob_fn=fn`` with ``current_state=fn.initial_state``.
+    ``latent`` names ``"variable/field"`` entries (a dotted field covers its
+    sub-fields) or whole ``"variable"`` Values, as on every runtime. The
+    trajectory's values of those entries fix their shapes and dtypes and give
+    ``initial_state``; a whole latent variable may be left out. The result is a
+    ``tfp.mcmc`` target: ``target_log_prob_fn=fn`` with ``current_state=fn.initial_state``.
     """
-    network, traj, steps = _prepare(variables, value_trajectory, num_steps)
-    if not latent:
-        raise ValueError("make_log_probability_fn needs at least one latent field")
-    slots = [_resolve_latent(network, traj, name) for name in latent]
-    B = tf_backend()
-    key = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
-    return LogProbabilityFn(network, traj, slots, steps, key)
+    return LogProbabilityFn(variables, value_trajectory, latent, num_steps, seed=seed)

@@ -1,4 +1,4 @@
-"""The recosim plugin of recosim-runtime-tf: registers the ``tf`` runtime.
+"""The recosim plugin of recosim-runtime-tf: registers the ``tf`` runtime and its inference methods.
 
 Loading this module imports no TensorFlow: the runtime, its backend and the
 inference methods are registered as import strings, imported when first used.
@@ -6,13 +6,11 @@ inference methods are registered as import strings, imported when first used.
 
 from __future__ import annotations
 
-from typing import Any
-
-from recosim.core.plugins import hookimpl
+from recosim.core.plugins import InferenceMethodRegistrar, RuntimeRegistrar, hookimpl
 
 
 @hookimpl
-def recosim_add_runtimes(registry: Any) -> None:
+def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
     registry.add(
         "tf",
         "recosim.tf.runtime:TFRuntime",
@@ -23,22 +21,17 @@ def recosim_add_runtimes(registry: Any) -> None:
 
 
 @hookimpl
-def recosim_add_inference_methods(registry: Any) -> None:
+def recosim_add_inference_methods(registry: InferenceMethodRegistrar) -> None:
     registry.add(
-        "tf_log_probability",
-        "recosim.tf.log_probability:log_probability_from_value_trajectory",
-        runtimes=("tf",),
-        summary="compiled, differentiable log-probability of a value trajectory on TensorFlow",
+        "log_probability",
+        implementations={"tf": "recosim.tf.log_probability:log_probability_from_value_trajectory"},
     )
     registry.add(
-        "tf_log_probability_fn",
-        "recosim.tf.log_probability:make_log_probability_fn",
-        runtimes=("tf",),
-        summary="log-probability as a function of held-out latent fields (a tfp.mcmc target)",
+        "log_probability_fn",
+        implementations={"tf": "recosim.tf.log_probability:make_log_probability_fn"},
     )
     registry.add(
-        "tf_run_distributed",
-        "recosim.tf.distribute:run_distributed",
-        runtimes=("tf",),
-        summary="independent simulation runs over a tf.distribute strategy's replicas, mean and stderr",
+        "run_distributed",
+        implementations={"tf": "recosim.tf.distribute:run_distributed"},
+        summary="independent simulation runs over a tf.distribute strategy's replicas, with mean and standard error",
     )

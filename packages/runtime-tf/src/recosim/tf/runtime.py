@@ -13,8 +13,8 @@ Python loop, for debugging; it gives the same numbers as the compiled run.
 [0, 1, 2, 3]
 
 Seeds follow the NumPy runtime's convention: a call's key is
-``fold_in(make_seed(seed), call_index)`` (or ``make_seed(seed=...)``) and step
-``t`` draws under ``seed(fold_in(key, t))``.
+``fold(make_seed(seed), call_index)`` (or ``make_seed(seed=...)``) and step
+``t`` draws under ``seed(fold(key, t))`` (`recosim.core.seeds`).
 """
 
 from __future__ import annotations
@@ -27,62 +27,17 @@ import tensorflow as tf
 
 from recosim.core.backend import Backend
 from recosim.core.errors import SpecError
+from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
-from recosim.core.runtime import ModelLike, Runtime
-from recosim.core.value import FieldSpec, Value, shape_of
+from recosim.core.runtime import ModelLike, RunKind, Runtime
+from recosim.core.seeds import fold
+from recosim.core.value import Value, shape_of
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
+from recosim.tf.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
+from recosim.tf.tensors import Flat, as_values, field_spec, to_tensors
 from recosim.tf.tracing import step_handlers
 
-__all__ = ["TFRuntime", "to_tensors", "Flat"]
-
-Flat = dict[str, dict[str, Any]]
-"""A network value as plain nested dicts (variable -> field -> tensor): what crosses ``tf.function``."""
-
-_DEFAULT_DTYPES = {bool: tf.bool, int: tf.int32, float: tf.float32}
-
-
-def _field_spec(network: Any, name: str, key: str) -> FieldSpec | None:
-    if name not in network:
-        return None
-    spec = network[name].spec
-    return spec.as_dict.get(key)
-
-
-def to_tensors(value: Mapping[str, Mapping[str, Any]], network: Any = None) -> Flat:
-    """Convert every field to a tensor with a stable dtype.
-
-    Python scalars take the dtype their variable's spec declares, else ``int32``,
-    ``float32`` or ``bool``; NumPy arrays and tensors keep theirs. A field that
-    cannot be converted is an error naming its variable and field.
-    """
-    out: Flat = {}
-    for name, v in value.items():
-        fields: dict[str, Any] = {}
-        for key, x in Value(v).items():
-            fields[key] = _to_tensor(x, name, key, network)
-        out[name] = fields
-    return out
-
-
-def _to_tensor(x: Any, name: str, key: str, network: Any) -> Any:
-    if isinstance(x, tf.Variable):
-        return tf.convert_to_tensor(x)
-    if tf.is_tensor(x):
-        return x
-    spec = _field_spec(network, name, key) if network is not None else None
-    try:
-        if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-            dtype = tf.as_dtype(spec.dtype) if spec is not None and spec.dtype else _DEFAULT_DTYPES[type(x)]
-            return tf.constant(x, dtype=dtype)
-        return tf.convert_to_tensor(np.asarray(x))
-    except Exception as err:
-        raise SpecError(
-            f"variable {name!r}, field {key!r}: cannot convert {type(x).__name__} to a tensor ({err})"
-        ) from None
-
-
-def _as_values(flat: Flat) -> NetworkValue:
-    return {name: Value(fields) for name, fields in flat.items()}
+__all__ = ["TFRuntime", "to_tensors", "Flat"]  # to_tensors and Flat live in recosim.tf.tensors
 
 
 class TFRuntime(Runtime):
@@ -118,21 +73,21 @@ class TFRuntime(Runtime):
 
     # -- the step functions (shared by the compiled and the eager paths) ---------
     def initial_step(self, key: Any) -> Flat:
-        """The initial value under the seed ``fold_in(key, 0)``, as tensors."""
+        """The initial value under the seed ``fold(key, 0)``, as tensors."""
         B = self.backend
-        with step_handlers(B.fold_in(key, 0)):
-            value = self.network.initial_step()
+        with step_handlers(fold(B, key, 0)):
+            value = initial_step(self.network)
         return to_tensors(value, self.network)
 
     def transition_step(self, key: Any, t: Any, previous: Flat) -> Flat:
-        """One transition from ``previous`` under the seed ``fold_in(key, t)``, as tensors.
+        """One transition from ``previous`` under the seed ``fold(key, t)``, as tensors.
 
         Every field must keep the dtype, and a shape compatible with, its value in
         ``previous``; otherwise a `SpecError` names the variable and field.
         """
         B = self.backend
-        with step_handlers(B.fold_in(key, t)):
-            value = self.network.transition(_as_values(previous))
+        with step_handlers(fold(B, key, t)):
+            value = transition(self.network, as_values(previous))
         return self._conform(value, previous)
 
     def _conform(self, value: NetworkValue, previous: Flat) -> Flat:
@@ -172,7 +127,7 @@ class TFRuntime(Runtime):
 
     def _invariant(self, name: str, key: str, x: Any) -> tf.TensorShape:
         """The loop shape of a field: its spec's shape (``None`` axes free), else its first shape."""
-        spec = _field_spec(self.network, name, key)
+        spec = field_spec(self.network, name, key)
         if spec is not None and spec.shape is not None and len(spec.shape) == len(shape_of(x)):
             return tf.TensorShape(list(spec.shape)).merge_with(
                 tf.TensorShape([None if s is None else d for s, d in zip(spec.shape, shape_of(x))])
@@ -243,7 +198,7 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
-    def _many_loop(
+    def many_loop(
         self, kind: str, n: Any, keys: Any, start: Flat | None, statistic: Callable[[Flat], Flat] | None = None
     ) -> Flat:
         """Runs for each of ``keys`` (``[runs, 2]``) in a ``tf.while_loop``, stacked on a leading run axis."""
@@ -272,7 +227,7 @@ class TFRuntime(Runtime):
 
             def python_fn(keys: Any, start: Flat | None = None) -> Flat:
                 count = n if kind == "trajectory" else tf.constant(n, tf.int32)
-                return self._many_loop(kind, count, keys, start)
+                return self.many_loop(kind, count, keys, start)
 
             fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
             self._functions[cache_key] = fn
@@ -291,82 +246,47 @@ class TFRuntime(Runtime):
         return steps
 
     # -- the Runtime contract -------------------------------------------------------
-    def _start(self, starting_value: Mapping[str, Value] | None) -> Flat | None:
-        if starting_value is None:
-            return None
-        return to_tensors(self._check_starting_value(starting_value), self.network)
-
-    def trajectory(
-        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        length = self._check_length(length, "trajectory length", 1)
-        start = self._start(starting_value)
-        key = self._next_key(seed)
+    def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
+        """One run: the compiled loop (unless ``eager``), from a checked starting value or the initial step."""
+        flat_start = None if start is None else to_tensors(start, self.network)
         if self.eager:
-            steps = self._eager_steps(length, key, start)
-            flat = {n: {k: tf.stack([s[n][k] for s in steps]) for k in f} for n, f in steps[0].items()}
-        else:
-            self._refuse_outer_handlers()
-            fn = self._compiled("trajectory", length, start is not None)
-            flat = fn(key) if start is None else fn(key, start)
-        return _as_values(flat)
-
-    def execute(
-        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        num_steps = self._check_length(num_steps, "num_steps", 0)
-        start = self._start(starting_value)
-        key = self._next_key(seed)
-        if self.eager:
-            return _as_values(self._eager_steps(num_steps + 1, key, start)[-1])
+            steps = self._eager_steps(n if kind == "trajectory" else n + 1, key, flat_start)
+            if kind == "execute":
+                return as_values(steps[-1])
+            return as_values({nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()})
         self._refuse_outer_handlers()
-        fn = self._compiled("execute", None, start is not None)
-        flat = fn(key, start, tf.constant(num_steps, tf.int32))
-        return _as_values(flat)
+        if kind == "trajectory":
+            fn = self._compiled("trajectory", n, flat_start is not None)
+            return as_values(fn(key) if flat_start is None else fn(key, flat_start))
+        fn = self._compiled("execute", None, flat_start is not None)
+        return as_values(fn(key, flat_start, tf.constant(n, tf.int32)))
 
-    def run_many(
-        self,
-        seeds: Sequence[int] | int | None = None,
-        *,
-        num_runs: int | None = None,
-        length: int | None = None,
-        num_steps: int | None = None,
-        starting_value: Mapping[str, Value] | None = None,
-    ) -> NetworkValue:
-        """Independent runs in one compiled call (a loop over keys); fields gain a leading run axis.
-
-        Give ``length`` for trajectories (``[runs, length, ...]``) or ``num_steps`` for
-        final values (``[runs, ...]``). Run ``i`` equals the single call with the same
-        key: ``trajectory(length, seed=seeds[i])``, or with ``num_runs`` the runtime's
-        ``i``-th next call. ``starting_value`` is shared by all runs.
-        """
-        kind, n = self._run_many_kind(length, num_steps)
-        start = self._start(starting_value)
-        keys = self.run_keys(seeds, num_runs=num_runs)
+    def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
+        """Every key's run in one compiled call (a ``tf.while_loop`` over the keys), unless ``eager``."""
         if self.eager:
-            count = n if kind == "trajectory" else n + 1
-            runs = []
-            for key in tf.unstack(keys):
-                steps = self._eager_steps(count, key, start)
-                runs.append(
-                    {nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()}
-                    if kind == "trajectory"
-                    else steps[-1]
-                )
-            return _as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
+            return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
-        return _as_values(fn(keys) if start is None else fn(keys, start))
+        return as_values(fn(keys) if start is None else fn(keys, to_tensors(start, self.network)))
 
     def log_probability(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: int | Any = None
     ) -> Any:
         """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable."""
-        from recosim.tf.log_probability import log_probability_from_value_trajectory
-
         return log_probability_from_value_trajectory(
             self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager
         )
+
+    def log_probability_fn(
+        self,
+        value_trajectory: Mapping[str, Any],
+        latent: Sequence[str] | str,
+        num_steps: int | None = None,
+        *,
+        seed: int | Any = None,
+    ) -> LogProbabilityFn:
+        """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target)."""
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed)
 
     def step_function(self, kind: str = "trajectory") -> Callable[..., Any]:
         """The Python function that ``kind`` ("trajectory" or "execute") compiles, for use in other graphs.

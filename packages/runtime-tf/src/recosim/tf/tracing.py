@@ -7,12 +7,14 @@ an ``edward2.RandomVariable`` created through an Edward2 *traceable* call named
 after the draw (``"user response/choice"``). Edward2's tracers therefore see the
 draws of a recosim model:
 
+>>> from functools import partial
+>>> from recosim.core.evaluation import initial_step
 >>> from recosim.core.examples import random_walk_variables
 >>> from recosim.core.network import Network
 >>> ed = edward2()
 >>> net = Network(random_walk_variables(2))
 >>> with ed.tape() as tape:
-...     step0 = run_step(net.initial_step, seed=0)
+...     step0 = run_step(partial(initial_step, net), seed=0)
 >>> list(tape), tape["walk/position"].distribution.name
 (['walk/position'], 'Normal')
 
@@ -110,7 +112,7 @@ def step_handlers(key: Any) -> Iterator[edward2_random_variables]:
 
 
 def run_step(fn: Callable[[], T], *, seed: int | Any) -> T:
-    """Call ``fn`` (e.g. ``network.initial_step``) under :func:`step_handlers` with ``seed``."""
+    """Call ``fn`` (e.g. ``partial(evaluation.initial_step, network)``) under :func:`step_handlers` with ``seed``."""
     B = tf_backend()
     key = B.make_seed(seed) if isinstance(seed, int) else seed
     with step_handlers(key):

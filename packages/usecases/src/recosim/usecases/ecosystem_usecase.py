@@ -15,20 +15,25 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core.checkpoint import chunk_seed
 from recosim.core.plugins import get_plugins
+from recosim.core.seeds import derive_seed
+from recosim.core.summary import summarize
 from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
 from recosim.usecases.ecosystem import EcosystemConfig, ecosystem_variables, load_provider_means
 
-__all__ = ["EcosystemUseCase", "mean_and_stderr"]
+__all__ = ["EcosystemUseCase", "run_seed"]
 
 
-def mean_and_stderr(xs: Any) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for a single value)."""
-    xs = np.asarray(xs, dtype=np.float64)
-    if xs.size < 2:
-        return float(xs.mean()), 0.0
-    return float(xs.mean()), float(xs.std(ddof=1) / np.sqrt(xs.size))
+def run_seed(seed: int, run: int) -> int:
+    """The seed of run ``run`` of a job seeded ``seed`` (the same for every boost cap and runtime)."""
+    return derive_seed(seed, run)
+
+
+def _mean_and_stderr(xs: list[float]) -> dict[str, float | None]:
+    """Core's summary of per-run figures, as JSON (a single run's undefined standard error is null)."""
+    s = summarize(np.asarray(xs, dtype=np.float64))
+    stderr = float(s.stderr)
+    return {"mean": float(s.mean), "stderr": None if np.isnan(stderr) else stderr}
 
 
 def _parse_caps(text: str) -> list[float]:
@@ -51,7 +56,7 @@ class EcosystemUseCase(UseCase):
         Parameter("num_runs", int, 5, "independent runs per boost cap"),
         Parameter("boost_caps", str, "0,1.2", "comma-separated boost caps L (0 = myopic)"),
         Parameter("provider_means", str, "", "an .npy file of provider means (default: the shipped draw)"),
-        Parameter("runs_per_call", int, 8, "runs batched into one call on runtimes that offer run_many"),
+        Parameter("runs_per_call", int, 8, "runs batched into one run_many call (one compiled call on TF and JAX)"),
     )
 
     def run(
@@ -63,6 +68,7 @@ class EcosystemUseCase(UseCase):
             raise ValueError("--horizon and --num-runs must be >= 1")
         means = load_provider_means(p["provider_means"] or None)
         config = {k: p[k] for k in ("num_users", "num_docs", "horizon")} | {
+            "format": 2,  # runs recorded under another seed convention are not reused
             "seed": seed,
             "runtime": runtime,
             "provider_means": p["provider_means"],
@@ -76,7 +82,7 @@ class EcosystemUseCase(UseCase):
                 continue
             cfg = EcosystemConfig(num_users=p["num_users"], num_docs=p["num_docs"], boost_cap=cap, provider_means=means)
             rt = runtime_cls(ecosystem_variables(cfg), seed=seed)
-            for batch in _batches(pending, p["runs_per_call"] if hasattr(rt, "run_many") else 1):
+            for batch in _batches(pending, p["runs_per_call"]):
                 for i, utility in zip(batch, _final_utilities(rt, batch, seed, p["horizon"])):
                     record = {"cap": cap, "run": i, "mean_cumulative_utility": utility, **config}
                     done.append(record)
@@ -98,14 +104,13 @@ class EcosystemUseCase(UseCase):
         by_cap = {cap: {r["run"]: r["mean_cumulative_utility"] for r in done if r["cap"] == cap} for cap in caps}
         summary: dict[str, Any] = {"usecase": self.name, "runtime": runtime, "seed": seed, **p, "policies": {}}
         for cap, runs in by_cap.items():
-            m, se = mean_and_stderr([runs[i] for i in sorted(runs)])
-            summary["policies"][f"L={cap:g}"] = {"mean": m, "stderr": se, "runs": len(runs)}
+            summary["policies"][f"L={cap:g}"] = {**_mean_and_stderr([runs[i] for i in sorted(runs)]), "runs": len(runs)}
         if len(caps) > 1:
             base = by_cap[caps[0]]
             for cap in caps[1:]:
                 common = sorted(set(base) & set(by_cap[cap]))
-                m, se = mean_and_stderr([by_cap[cap][i] - base[i] for i in common])
-                summary["policies"][f"L={cap:g}"][f"paired_difference_vs_L={caps[0]:g}"] = {"mean": m, "stderr": se}
+                paired = _mean_and_stderr([by_cap[cap][i] - base[i] for i in common])
+                summary["policies"][f"L={cap:g}"][f"paired_difference_vs_L={caps[0]:g}"] = paired
         write_summary(out, summary)
         return summary
 
@@ -116,14 +121,10 @@ def _batches(items: list[int], size: int) -> list[list[int]]:
 
 
 def _final_utilities(rt: Any, runs: list[int], seed: int, horizon: int) -> list[float]:
-    """Mean cumulative utility of each run; run ``i`` uses seed ``chunk_seed(seed, i)`` on every runtime."""
-    seeds = [chunk_seed(seed, i) for i in runs]
-    if len(runs) > 1:
-        final = rt.run_many(seeds, num_steps=horizon - 1)
-        per_user = np.asarray(final["metrics"].get("cumulative_utility"))
-        return [float(u) for u in per_user.mean(axis=-1)]
-    final = rt.execute(horizon - 1, seed=seeds[0])
-    return [float(np.mean(np.asarray(final["metrics"].get("cumulative_utility"))))]
+    """Mean cumulative utility of each run; run ``i`` uses seed ``run_seed(seed, i)`` on every runtime."""
+    final = rt.run_many([run_seed(seed, i) for i in runs], num_steps=horizon - 1)
+    per_user = np.asarray(final["metrics"].get("cumulative_utility"))
+    return [float(u) for u in per_user.mean(axis=-1)]
 
 
 def _runs_file(out: Path | None) -> Path | None:

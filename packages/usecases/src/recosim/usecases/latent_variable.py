@@ -51,7 +51,7 @@ import numpy as np
 
 from recosim.core import Entity, FieldSpec, Story, Value, ValueSpec, Variable, get_backend, rv, value
 from recosim.library.choice import MultinomialLogitChoiceModel, TargetPointSimilarity
-from recosim.library.choice._util import static_shape
+from recosim.library.params import static_shape
 from recosim.library.state.static import GMMVector
 
 __all__ = [

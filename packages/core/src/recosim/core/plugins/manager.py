@@ -1,36 +1,92 @@
 """The plugin manager: discovery, failure isolation, and a typed facade.
 
+Callers never touch ``pluggy``'s hooks: `Plugins` has one typed method per
+lookup (``get_runtime``, ``get_backend``, ``get_block``, ``get_inference_method``,
+``get_usecase``, ``get_command``).
+
 >>> plugins = get_plugins()
 >>> "numpy" in plugins.runtime_names()
+True
+>>> "numpy" in plugins.inference_method("log_probability").runtimes
 True
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import importlib.metadata as importlib_metadata
 import os
 import threading
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from recosim.core.backend import BackendFactory, add_backend_directory
 from recosim.core.errors import PluginError
 from recosim.core.plugins import hookspecs
-from recosim.core.plugins.registry import PluginFailure, Registration, Registry
+from recosim.core.plugins.registry import (
+    BlockRegistrar,
+    BlockRegistration,
+    CommandRegistrar,
+    InferenceMethod,
+    InferenceMethodRegistrar,
+    InferenceMethods,
+    PluginFailure,
+    Provider,
+    Registrar,
+    Registration,
+    Registry,
+    RuntimeRegistrar,
+    RuntimeRegistration,
+    UseCaseRegistrar,
+)
 
-__all__ = ["Plugins", "get_plugins", "make_plugins", "ENTRY_POINT_GROUP", "FAMILIES"]
+if TYPE_CHECKING:
+    from recosim.core.backend import Backend
+    from recosim.core.runtime import Runtime
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "FAMILIES",
+    "Family",
+    "Plugins",
+    "get_plugins",
+    "installed_backends",
+    "make_plugins",
+]
 
 ENTRY_POINT_GROUP = "recosim"
-FAMILIES = {
-    "runtimes": "recosim_add_runtimes",
-    "blocks": "recosim_add_blocks",
-    "inference_methods": "recosim_add_inference_methods",
-    "usecases": "recosim_add_usecases",
-    "commands": "recosim_add_commands",
-}
-BUILTIN = ("core", "recosim-core", "recosim.core._builtin")
+CORE_DISTRIBUTION = "recosim-core"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of contribution: its registry name, its hook, and the registrar the hook receives."""
+
+    name: str
+    hook: str
+    registrar: type[Registrar]
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("runtimes", "recosim_add_runtimes", RuntimeRegistrar),
+    Family("blocks", "recosim_add_blocks", BlockRegistrar),
+    Family("inference_methods", "recosim_add_inference_methods", InferenceMethodRegistrar),
+    Family("usecases", "recosim_add_usecases", UseCaseRegistrar),
+    Family("commands", "recosim_add_commands", CommandRegistrar),
+)
+"""Every family of contribution, in the order plugins are asked for them."""
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("core-numpy", "recosim.core.plugins.builtin_numpy"),
+    ("core-usecases", "recosim.core.plugins.builtin_usecases"),
+)
+"""The plugins recosim-core ships: ``(plugin name, module)``, registered before any entry point."""
 
 
 class Plugins:
@@ -40,8 +96,12 @@ class Plugins:
         self.manager = manager
         self.failures: list[PluginFailure] = []
         self.loaded: list[tuple[str, str]] = []  # (plugin name, distribution)
-        self.registries = {family: Registry(family) for family in FAMILIES}
-        self._backends: dict[str, Any] = {}
+        self.runtimes: Registry[RuntimeRegistration] = Registry("runtimes")
+        self.blocks: Registry[BlockRegistration] = Registry("blocks")
+        self.inference_methods = InferenceMethods()
+        self.usecases: Registry[Registration] = Registry("usecases")
+        self.commands: Registry[Registration] = Registry("commands")
+        self._backends: dict[str, Backend] = {}
 
     # -- loading ------------------------------------------------------------------
     def register(self, plugin: Any, name: str, distribution: str) -> bool:
@@ -55,18 +115,17 @@ class Plugins:
             self.failures.append(PluginFailure(name, distribution, "registration", _describe(err)))
             return False
         self.loaded.append((name, distribution))
-        for family, hook_name in FAMILIES.items():
-            hook = getattr(self.manager.hook, hook_name)
-            for impl in hook.get_hookimpls():
+        provider = Provider(name, distribution)
+        for family in FAMILIES:
+            for impl in getattr(self.manager.hook, family.hook).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
-                registry = self.registries[family]
-                before = dict(registry._entries)
+                registrar = family.registrar(self.registry(family.name), provider)
                 try:
-                    impl.function(registry=registry._as(name, distribution))
+                    impl.function(registry=registrar)
+                    registrar.commit()  # all or nothing per plugin and family
                 except Exception as err:
-                    registry._entries = before  # all or nothing per plugin and family
-                    self.failures.append(PluginFailure(name, distribution, hook_name, _describe(err)))
+                    self.failures.append(PluginFailure(name, distribution, family.hook, _describe(err)))
         return True
 
     def load_entry_points(self, entry_points: Iterable[importlib_metadata.EntryPoint] | None = None) -> None:
@@ -87,58 +146,64 @@ class Plugins:
             self.register(plugin, ep.name, dist)
 
     # -- facade -------------------------------------------------------------------
-    def registry(self, family: str) -> Registry:
+    def registry(self, family: str) -> Any:
+        """The registry of ``family`` (one of `FAMILIES`' names)."""
+        registries = {
+            "runtimes": self.runtimes,
+            "blocks": self.blocks,
+            "inference_methods": self.inference_methods,
+            "usecases": self.usecases,
+            "commands": self.commands,
+        }
         try:
-            return self.registries[family]
+            return registries[family]
         except KeyError:
-            raise PluginError(f"unknown plugin family {family!r}; families: {sorted(FAMILIES)}") from None
+            raise PluginError(f"unknown plugin family {family!r}; families: {sorted(registries)}") from None
 
-    def lookup(self, family: str, name: str) -> Registration:
+    def lookup(self, family: str, name: str) -> Any:
+        """The registration of ``name`` in ``family``, or an error listing what exists and what failed."""
         return self.registry(family).get(name, self.failures)
 
     def runtime_names(self) -> list[str]:
-        return self.registries["runtimes"].names()
+        return self.runtimes.names()
 
-    def runtime_spec(self, name: str) -> Registration:
-        reg = self.lookup("runtimes", name)
-        return _RuntimeSpec(reg)
+    def runtime_spec(self, name: str) -> RuntimeRegistration:
+        """The registration of runtime ``name`` (its ``framework``, ``backend`` and provider)."""
+        return self.runtimes.get(name, self.failures)
 
-    def get_runtime(self, name: str) -> type:
+    def get_runtime(self, name: str) -> type[Runtime]:
         """The runtime class registered as ``name`` (its framework is imported now)."""
-        return self.lookup("runtimes", name).load()
+        return self.runtime_spec(name).load()  # type: ignore[no-any-return]
 
-    def get_backend(self, name: str) -> Any:
+    def get_backend(self, name: str) -> Backend:
         """The backend of runtime ``name`` (one shared instance per runtime)."""
         if name not in self._backends:
-            reg = self.lookup("runtimes", name)
-            factory = Registration(
-                reg.family, reg.name, reg.metadata.get("backend"), reg.plugin, reg.distribution
-            ).load()
-            if factory is None:
-                raise PluginError(f"runtime {name!r} from {reg.provider} registered no backend")
-            self._backends[name] = factory()
+            self._backends[name] = self.runtime_spec(name).load_backend()
         return self._backends[name]
 
-    def get_block(self, name: str) -> Any:
-        return self.lookup("blocks", name).load()
+    def make_runtime(self, name: str, model: Any, **kwargs: Any) -> Runtime:
+        """An instance of runtime ``name`` on ``model`` (a Network, Story or variables)."""
+        return self.get_runtime(name)(model, **kwargs)
 
-    def get_inference_method(self, name: str) -> Any:
-        return self.lookup("inference_methods", name).load()
+    def get_block(self, name: str) -> Any:
+        return self.blocks.get(name, self.failures).load()
+
+    def inference_method(self, name: str) -> InferenceMethod:
+        """The inference method ``name`` with its implementations per runtime."""
+        return self.inference_methods.get(name, self.failures)
+
+    def get_inference_method(self, name: str, *, runtime: str | None = None) -> Any:
+        """The implementation of inference method ``name`` for ``runtime`` (imported now).
+
+        ``runtime`` may be omitted when the method has a single implementation.
+        """
+        return self.inference_method(name).implementation(runtime).load()
 
     def get_usecase(self, name: str) -> Any:
-        return self.lookup("usecases", name).load()
+        return self.usecases.get(name, self.failures).load()
 
     def get_command(self, name: str) -> Any:
-        return self.lookup("commands", name).load()
-
-
-class _RuntimeSpec(Registration):
-    def __init__(self, reg: Registration) -> None:
-        super().__init__(reg.family, reg.name, reg.target, reg.plugin, reg.distribution, reg.summary, reg.metadata)
-
-    @property
-    def framework(self) -> str | None:
-        return self.metadata.get("framework")
+        return self.commands.get(name, self.failures).load()
 
 
 def _describe(err: BaseException) -> str:
@@ -153,16 +218,15 @@ def make_plugins(
     load_entry_points: bool = True,
     extra: Iterable[tuple[Any, str, str]] = (),
 ) -> Plugins:
-    """Build a fresh plugin manager: the built-in plugin, entry points, then ``extra`` plugins.
+    """Build a fresh plugin manager: the built-in plugins, entry points, then ``extra`` plugins.
 
     ``extra`` holds ``(plugin, name, distribution)`` triples (handy in tests).
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     plugins = Plugins(manager)
-    from recosim.core import _builtin
-
-    plugins.register(_builtin, BUILTIN[0], BUILTIN[1])
+    for name, module in BUILTIN_PLUGINS:
+        plugins.register(importlib.import_module(module), name, CORE_DISTRIBUTION)
     if load_entry_points and not os.environ.get("RECOSIM_DISABLE_PLUGINS"):
         plugins.load_entry_points(entry_points)
     for plugin, name, dist in extra:
@@ -181,3 +245,17 @@ def get_plugins(*, reload: bool = False) -> Plugins:
         if _PLUGINS is None or reload:
             _PLUGINS = make_plugins()
         return _PLUGINS
+
+
+def installed_backends() -> dict[str, BackendFactory]:
+    """``framework -> backend factory`` for every installed runtime with a framework (for `backend_for`)."""
+    plugins = get_plugins()
+    out: dict[str, BackendFactory] = {}
+    for name in plugins.runtime_names():
+        framework = plugins.runtime_spec(name).framework
+        if framework:
+            out.setdefault(framework, functools.partial(plugins.get_backend, name))
+    return out
+
+
+add_backend_directory(installed_backends)

@@ -1,15 +1,78 @@
-"""Registries: the named contributions of plugins, one registry per hook family."""
+"""Registries and registrars: what plugins contribute, one typed family at a time.
+
+A *registry* holds one family's registrations (runtimes, blocks, ...), keyed by
+unique name. A plugin never touches a registry: each hook receives a *registrar*
+for its family, whose ``add`` method has that family's typed signature. The
+registrar checks every addition at once (a name taken by another provider is a
+`DuplicateRegistrationError` naming both) and keeps them until the hook returns;
+the plugin manager then commits them together, so a hook that fails halfway
+leaves nothing behind.
+
+Inference methods are keyed by name *and* runtime: one method name
+(``"log_probability"``) has one implementation per runtime, and any distribution
+may add an implementation for a runtime the name does not cover yet (a new
+runtime's plugin adds its own ``log_probability``). Two implementations of the
+same name for the same runtime are an error naming both providers.
+
+>>> registry = Registry("runtimes")
+>>> registrar = RuntimeRegistrar(registry, Provider("mine", "my-dist"))
+>>> registrar.add("fast", "my_dist.runtime:Fast", backend="my_dist.backend:backend", framework="my_framework")
+>>> registrar.commit()
+>>> registry.get("fast").framework, str(registry.get("fast").provider)
+('my_framework', "plugin 'mine' (distribution 'my-dist')")
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from recosim.core.errors import DuplicateRegistrationError, PluginError, UnknownPluginError
 
-__all__ = ["Registration", "Registry", "PluginFailure", "resolve"]
+if TYPE_CHECKING:
+    from recosim.core.backend import Backend
+    from recosim.core.runtime import Runtime
+
+__all__ = [
+    "ANY_RUNTIME",
+    "BlockRegistrar",
+    "BlockRegistration",
+    "CommandRegistrar",
+    "Implementation",
+    "InferenceMethod",
+    "InferenceMethodRegistrar",
+    "InferenceMethods",
+    "PluginFailure",
+    "Provider",
+    "Registrar",
+    "Registration",
+    "Registry",
+    "RuntimeRegistrar",
+    "RuntimeRegistration",
+    "UseCaseRegistrar",
+    "declare_block",
+    "resolve",
+]
+
+ANY_RUNTIME = "*"
+"""The runtime key of an inference-method implementation that serves every runtime."""
+
+Target = Any
+"""What a registration refers to: the object itself, or its ``"package.module:attribute"`` import string."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who registered something: the plugin's name and its distribution."""
+
+    plugin: str
+    distribution: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.plugin!r} (distribution {self.distribution!r})"
 
 
 @dataclass(frozen=True)
@@ -25,34 +88,7 @@ class PluginFailure:
         return f"plugin {self.plugin!r} from distribution {self.distribution!r} failed at {self.stage}: {self.error}"
 
 
-@dataclass(frozen=True)
-class Registration:
-    """One contribution: a name, what it refers to, and who provided it."""
-
-    family: str
-    name: str
-    target: Any
-    plugin: str
-    distribution: str
-    summary: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def provider(self) -> str:
-        return f"plugin {self.plugin!r} (distribution {self.distribution!r})"
-
-    def load(self) -> Any:
-        """The target itself, importing it first if it was registered as a string."""
-        try:
-            return resolve(self.target)
-        except Exception as err:
-            raise PluginError(
-                f"{self.family.rstrip('s').replace('_', ' ')} {self.name!r} "
-                f"from {self.provider} could not be loaded: {type(err).__name__}: {err}"
-            ) from err
-
-
-def resolve(target: Any) -> Any:
+def resolve(target: Target) -> Any:
     """Import ``"package.module:attribute"`` strings; return other targets unchanged."""
     if not isinstance(target, str):
         return target
@@ -63,54 +99,370 @@ def resolve(target: Any) -> Any:
     return obj
 
 
-class Registry:
-    """The registrations of one family (runtimes, blocks, ...), keyed by unique name."""
+@dataclass(frozen=True)
+class Registration:
+    """One contribution: a name, what it refers to, and who provided it."""
+
+    family: str
+    name: str
+    target: Target
+    provider: Provider
+    summary: str = ""
+
+    @property
+    def key(self) -> Hashable:
+        """What must be unique within the family (the name)."""
+        return self.name
+
+    @property
+    def plugin(self) -> str:
+        return self.provider.plugin
+
+    @property
+    def distribution(self) -> str:
+        return self.provider.distribution
+
+    def describe(self) -> str:
+        """How errors name this registration: ``"block 'x'"``."""
+        return f"{_singular(self.family)} {self.name!r}"
+
+    def load(self) -> Any:
+        """The target itself, importing it first if it was registered as a string."""
+        return _load(self.target, f"{self.describe()} from {self.provider}")
+
+
+@dataclass(frozen=True)
+class RuntimeRegistration(Registration):
+    """A runtime: its class, the factory of the backend it lends to behaviours, and its framework."""
+
+    backend: Target = None
+    framework: str | None = None
+
+    def load_backend(self) -> Backend:
+        """A backend made by the registered factory (importing the framework now)."""
+        factory = _load(self.backend, f"the backend of runtime {self.name!r} from {self.provider}")
+        return factory()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class BlockRegistration(Registration):
+    """A behaviour block and its kind (``"choice"``, ``"state"``, ...)."""
+
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Implementation(Registration):
+    """One runtime's implementation of an inference method (``runtime`` may be `ANY_RUNTIME`)."""
+
+    runtime: str = ANY_RUNTIME
+
+    @property
+    def key(self) -> Hashable:
+        return (self.name, self.runtime)
+
+    def describe(self) -> str:
+        where = "every runtime" if self.runtime == ANY_RUNTIME else f"runtime {self.runtime!r}"
+        return f"inference method {self.name!r} for {where}"
+
+
+def _singular(family: str) -> str:
+    return family[:-1].replace("_", " ") if family.endswith("s") else family
+
+
+def _load(target: Target, what: str) -> Any:
+    try:
+        return resolve(target)
+    except Exception as err:
+        raise PluginError(f"{what} could not be loaded: {type(err).__name__}: {err}") from err
+
+
+R = TypeVar("R", bound=Registration)
+B = TypeVar("B")
+
+
+def declare_block(name: str, *, kind: str) -> Callable[[B], B]:
+    """Give a block function (or class) the ``block_name`` and ``block_kind`` that ``add_named`` reads.
+
+    Classes usually declare the two as class attributes; this decorator is for
+    factories and story functions.
+
+    >>> @declare_block("my_story", kind="story")
+    ... def my_story():
+    ...     return []
+    >>> my_story.block_name, my_story.block_kind
+    ('my_story', 'story')
+    """
+
+    def mark(block: B) -> B:
+        setattr(block, "block_name", name)  # noqa: B010 - functions take attributes this way
+        setattr(block, "block_kind", kind)  # noqa: B010
+        return block
+
+    return mark
+
+
+class Registry(Generic[R]):
+    """The registrations of one family, keyed by unique name (or, for inference methods, name and runtime)."""
 
     def __init__(self, family: str) -> None:
         self.family = family
-        self._entries: dict[str, Registration] = {}
-        self._plugin = "<unknown>"
-        self._distribution = "<unknown>"
+        self._entries: dict[Hashable, R] = {}
 
     @property
     def singular(self) -> str:
         """The family's name for one entry ('runtime', 'inference method', ...)."""
-        return self.family[:-1].replace("_", " ") if self.family.endswith("s") else self.family
+        return _singular(self.family)
 
-    def _as(self, plugin: str, distribution: str) -> Registry:
-        self._plugin, self._distribution = plugin, distribution
-        return self
+    def find(self, key: Hashable) -> R | None:
+        """The registration under ``key``, or None."""
+        return self._entries.get(key)
 
-    def add(self, name: str, target: Any, *, summary: str = "", **metadata: Any) -> None:
-        """Register ``target`` under ``name``; a name taken by another provider is an error."""
-        if not isinstance(name, str) or not name:
-            raise PluginError(f"{self.family}: plugin {self._plugin!r} registered an empty or non-string name")
-        new = Registration(self.family, name, target, self._plugin, self._distribution, summary, metadata)
-        old = self._entries.get(name)
-        if old is not None:
-            raise DuplicateRegistrationError(
-                f"{self.singular} name {name!r} is registered twice: by {old.provider} and by {new.provider}"
-            )
-        self._entries[name] = new
+    def commit(self, registrations: Sequence[R]) -> None:
+        """Add checked registrations (what a `Registrar` holds when its hook returns)."""
+        for reg in registrations:
+            old = self._entries.get(reg.key)
+            if old is not None:
+                raise DuplicateRegistrationError(_clash(old, reg))
+        for reg in registrations:
+            self._entries[reg.key] = reg
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return any(reg.name == name for reg in self._entries.values())
 
-    def __iter__(self) -> Iterator[Registration]:
-        return iter(sorted(self._entries.values(), key=lambda r: r.name))
+    def __iter__(self) -> Iterator[R]:
+        return iter(sorted(self._entries.values(), key=lambda r: str(r.key)))
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted({reg.name for reg in self._entries.values()})
 
-    def get(self, name: str, failures: list[PluginFailure] | tuple[PluginFailure, ...] = ()) -> Registration:
+    def get(self, name: str, failures: Sequence[PluginFailure] = ()) -> R:
         """The registration of ``name``, or an error listing what exists and what failed to load."""
-        try:
-            return self._entries[name]
-        except KeyError:
-            msg = f"no {self.singular} named {name!r}; available: {self.names() or 'none'}"
-            if failures:
-                msg += "; plugins that failed to load: " + "; ".join(str(f) for f in failures)
-            raise UnknownPluginError(msg) from None
+        found = self._entries.get(name)
+        if found is None:
+            raise UnknownPluginError(_unknown(self.singular, name, self.names(), failures))
+        return found
+
+
+def _unknown(what: str, name: str, names: Sequence[str], failures: Sequence[PluginFailure]) -> str:
+    msg = f"no {what} named {name!r}; available: {list(names) or 'none'}"
+    if failures:
+        msg += "; plugins that failed to load: " + "; ".join(str(f) for f in failures)
+    return msg
+
+
+def _clash(old: Registration, new: Registration) -> str:
+    return f"{new.describe()} is registered twice: by {old.provider} and by {new.provider}"
+
+
+@dataclass(frozen=True)
+class InferenceMethod:
+    """An inference method: one name, one implementation per runtime."""
+
+    name: str
+    summary: str
+    implementations: Mapping[str, Implementation] = field(default_factory=dict)
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        """The runtimes with an implementation (`ANY_RUNTIME` for one that serves all)."""
+        return tuple(sorted(self.implementations))
+
+    @property
+    def providers(self) -> tuple[Provider, ...]:
+        return tuple(dict.fromkeys(impl.provider for impl in self.implementations.values()))
+
+    def implementation(self, runtime: str | None = None) -> Implementation:
+        """The implementation for ``runtime`` (or the one serving every runtime).
+
+        ``runtime=None`` is allowed when the method has a single implementation.
+        """
+        if runtime is None:
+            if len(self.implementations) == 1:
+                return next(iter(self.implementations.values()))
+            raise UnknownPluginError(
+                f"inference method {self.name!r} has implementations for the runtimes {list(self.runtimes)}; "
+                "name one with runtime="
+            )
+        found = self.implementations.get(runtime) or self.implementations.get(ANY_RUNTIME)
+        if found is None:
+            raise UnknownPluginError(
+                f"inference method {self.name!r} has no implementation for runtime {runtime!r}; "
+                f"it has implementations for {list(self.runtimes)}"
+            )
+        return found
+
+
+class InferenceMethods:
+    """The inference-method family: implementations keyed by (name, runtime), grouped by name."""
+
+    family = "inference_methods"
+    singular = "inference method"
+
+    def __init__(self) -> None:
+        self.implementations: Registry[Implementation] = Registry(self.family)
+
+    def find(self, key: Hashable) -> Implementation | None:
+        return self.implementations.find(key)
+
+    def commit(self, registrations: Sequence[Implementation]) -> None:
+        self.implementations.commit(registrations)
+
+    def names(self) -> list[str]:
+        return self.implementations.names()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.implementations
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __iter__(self) -> Iterator[InferenceMethod]:
+        return iter([self.get(name) for name in self.names()])
+
+    def get(self, name: str, failures: Sequence[PluginFailure] = ()) -> InferenceMethod:
+        """The method ``name`` with all its implementations."""
+        impls = {i.runtime: i for i in self.implementations if i.name == name}
+        if not impls:
+            raise UnknownPluginError(_unknown(self.singular, name, self.names(), failures))
+        ordered = sorted(impls.values(), key=lambda i: i.runtime)
+        summary = next((i.summary for i in ordered if i.summary), "")
+        return InferenceMethod(name, summary, dict(sorted(impls.items())))
+
+
+# -- registrars: what each hook receives ---------------------------------------------------------
+
+
+class Registrar:
+    """Collects one plugin's contributions to one family; see the family's ``add``.
+
+    The plugin manager creates one per plugin and hook, calls the hook with it,
+    and then calls :meth:`commit`; nothing reaches the registry before that.
+    """
+
+    def __init__(self, registry: Registry[Any] | InferenceMethods, provider: Provider) -> None:
+        self.registry = registry
+        self.provider = provider
+        self.pending: list[Registration] = []
+
+    @property
+    def family(self) -> str:
+        return self.registry.family
+
+    def _stage(self, registration: Registration) -> None:
+        if not isinstance(registration.name, str) or not registration.name:
+            raise PluginError(f"{self.family}: {self.provider} registered an empty or non-string name")
+        old = self.registry.find(registration.key)
+        if old is None:
+            old = next((p for p in self.pending if p.key == registration.key), None)
+        if old is not None:
+            raise DuplicateRegistrationError(_clash(old, registration))
+        self.pending.append(registration)
+
+    def commit(self) -> None:
+        """Hand the staged contributions to the registry (the plugin manager calls this)."""
+        self.registry.commit(self.pending)  # type: ignore[arg-type]
+        self.pending = []
+
+
+class RuntimeRegistrar(Registrar):
+    """What ``recosim_add_runtimes`` receives."""
+
+    def add(
+        self,
+        name: str,
+        runtime: type[Runtime] | str,
+        *,
+        backend: Callable[[], Backend] | str,
+        framework: str | None = None,
+        summary: str = "",
+    ) -> None:
+        """Register ``runtime`` (a `Runtime` subclass or its import string) as ``name``.
+
+        ``backend`` is a zero-argument callable returning the runtime's `Backend` (or
+        its import string); ``framework`` the top-level module whose arrays the
+        backend owns (``"tensorflow"``), or None for NumPy.
+        """
+        self._stage(RuntimeRegistration(self.family, name, runtime, self.provider, summary, backend, framework))
+
+
+class BlockRegistrar(Registrar):
+    """What ``recosim_add_blocks`` receives."""
+
+    def add(self, name: str, block: Any, *, kind: str, summary: str = "") -> None:
+        """Register ``block`` (a class or factory, or its import string) as ``name`` of ``kind``."""
+        self._stage(BlockRegistration(self.family, name, block, self.provider, summary, kind))
+
+    def add_named(self, *blocks: Any) -> None:
+        """Register blocks under the names they declare.
+
+        Each block (a class or function) carries ``block_name`` and ``block_kind``
+        attributes, declared on the class itself (not inherited); the summary is
+        ``block_summary`` when set, else the first sentence of its docstring.
+        """
+        for block in blocks:
+            own = vars(block) if isinstance(block, type) else getattr(block, "__dict__", {})
+            if "block_name" not in own or "block_kind" not in own:
+                where = getattr(block, "__qualname__", repr(block))
+                raise PluginError(
+                    f"{self.provider}: block {where} declares no block_name and block_kind of its own"
+                )
+            paragraph = " ".join(inspect.cleandoc(getattr(block, "__doc__", None) or "").split("\n\n")[0].split())
+            summary = own.get("block_summary") or paragraph.split(". ")[0].rstrip(".")
+            self.add(own["block_name"], block, kind=own["block_kind"], summary=summary)
+
+
+class InferenceMethodRegistrar(Registrar):
+    """What ``recosim_add_inference_methods`` receives."""
+
+    def add(
+        self,
+        name: str,
+        target: Target | None = None,
+        *,
+        implementations: Mapping[str, Target] | None = None,
+        runtimes: Sequence[str] | None = None,
+        summary: str = "",
+    ) -> None:
+        """Register the inference method ``name`` with one implementation per runtime.
+
+        ``implementations`` maps runtime names to callables (or import strings):
+        ``add("log_probability", implementations={"jax": "pkg.mod:fn"}, summary=...)``.
+        The key `ANY_RUNTIME` (``"*"``) names an implementation that serves every
+        runtime without one of its own. The older form ``add(name, target,
+        runtimes=(...))`` registers ``target`` for each runtime listed (for every
+        runtime when the list is empty).
+        """
+        if (target is None) == (implementations is None):
+            raise PluginError(
+                f"{self.provider}: inference method {name!r} needs implementations={{runtime: target}} "
+                "(or one target with runtimes=...), not both"
+            )
+        if implementations is None:
+            listed = tuple(runtimes or ())
+            implementations = {rt: target for rt in listed} if listed else {ANY_RUNTIME: target}
+        elif runtimes is not None:
+            raise PluginError(f"{self.provider}: inference method {name!r}: runtimes= goes with a single target")
+        if not implementations:
+            raise PluginError(f"{self.provider}: inference method {name!r} registered no implementation")
+        for runtime, impl in implementations.items():
+            self._stage(Implementation(self.family, name, impl, self.provider, summary, runtime))
+
+
+class UseCaseRegistrar(Registrar):
+    """What ``recosim_add_usecases`` receives."""
+
+    def add(self, name: str, usecase: Target, *, summary: str = "") -> None:
+        """Register ``usecase`` (a `recosim.core.usecase.UseCase` subclass or instance, or its import string)."""
+        self._stage(Registration(self.family, name, usecase, self.provider, summary))
+
+
+class CommandRegistrar(Registrar):
+    """What ``recosim_add_commands`` receives."""
+
+    def add(self, name: str, command: Target, *, summary: str = "") -> None:
+        """Register ``command`` (a `recosim.core.cli.Command` subclass or its import string) as a subcommand."""
+        self._stage(Registration(self.family, name, command, self.provider, summary))

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend, rv
-from recosim.library.bandits.problems import BanditInstances, BanditProblem, _positive_float, _positive_int
+from recosim.library.bandits.problems import BanditInstances, BanditProblem
+from recosim.library.params import positive_float, positive_int
 
 __all__ = [
     "BanditAlgorithm",
@@ -123,6 +124,9 @@ class CountingAlgorithm(BanditAlgorithm):
 class UniformRandom(CountingAlgorithm):
     """Pulls an arm uniformly at random every step (a baseline; it keeps counts for inspection)."""
 
+    block_name = "uniform_random"
+    block_kind = "bandit"
+
     def arm(self, state: Value, context: Value | None = None) -> Value:
         B = get_backend()
         logits = B.np.zeros((self.num_instances, self.num_arms), dtype="float32")
@@ -135,6 +139,9 @@ class EpsilonGreedy(CountingAlgorithm):
     Untried arms count as best, so every arm is pulled once before exploitation.
     The arm Value records the draws ``explore`` (0/1) and ``random_arm``.
     """
+
+    block_name = "epsilon_greedy"
+    block_kind = "bandit"
 
     def __init__(self, num_arms: int, num_instances: int, epsilon: float = 0.1, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
@@ -163,9 +170,12 @@ class UCB1(CountingAlgorithm):
     ``exploration = 2`` is the classical constant for rewards in [0, 1].
     """
 
+    block_name = "ucb1"
+    block_kind = "bandit"
+
     def __init__(self, num_arms: int, num_instances: int, exploration: float = 2.0, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.exploration = _positive_float(exploration, "exploration")
+        self.exploration = positive_float(exploration, "exploration")
 
     def arm(self, state: Value, context: Value | None = None) -> Value:
         B = get_backend()
@@ -183,6 +193,9 @@ class BernoulliThompsonSampling(CountingAlgorithm):
     records the posterior draw ``posterior_sample`` ``[num_instances, num_arms]``.
     """
 
+    block_name = "bernoulli_thompson_sampling"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -192,8 +205,8 @@ class BernoulliThompsonSampling(CountingAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.prior_alpha = _positive_float(prior_alpha, "prior_alpha")
-        self.prior_beta = _positive_float(prior_beta, "prior_beta")
+        self.prior_alpha = positive_float(prior_alpha, "prior_alpha")
+        self.prior_beta = positive_float(prior_beta, "prior_beta")
 
     def arm_fields(self) -> ValueSpec:
         return ValueSpec(posterior_sample=FieldSpec((self.num_instances, self.num_arms), "float32"))
@@ -216,6 +229,9 @@ class GaussianThompsonSampling(CountingAlgorithm):
     after ``n`` pulls summing to ``s`` has precision ``1/prior_scale^2 + n/noise_scale^2``.
     """
 
+    block_name = "gaussian_thompson_sampling"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -227,8 +243,8 @@ class GaussianThompsonSampling(CountingAlgorithm):
     ) -> None:
         super().__init__(num_arms, num_instances, name)
         self.prior_mean = float(prior_mean)
-        self.prior_scale = _positive_float(prior_scale, "prior_scale")
-        self.noise_scale = _positive_float(noise_scale, "noise_scale")
+        self.prior_scale = positive_float(prior_scale, "prior_scale")
+        self.noise_scale = positive_float(noise_scale, "noise_scale")
 
     def arm_fields(self) -> ValueSpec:
         return ValueSpec(posterior_sample=FieldSpec((self.num_instances, self.num_arms), "float32"))
@@ -268,8 +284,8 @@ class LinearAlgorithm(BanditAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.context_dim = _positive_int(context_dim, "context_dim")
-        self.regularization = _positive_float(regularization, "regularization")
+        self.context_dim = positive_int(context_dim, "context_dim")
+        self.regularization = positive_float(regularization, "regularization")
 
     def check_problem(self, problem: BanditProblem) -> None:
         super().check_problem(problem)
@@ -319,6 +335,9 @@ class LinearAlgorithm(BanditAlgorithm):
 class LinUCB(LinearAlgorithm):
     """Disjoint LinUCB (Li et al., 2010): the arm maximising ``x.theta_hat + alpha sqrt(x^T A^-1 x)``."""
 
+    block_name = "linucb"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -349,6 +368,9 @@ class LinearThompsonSampling(LinearAlgorithm):
     The arm Value records the draw ``theta_sample`` ``[num_instances, num_arms, context_dim]``.
     """
 
+    block_name = "linear_thompson_sampling"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -359,7 +381,7 @@ class LinearThompsonSampling(LinearAlgorithm):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, context_dim, regularization, name)
-        self.scale = _positive_float(scale, "scale")
+        self.scale = positive_float(scale, "scale")
 
     def arm_fields(self) -> ValueSpec:
         shape = (self.num_instances, self.num_arms, self.context_dim)

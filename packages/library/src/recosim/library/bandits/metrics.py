@@ -48,6 +48,9 @@ class RegretMetrics(Prototype):
     ``next_state(previous, problem_state, arm, reward, context=None)``.
     """
 
+    block_name = "regret"
+    block_kind = "metric"
+
     def __init__(self, problem: BanditProblem, name: str | None = None) -> None:
         super().__init__(name=name)
         if not isinstance(problem, BanditProblem):

@@ -27,6 +27,7 @@ import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend
 from recosim.library.entities.base import Prototype
+from recosim.library.params import positive_float, positive_int
 
 __all__ = ["BanditProblem", "BernoulliBandit", "GaussianBandit", "LinearContextualBandit", "chosen"]
 
@@ -35,18 +36,6 @@ def chosen(per_arm: Any, arm: Any, num_arms: int) -> Any:
     """``per_arm[..., arm]`` for a batch of arms: ``per_arm`` is ``[..., K]``, ``arm`` is ``[...]``."""
     B = get_backend()
     return B.np.sum(B.one_hot(arm, num_arms, dtype="float32") * per_arm, axis=-1)
-
-
-def _positive_int(x: Any, name: str) -> int:
-    if isinstance(x, bool) or int(x) != x or int(x) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {x!r}")
-    return int(x)
-
-
-def _positive_float(x: Any, name: str) -> float:
-    if not float(x) > 0.0:
-        raise ValueError(f"{name} must be > 0, got {x!r}")
-    return float(x)
 
 
 def _parameter(x: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -66,8 +55,8 @@ class BanditInstances(Prototype):
 
     def __init__(self, num_arms: int, num_instances: int, name: str | None = None) -> None:
         super().__init__(name=name)
-        self.num_arms = _positive_int(num_arms, "num_arms")
-        self.num_instances = _positive_int(num_instances, "num_instances")
+        self.num_arms = positive_int(num_arms, "num_arms")
+        self.num_instances = positive_int(num_instances, "num_instances")
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -106,6 +95,9 @@ class BernoulliBandit(BanditProblem):
     problem; without it every instance draws its means uniformly on [0, 1] at ``t = 0``.
     """
 
+    block_name = "bernoulli_bandit"
+    block_kind = "bandit"
+
     def __init__(self, num_arms: int, num_instances: int, means: Any = None, name: str | None = None) -> None:
         super().__init__(num_arms, num_instances, name)
         self.means = None if means is None else _parameter(means, "means", (self.num_instances, self.num_arms))
@@ -138,6 +130,9 @@ class GaussianBandit(BanditProblem):
     Without ``means``, every instance draws its arm means from ``N(0, prior_scale)``.
     """
 
+    block_name = "gaussian_bandit"
+    block_kind = "bandit"
+
     def __init__(
         self,
         num_arms: int,
@@ -149,8 +144,8 @@ class GaussianBandit(BanditProblem):
     ) -> None:
         super().__init__(num_arms, num_instances, name)
         self.means = None if means is None else _parameter(means, "means", (self.num_instances, self.num_arms))
-        self.noise_scale = _positive_float(noise_scale, "noise_scale")
-        self.prior_scale = _positive_float(prior_scale, "prior_scale")
+        self.noise_scale = positive_float(noise_scale, "noise_scale")
+        self.prior_scale = positive_float(prior_scale, "prior_scale")
 
     def specs(self) -> ValueSpec:
         shape = (self.num_instances, self.num_arms)
@@ -180,6 +175,9 @@ class LinearContextualBandit(BanditProblem):
     it from ``N(0, 1 / context_dim)`` elementwise at ``t = 0``.
     """
 
+    block_name = "linear_contextual_bandit"
+    block_kind = "bandit"
+
     contextual = True
 
     def __init__(
@@ -193,11 +191,11 @@ class LinearContextualBandit(BanditProblem):
         name: str | None = None,
     ) -> None:
         super().__init__(num_arms, num_instances, name)
-        self.context_dim = _positive_int(context_dim, "context_dim")
+        self.context_dim = positive_int(context_dim, "context_dim")
         shape = (self.num_instances, self.num_arms, self.context_dim)
         self.theta = None if theta is None else _parameter(theta, "theta", shape)
-        self.noise_scale = _positive_float(noise_scale, "noise_scale")
-        self.context_scale = _positive_float(context_scale, "context_scale")
+        self.noise_scale = positive_float(noise_scale, "noise_scale")
+        self.context_scale = positive_float(context_scale, "context_scale")
 
     def specs(self) -> ValueSpec:
         return ValueSpec(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, ndim
+from recosim.library.params import as_float_param, ndim
 
 __all__ = ["TargetPointSimilarity", "SIMILARITY_TYPES", "similarity"]
 
@@ -76,6 +76,9 @@ class TargetPointSimilarity(Entity):
     >>> m.affinities(np.ones((1, 2), np.float32), np.eye(2, dtype=np.float32)).get("affinities").tolist()
     [[1.0, 1.0, 0.5]]
     """
+
+    block_name = "target_point_similarity"
+    block_kind = "choice"
 
     def __init__(
         self,

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
+from recosim.core.plugins import declare_block
 from recosim.library.choice.affinities import append_no_choice
+from recosim.library.params import as_float_param, check_last_dim, ndim, static_shape
 
 __all__ = [
     "MultinomialLogitChoiceModel",
@@ -65,6 +66,9 @@ class MultinomialLogitChoiceModel(Entity):
     >>> [round(float(p), 4) for p in d.probs_parameter()]
     [0.3333, 0.3333, 0.3333]
     """
+
+    block_name = "multinomial_logit"
+    block_kind = "choice"
 
     def __init__(self, *, no_choice_logit: Any = None, positional_bias: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -143,12 +147,12 @@ class IteratedMultinomialLogit:
         check_last_dim(slate, self.k, "slate", "the slate size k")
         n = static_shape(self.logits)[-1]
         neg_inf = np_.asarray(-np.inf, dtype="float32")
-        first = one_hot(slate[..., 0], n, dtype="float32")
+        first = B.one_hot(slate[..., 0], n, dtype="float32")
         remaining = self.logits + np_.zeros_like(first)  # broadcast to the slate's batch shape
         total = np_.zeros_like(first[..., 0])
         valid = np_.ones_like(first[..., 0]) > 0.0
         for j in range(self.k):
-            pick = one_hot(slate[..., j], n, dtype="float32") > 0.0
+            pick = B.one_hot(slate[..., j], n, dtype="float32") > 0.0
             available = np_.sum(B.cast(pick & np_.isfinite(remaining), "float32"), axis=-1) > 0.0
             valid = valid & available
             chosen = np_.sum(np_.where(pick, remaining, np_.zeros_like(remaining)), axis=-1)
@@ -175,6 +179,9 @@ class IteratedMultinomialLogitChoiceModel(Entity):
     (5,)
     """
 
+    block_name = "iterated_multinomial_logit"
+    block_kind = "choice"
+
     def __init__(self, k: int, *, positional_bias: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         if int(k) != k or k < 1:
@@ -199,6 +206,9 @@ class GreedyChoiceModel(Entity):
     strictly the highest.
     """
 
+    block_name = "greedy_choice"
+    block_kind = "choice"
+
     def __init__(self, *, no_choice_logit: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         self.no_choice_logit = None if no_choice_logit is None else as_float_param(no_choice_logit, "no_choice_logit")
@@ -214,6 +224,9 @@ class GreedyChoiceModel(Entity):
 
 class TopKChoiceModel(Entity):
     """Deterministically choose the ``k`` highest-scoring items, best first: ``choice [..., k]`` int32."""
+
+    block_name = "top_k_choice"
+    block_kind = "choice"
 
     def __init__(self, k: int, *, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -251,6 +264,9 @@ class CascadeChoiceModel(Entity):
     [0.5, 0.25, 0.25]
     """
 
+    block_name = "cascade_choice"
+    block_kind = "choice"
+
     def __init__(self, *, attention: Any = None, name: str | None = None) -> None:
         super().__init__(name=name)
         if attention is not None:
@@ -267,13 +283,13 @@ class CascadeChoiceModel(Entity):
         np_ = B.np
         scores = _check_scores(scores, "scores")
         if self.attention is None:
-            log_click = log_sigmoid(scores)
-            log_skip = log_sigmoid(-scores)
+            log_click = B.log_sigmoid(scores)
+            log_skip = B.log_sigmoid(-scores)
         else:
             n = static_shape(scores)[-1]
             check_last_dim(self.attention, n, "attention", f"one probability per slate position; {n} items")
             att = B.asarray(self.attention)
-            log_click = np_.log(att) + log_sigmoid(scores)
+            log_click = np_.log(att) + B.log_sigmoid(scores)
             q = att * B.sigmoid(scores)
             log_skip = np_.log1p(-np_.minimum(q, 1.0 - 1e-7))
         skipped_before = np_.cumsum(log_skip, axis=-1) - log_skip  # exclusive cumulative sum
@@ -285,6 +301,7 @@ class CascadeChoiceModel(Entity):
         return Value(choice=get_backend().tfd.Categorical(logits=self.log_probs(scores)))
 
 
+@declare_block("get_chosen", kind="choice")
 def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) -> Value:
     """The features of the chosen item, for every field of ``slate_features``.
 
@@ -315,7 +332,7 @@ def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) ->
                 "fields need shape [*batch, n_items, *feature_shape]"
             )
         n = shape[batch_rank]
-        mask = one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
+        mask = B.one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
         feature_rank = len(shape) - batch_rank - 1
         for _ in range(feature_rank):
             mask = np_.expand_dims(mask, -1)

@@ -7,15 +7,9 @@ from typing import Any
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend
 from recosim.core.value import dtype_name, shape_of
+from recosim.library.params import positive_int
 
 __all__ = ["positive_int", "spec_like", "gather_documents", "slate_spec"]
-
-
-def positive_int(x: Any, name: str) -> int:
-    """``x`` as an int, or a ValueError naming ``name``."""
-    if isinstance(x, bool) or int(x) != x or int(x) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {x!r}")
-    return int(x)
 
 
 def spec_like(fields: Mapping[str, Any]) -> ValueSpec:

@@ -96,6 +96,9 @@ class User(Prototype):
     ``next_state`` that drops it), so both forms work in every story.
     """
 
+    block_name = "user"
+    block_kind = "prototype"
+
     _prototype_root = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -158,6 +161,9 @@ class Corpus(Prototype):
     ``"available_documents"`` (fields with a leading document axis).
     """
 
+    block_name = "corpus"
+    block_kind = "prototype"
+
     _prototype_root = True
 
     @abstractmethod
@@ -180,6 +186,9 @@ class Recommender(Prototype):
     available_documents)`` and ``next_state(previous_state, response, slate)``;
     ``specs()`` declares ``"state"`` and ``"slate"``.
     """
+
+    block_name = "recommender"
+    block_kind = "prototype"
 
     _prototype_root = True
 
@@ -204,6 +213,9 @@ class Metrics(Prototype):
     ``next_state(previous_state, response, slate)``, so the value at step ``t``
     includes the responses of steps ``0..t``. ``specs()`` declares ``"state"``.
     """
+
+    block_name = "metrics"
+    block_kind = "prototype"
 
     _prototype_root = True
 

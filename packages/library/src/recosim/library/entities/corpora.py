@@ -26,6 +26,9 @@ class StaticCorpus(Corpus):
     every step, with its int32 ``doc_id`` (its index).
     """
 
+    block_name = "static_corpus"
+    block_kind = "prototype"
+
     def __init__(self, num_docs: int, num_topics: int, feature_scale: float = 1.0, name: str | None = None) -> None:
         super().__init__(name=name)
         self.num_docs = positive_int(num_docs, "num_docs")

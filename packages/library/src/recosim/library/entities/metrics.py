@@ -21,6 +21,9 @@ __all__ = ["CumulativeRewardMetrics"]
 class CumulativeRewardMetrics(Metrics):
     """Per-user sum of the response field ``reward_field`` (default ``reward``), and the step count."""
 
+    block_name = "cumulative_reward"
+    block_kind = "metric"
+
     def __init__(self, num_users: int, reward_field: str = "reward", name: str | None = None) -> None:
         super().__init__(name=name)
         self.num_users = positive_int(num_users, "num_users")

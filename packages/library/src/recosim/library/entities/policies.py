@@ -35,7 +35,7 @@ from typing import Any
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend, rv
 from recosim.library.choice import IteratedMultinomialLogit, get_chosen
-from recosim.library.choice._util import static_shape
+from recosim.library.params import static_shape
 from recosim.library.entities._util import positive_int
 from recosim.library.entities.recommenders import SlateRecommender
 from recosim.library.state.dynamic import NoOpOrContinue
@@ -66,6 +66,9 @@ class HistoryPolicyRecommender(SlateRecommender):
       scorer: a callable returning float scores ``[num_users, num_docs]``; it may
         close over parameters (``make_model(params)``) in backend arrays.
     """
+
+    block_name = "history_policy_recommender"
+    block_kind = "prototype"
 
     def __init__(
         self,

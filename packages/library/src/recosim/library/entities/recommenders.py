@@ -72,6 +72,9 @@ class RandomRecommender(SlateRecommender):
     logits), so logged random slates can be scored.
     """
 
+    block_name = "random_recommender"
+    block_kind = "prototype"
+
     def slate(self, state: Value, user_observation: Value, available_documents: Value) -> Value:
         B = get_backend()
         logits = B.np.zeros((self.num_users, self.num_docs), dtype="float32")
@@ -87,6 +90,9 @@ class TopKAffinityRecommender(SlateRecommender):
     ``interest``, ``[num_users, d]``) and the documents' ``feature_field`` (default
     ``features``, ``[num_docs, d]``). Deterministic; ties go to the lower index.
     """
+
+    block_name = "top_k_affinity_recommender"
+    block_kind = "prototype"
 
     def __init__(
         self,

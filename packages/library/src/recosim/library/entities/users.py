@@ -35,6 +35,9 @@ class StaticInterestUser(User):
     is the state).
     """
 
+    block_name = "static_interest_user"
+    block_kind = "prototype"
+
     def __init__(
         self,
         num_users: int,

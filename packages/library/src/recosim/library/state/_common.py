@@ -7,7 +7,7 @@ from typing import Any
 
 from recosim.core import Value, get_backend, rv
 from recosim.core.random import is_distribution
-from recosim.library.choice._util import batch_shape_tuple, ndim, static_shape
+from recosim.library.params import batch_shape_tuple, ndim, static_shape
 
 __all__ = ["FieldDraws", "mvn", "broadcast_batch", "SelectDistribution", "batch_shape_tuple"]
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.choice._util import as_float_param, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, ndim, static_shape
 from recosim.library.state._common import batch_shape_tuple, mvn, select_values
 
 __all__ = [
@@ -122,6 +122,9 @@ class LinearGaussian(_LinearGaussianBase):
       initial_loc, initial_scale: mean and standard deviations of ``x_0``.
     """
 
+    block_name = "linear_gaussian"
+    block_kind = "state"
+
     def __init__(
         self,
         batch_shape: int | Sequence[int] | None,
@@ -157,6 +160,9 @@ class ControlledLinearGaussian(LinearGaussian):
 
     ``control_matrix`` is ``B``: ``[d, m]`` or ``[*batch, d, m]``.
     """
+
+    block_name = "controlled_linear_gaussian"
+    block_kind = "state"
 
     def __init__(
         self,
@@ -198,6 +204,9 @@ class ControlledLinearScaledGaussian(_LinearGaussianBase):
     or one value per batch element (``[*batch]``); ``eps ~ N(0, I)``. With ``a = 1``
     and ``b = lambda`` this is the interest dynamics of the paper's example.
     """
+
+    block_name = "controlled_linear_scaled_gaussian"
+    block_kind = "state"
 
     def __init__(
         self,
@@ -263,6 +272,9 @@ class FiniteStateMarkovChain(Entity):
     ``state`` is int32 with shape ``batch_shape``.
     """
 
+    block_name = "finite_state_markov_chain"
+    block_kind = "state"
+
     def __init__(
         self,
         batch_shape: int | Sequence[int] | None,
@@ -305,8 +317,8 @@ class FiniteStateMarkovChain(Entity):
         np_ = B.np
         t = B.asarray(self.transition_probs)
         if self.controlled:
-            t = np_.einsum("...c,...cst->...st", one_hot(control, self.num_controls, dtype="float32"), t)
-        return np_.einsum("...s,...st->...t", one_hot(state, self.num_states, dtype="float32"), t)
+            t = np_.einsum("...c,...cst->...st", B.one_hot(control, self.num_controls, dtype="float32"), t)
+        return np_.einsum("...s,...st->...t", B.one_hot(state, self.num_states, dtype="float32"), t)
 
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         control = _input(inputs, self.input_field, type(self).__name__) if self.controlled else None
@@ -325,6 +337,9 @@ class SwitchingDynamics(Entity):
     a model that draws inside its behaviour (``GMMVector(return_component_id=True)``)
     cannot be an option.
     """
+
+    block_name = "switching_dynamics"
+    block_kind = "state"
 
     def __init__(
         self,
@@ -357,6 +372,9 @@ class ResetOrContinue(Entity):
     transition elsewhere (and the initial state comes from ``initial_model``).
     """
 
+    block_name = "reset_or_continue"
+    block_kind = "state"
+
     def __init__(
         self, initial_model: Any, continue_model: Any, *, reset_field: str = "reset", name: str | None = None
     ) -> None:
@@ -377,6 +395,9 @@ class ResetOrContinue(Entity):
 
 class NoOpOrContinue(Entity):
     """Keep the previous state where the input ``no_op`` is true; elsewhere apply ``continue_model``."""
+
+    block_name = "no_op_or_continue"
+    block_kind = "state"
 
     def __init__(self, continue_model: Any, *, no_op_field: str = "no_op", name: str | None = None) -> None:
         super().__init__(name=name)
@@ -410,6 +431,9 @@ class RecurrentCellState(Entity):
     >>> h.get("state").shape
     (2, 4)
     """
+
+    block_name = "recurrent_cell_state"
+    block_kind = "state"
 
     def __init__(
         self,

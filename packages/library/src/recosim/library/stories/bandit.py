@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from recosim.core import Story, Value, Variable, value
+from recosim.core.plugins import declare_block
 from recosim.library.bandits.algorithms import BanditAlgorithm
 from recosim.library.bandits.metrics import RegretMetrics
 from recosim.library.bandits.problems import BanditProblem
@@ -32,6 +33,7 @@ from recosim.library.bandits.problems import BanditProblem
 __all__ = ["bandit_story", "BanditStory"]
 
 
+@declare_block("bandit_story", kind="story")
 def bandit_story(
     problem: BanditProblem, algorithm: BanditAlgorithm, metrics: RegretMetrics | None = None
 ) -> list[Variable]:

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from recosim.core import Story, Value, Variable, get_backend, value
+from recosim.core.plugins import declare_block
 from recosim.library.entities.base import Corpus, Metrics, Recommender, User
 
 __all__ = [
@@ -96,6 +97,7 @@ def _bind_core(user: User, recommender: Recommender, v: dict[str, Variable], doc
     return [user_state, observation, rec_state, slate, response]
 
 
+@declare_block("recommendation_story", kind="story")
 def recommendation_story(
     user: User, corpus: Corpus, recommender: Recommender, metrics: Metrics | None = None
 ) -> list[Variable]:
@@ -118,6 +120,7 @@ def recommendation_story(
     return out
 
 
+@declare_block("static_corpus_story", kind="story")
 def static_corpus_story(
     user: User, corpus: Corpus, recommender: Recommender, metrics: Metrics | None = None
 ) -> list[Variable]:
@@ -147,6 +150,7 @@ def static_corpus_story(
     return out
 
 
+@declare_block("simple_user_recommender_story", kind="story")
 def simple_user_recommender_story(user: User, recommender: Recommender, documents: Mapping[str, Any]) -> list[Variable]:
     """The paper's section 3.2 story: users and a recommender serving from a fixed catalogue.
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Story, Value, Variable, value
+from recosim.core.plugins import declare_block
 from recosim.core.replay import STEP_FIELD, replay_variable
 from recosim.core.value import shape_of
 from recosim.library.entities.base import User
@@ -50,6 +51,7 @@ def _strip_step(logged: Mapping[str, Any]) -> Value:
     return Value({k: f for k, f in Value(logged).items() if k != STEP_FIELD})
 
 
+@declare_block("logged_slates_story", kind="story")
 def logged_slates_story(
     user: User, logged_slates: Mapping[str, Any], user_states: Mapping[str, Any] | None = None
 ) -> list[Variable]:

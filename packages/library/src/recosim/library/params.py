@@ -1,4 +1,10 @@
-"""Small helpers shared by the choice and state blocks (backend-agnostic)."""
+"""Parameters and shapes of blocks: the checks every block shares (backend-agnostic).
+
+>>> as_float_param([1, 2], "weights").dtype
+dtype('float32')
+>>> batch_shape_tuple(3), static_shape(np.zeros((2, 5)))
+((3,), (2, 5))
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core import get_backend
 from recosim.core.value import shape_of
 
-__all__ = ["as_float_param", "ndim", "static_shape", "log_sigmoid", "check_last_dim", "one_hot"]
+__all__ = [
+    "as_float_param",
+    "batch_shape_tuple",
+    "check_last_dim",
+    "ndim",
+    "positive_float",
+    "positive_int",
+    "static_shape",
+]
 
 
 def as_float_param(x: Any, name: str) -> Any:
@@ -23,6 +36,20 @@ def as_float_param(x: Any, name: str) -> Any:
             raise ValueError(f"parameter {name!r} has non-finite entries")
         return arr
     return x  # a framework array or variable: keep it (trainable parameters stay trainable)
+
+
+def positive_int(x: Any, name: str) -> int:
+    """``x`` as an int, or a ValueError naming ``name`` unless it is a whole number >= 1."""
+    if isinstance(x, bool) or int(x) != x or int(x) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {x!r}")
+    return int(x)
+
+
+def positive_float(x: Any, name: str) -> float:
+    """``x`` as a float, or a ValueError naming ``name`` unless it is > 0."""
+    if not float(x) > 0.0:
+        raise ValueError(f"{name} must be > 0, got {x!r}")
+    return float(x)
 
 
 def static_shape(x: Any) -> tuple[int | None, ...]:
@@ -43,12 +70,6 @@ def check_last_dim(x: Any, size: int | None, what: str, expected: str) -> None:
         raise ValueError(f"{what} has shape {shape}; its last axis must have {size} entries ({expected})")
 
 
-def log_sigmoid(x: Any) -> Any:
-    """``log(sigmoid(x))`` computed without overflow: ``-softplus(-x)``."""
-    np_ = get_backend().np
-    return -(np_.maximum(-x, 0.0) + np_.log1p(np_.exp(-np_.abs(x))))
-
-
 def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batch_shape") -> tuple[int, ...]:
     """Normalise a population shape given as an int, a sequence or ``None`` (no population axis)."""
     if batch_shape is None:
@@ -59,15 +80,3 @@ def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batc
     if any(d <= 0 for d in out):
         raise ValueError(f"{name} must hold positive sizes, got {out}")
     return out
-
-
-def one_hot(indices: Any, depth: int, dtype: str = "float32") -> Any:
-    """One-hot encode integer ``indices`` on a new last axis; out-of-range indices give all zeros.
-
-    Written with explicit int32 dtypes so that it behaves identically on every backend.
-    """
-    B = get_backend()
-    np_ = B.np
-    idx = B.cast(B.asarray(indices), "int32")
-    mask = np_.expand_dims(idx, -1) == np_.arange(int(depth), dtype="int32")
-    return mask if dtype == "bool" else B.cast(mask, dtype)

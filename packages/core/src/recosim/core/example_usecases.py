@@ -1,4 +1,8 @@
-"""The plugin that recosim-core provides itself: the NumPy runtime and two small use cases."""
+"""Two small use cases that recosim-core ships: ``recosim run counting`` and ``recosim run random-walk``.
+
+They exercise the whole host: a runtime chosen by name, resumable checkpointed
+runs, progress reports and result files.
+"""
 
 from __future__ import annotations
 
@@ -9,35 +13,11 @@ from typing import Any
 import numpy as np
 
 from recosim.core.checkpoint import run_resumable
-from recosim.core.plugins.hookspecs import hookimpl
+from recosim.core.examples import counting_variables, random_walk_variables
+from recosim.core.plugins import get_plugins
 from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
 
-
-@hookimpl
-def recosim_add_runtimes(registry: Any) -> None:
-    registry.add(
-        "numpy",
-        "recosim.core.runtime:NumpyRuntime",
-        backend="recosim.core.backend:numpy_backend",
-        framework=None,
-        summary="ancestral sampling in a Python loop over NumPy arrays",
-    )
-
-
-@hookimpl
-def recosim_add_inference_methods(registry: Any) -> None:
-    registry.add(
-        "log_probability",
-        "recosim.core.log_probability:log_probability_from_value_trajectory",
-        runtimes=(),
-        summary="log-probability of a value trajectory (any runtime)",
-    )
-
-
-@hookimpl
-def recosim_add_usecases(registry: Any) -> None:
-    registry.add("counting", CountingUseCase, summary=CountingUseCase.summary)
-    registry.add("random-walk", RandomWalkUseCase, summary=RandomWalkUseCase.summary)
+__all__ = ["CountingUseCase", "RandomWalkUseCase"]
 
 
 def _checkpoint(out: Path | None) -> Path | None:
@@ -54,9 +34,6 @@ class CountingUseCase(UseCase):
     def run(
         self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
     ) -> Mapping[str, Any]:
-        from recosim.core.examples import counting_variables
-        from recosim.core.plugins import get_plugins
-
         p = self.validate(params)
         rt = get_plugins().get_runtime(runtime)(counting_variables(), seed=seed)
         final = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
@@ -85,9 +62,6 @@ class RandomWalkUseCase(UseCase):
     def run(
         self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
     ) -> Mapping[str, Any]:
-        from recosim.core.examples import random_walk_variables
-        from recosim.core.plugins import get_plugins
-
         p = self.validate(params)
         rt = get_plugins().get_runtime(runtime)(random_walk_variables(p["num_agents"], p["scale"]), seed=seed)
         final_value = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
