@@ -35,9 +35,9 @@ from typing import Any
 
 from recosim.core import FieldSpec, Value, ValueSpec, get_backend, rv
 from recosim.library.choice import IteratedMultinomialLogit, get_chosen
-from recosim.library.params import static_shape
 from recosim.library.entities._util import positive_int
 from recosim.library.entities.recommenders import SlateRecommender
+from recosim.library.params import static_shape
 from recosim.library.state.dynamic import NoOpOrContinue
 from recosim.library.state.estimation import FiniteHistory
 
