@@ -33,6 +33,7 @@ from recosim.core.plugins import get_plugins, hookimpl
 from recosim.core.random import realize, rv
 from recosim.core.runtime import NumpyRuntime, Runtime
 from recosim.core.story import Story
+from recosim.core.summary import RunSummary, summarize
 from recosim.core.usecase import Parameter, UseCase
 from recosim.core.value import FieldSpec, Value, ValueSpec
 from recosim.core.variable import Variable, value
@@ -64,6 +65,7 @@ __all__ = [
     "PluginError",
     "RandomVariableError",
     "RecosimError",
+    "RunSummary",
     "Runtime",
     "SpecError",
     "Story",
@@ -82,6 +84,7 @@ __all__ = [
     "numpy_backend",
     "realize",
     "rv",
+    "summarize",
     "using_backend",
     "value",
 ]

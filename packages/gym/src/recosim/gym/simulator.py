@@ -32,6 +32,7 @@ import numpy as np
 
 from recosim.core import Value, ValueSpec, Variable, get_plugins, using_backend
 from recosim.core.errors import NetworkError
+from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
@@ -249,7 +250,7 @@ class PolicySimulator:
                 out[var.name] = previous[var.name]
                 continue
             args = [previous[d.name] if isinstance(d, Previous) else out[d.name] for d in binding.dependencies]
-            out[var.name] = self.network.evaluate(var, binding, args)
+            out[var.name] = evaluate(self.network, var, binding, args)
         return out
 
     def _input(self, binding: Binding, name: str, current: StepValue, previous: StepValue | None) -> Value | None:

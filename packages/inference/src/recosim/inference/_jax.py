@@ -19,6 +19,7 @@ from blackjax.adaptation.window_adaptation import base as window_adaptation_base
 from blackjax.adaptation.window_adaptation import build_schedule
 
 from recosim.core.backend import import_substrate_without_tensorflow, using_backend
+from recosim.core.evaluation import initial_step
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
@@ -554,7 +555,7 @@ class ReinforceEngine(_Optimised):
                 seed_handler(B.fold_in(run_key, 0), B),
                 shared_initial_draws(B.fold_in(pop_key, 0), spec.population, B),
             ):
-                first = network.initial_step()
+                first = initial_step(network)
             first = {n: Value({k: strong(x) for k, x in Value(v).items()}) for n, v in first.items()}
             if horizon == 1:
                 return jax.tree.map(lambda x: x[None], first)

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from recosim.core.backend import using_backend
+from recosim.core.evaluation import initial_step
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
 from recosim.inference.policy import shared_initial_draws, step_log_prob
@@ -519,7 +520,7 @@ class ReinforceEngine(_Optimised):
                     step_handlers(B.fold_in(run_keys[r], 0)),
                     shared_initial_draws(B.fold_in(pop_keys[r], 0), spec.population, B),
                 ):
-                    first = network.initial_step()
+                    first = initial_step(network)
                 runs.append(loop(horizon, run_keys[r], to_tensors(first, network)))
             return tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.backend import Backend
+from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
 from recosim.core.random import Handler, Site, block_unobserved, name_hash, substitute, trace
 from recosim.core.value import Value, shape_of
@@ -62,7 +63,7 @@ def step_log_prob(
         substitute(data),
         trace() as tr,
     ):
-        network.evaluate(var, binding, args)
+        evaluate(network, var, binding, args)
     wanted = {f"{variable}/{k}" for k in keys}
     lps = [site.log_prob for name, site in tr.sites.items() if name in wanted]
     if not lps:
