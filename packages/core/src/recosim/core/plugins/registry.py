@@ -25,7 +25,10 @@ same name for the same runtime are an error naming both providers.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY_RUNTIME",
+    "FIRST_PARTY_DISTRIBUTIONS",
+    "RESERVED_RUNTIMES",
     "BlockRegistrar",
     "BlockRegistration",
     "CommandRegistrar",
@@ -54,8 +59,21 @@ __all__ = [
     "RuntimeRegistration",
     "UseCaseRegistrar",
     "declare_block",
+    "module_exists",
+    "module_of",
     "resolve",
 ]
+
+FIRST_PARTY_DISTRIBUTIONS: frozenset[str] = frozenset(
+    {
+        "recosim-core", "recosim-library", "recosim-runtime-tf", "recosim-runtime-jax", "recosim-usecases",
+        "recosim-inference", "recosim-sweep", "recosim-gym",
+    }
+)  # fmt: skip
+"""recosim's own distributions. Their plugins load before any other, so their names win."""
+
+RESERVED_RUNTIMES: dict[str, str] = {"numpy": "recosim-core", "tf": "recosim-runtime-tf", "jax": "recosim-runtime-jax"}
+"""Runtime names only recosim's own distribution may register, installed or not."""
 
 ANY_RUNTIME = "*"
 """The runtime key of an inference-method implementation that serves every runtime."""
@@ -66,13 +84,27 @@ Target = Any
 
 @dataclass(frozen=True)
 class Provider:
-    """Who registered something: the plugin's name and its distribution."""
+    """Who registered something: the plugin's name, its distribution and that distribution's version.
+
+    ``version`` is ``None`` where it is not known (a plugin registered by hand
+    from code that is not an installed distribution).
+    """
 
     plugin: str
     distribution: str
+    version: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} (distribution {self.distribution!r})"
+
+    @property
+    def first_party(self) -> bool:
+        """Whether the provider is one of recosim's own distributions (`FIRST_PARTY_DISTRIBUTIONS`)."""
+        return self.distribution in FIRST_PARTY_DISTRIBUTIONS
+
+    def as_dict(self) -> dict[str, str | None]:
+        """``{"plugin", "distribution", "version"}``: what a result file records about where code came from."""
+        return {"plugin": self.plugin, "distribution": self.distribution, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -173,8 +205,56 @@ def _singular(family: str) -> str:
 def _load(target: Target, what: str) -> Any:
     try:
         return resolve(target)
-    except Exception as err:
+    except BaseException as err:  # noqa: BLE001 - a plugin's sys.exit() must not end the host
         raise PluginError(f"{what} could not be loaded: {type(err).__name__}: {err}") from err
+
+
+def module_of(target: Target) -> str | None:
+    """The module an import-string target names (``"pkg.mod:attr"`` -> ``"pkg.mod"``), else None."""
+    return target.partition(":")[0] or None if isinstance(target, str) else None
+
+
+def _static_spec(name: str) -> Any:
+    """The import spec of module ``name``, found without executing any module (None if there is none)."""
+    if name in sys.modules:
+        return getattr(sys.modules[name], "__spec__", None) or importlib.machinery.ModuleSpec(name, None)
+    parent, _, _ = name.rpartition(".")
+    path = None
+    if parent:
+        module = sys.modules.get(parent)
+        if module is not None:
+            path = getattr(module, "__path__", None)
+        else:
+            spec = _static_spec(parent)
+            path = None if spec is None else spec.submodule_search_locations
+        if path is None:
+            return None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(name, path)
+        except Exception:  # noqa: BLE001 - a finder that cannot answer is no answer
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def module_exists(name: str) -> bool:
+    """Whether module ``name`` can be found, without importing it if it can be decided without.
+
+    A package whose ``__init__`` extends its own ``__path__`` (old-style namespace
+    packages) can hide submodules from a static search; only then are the
+    parent packages imported to decide.
+    """
+    if _static_spec(name) is not None:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except BaseException:  # noqa: BLE001 - a parent that fails to import: the module cannot be found
+        return False
 
 
 R = TypeVar("R", bound=Registration)
@@ -255,7 +335,16 @@ def _unknown(what: str, name: str, names: Sequence[str], failures: Sequence[Plug
 
 
 def _clash(old: Registration, new: Registration) -> str:
-    return f"{new.describe()} is registered twice: by {old.provider} and by {new.provider}"
+    msg = f"{new.describe()} is registered twice: by {old.provider} and by {new.provider}"
+    if old.provider.first_party and not new.provider.first_party:
+        msg += f"; recosim's own names win, so {new.provider} may not replace it"
+    return msg
+
+
+def _targets(registration: Registration) -> list[Target]:
+    """Every import target a registration holds (a runtime's backend too)."""
+    extra = [registration.backend] if isinstance(registration, RuntimeRegistration) else []
+    return [registration.target, *extra]
 
 
 @dataclass(frozen=True)
@@ -360,6 +449,13 @@ class Registrar:
             old = next((p for p in self.pending if p.key == registration.key), None)
         if old is not None:
             raise DuplicateRegistrationError(_clash(old, registration))
+        for target in _targets(registration):
+            module = module_of(target)
+            if module is not None and not module_exists(module):
+                raise PluginError(
+                    f"{registration.describe()} from {self.provider} points at {target!r}, "
+                    f"but no module {module!r} is installed"
+                )
         self.pending.append(registration)
 
     def commit(self) -> None:
@@ -386,6 +482,12 @@ class RuntimeRegistrar(Registrar):
         its import string); ``framework`` the top-level module whose arrays the
         backend owns (``"tensorflow"``), or None for NumPy.
         """
+        owner = RESERVED_RUNTIMES.get(name)
+        if owner is not None and self.provider.distribution != owner and self.registry.find(name) is None:
+            raise DuplicateRegistrationError(
+                f"runtime {name!r} is recosim's own (distribution {owner!r}); {self.provider} may not register "
+                "it. Register the runtime under a name of its own"
+            )
         self._stage(RuntimeRegistration(self.family, name, runtime, self.provider, summary, backend, framework))
 
 
