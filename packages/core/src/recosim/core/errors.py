@@ -58,7 +58,9 @@ class RandomVariableError(RecosimError):
 class BehaviourError(RecosimError):
     """A variable's behaviour raised; the message names the variable (and step where known).
 
-    The behaviour's own exception is chained as ``__cause__``. Built with
+    The behaviour's own exception is chained as ``__cause__`` and kept as
+    :attr:`original` (TensorFlow's traceback filtering drops the chain of errors
+    raised while it traces a function). Built with
     :meth:`wrapping`, the error is also an instance of the original exception's
     class, so ``except ValueError`` around a run still catches a behaviour's
     ``ValueError``.
@@ -78,7 +80,12 @@ class BehaviourError(RecosimError):
             except TypeError:  # incompatible layouts or constructors: the plain class
                 kind = cls
             _BEHAVIOUR_ERRORS[type(err)] = kind
-        return kind(message)
+        wrapped = kind(message)
+        wrapped.original = err
+        return wrapped
+
+    original: BaseException | None = None
+    """The exception the behaviour raised."""
 
 
 _BEHAVIOUR_ERRORS: dict[type, type[BehaviourError]] = {}

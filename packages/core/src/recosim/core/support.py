@@ -37,7 +37,16 @@ import numpy as np
 from recosim.core.backend import Backend
 from recosim.core.value import dtype_name, shape_of
 
-__all__ = ["SUPPORTS", "in_support", "log_prob_in_support", "is_integer_dtype", "value_is_finite"]
+__all__ = [
+    "SUPPORTS",
+    "in_support",
+    "is_integer_dtype",
+    "log_prob_in_support",
+    "num_categories",
+    "support_mask",
+    "value_is_finite",
+    "whole_numbers",
+]
 
 Rule = Callable[[Any, Any, Backend], Any]
 """``rule(distribution, value, backend)``: elementwise support test of a scalar-event family."""
@@ -58,7 +67,7 @@ def _not_nan(x: Any, B: Backend) -> Any:
     return B.np.equal(x, x)
 
 
-def _whole(x: Any, B: Backend) -> Any:
+def whole_numbers(x: Any, B: Backend) -> Any:
     """Elementwise: ``x`` is a whole number (not NaN, not infinite, no fractional part)."""
     if is_integer_dtype(x):
         return _not_nan(x, B)
@@ -100,11 +109,11 @@ def _binary(d: Any, x: Any, B: Backend) -> Any:
 
 
 def _counts(d: Any, x: Any, B: Backend) -> Any:
-    return _whole(x, B) & (x >= 0)
+    return whole_numbers(x, B) & (x >= 0)
 
 
 def _binomial(d: Any, x: Any, B: Backend) -> Any:
-    return _whole(x, B) & (x >= 0) & (x <= d.total_count)
+    return whole_numbers(x, B) & (x >= 0) & (x <= d.total_count)
 
 
 def num_categories(d: Any) -> int | None:
@@ -117,7 +126,7 @@ def num_categories(d: Any) -> int | None:
 
 
 def _categorical(d: Any, x: Any, B: Backend) -> Any:
-    ok = _whole(x, B) & (x >= 0)
+    ok = whole_numbers(x, B) & (x >= 0)
     k = num_categories(d)
     if k is not None:
         return ok & (x < k)
@@ -198,23 +207,24 @@ def in_support(distribution: Any, value: Any, backend: Backend) -> Any | None:
         entries = _all_last(_counts(distribution, value, B), 1, B)
         return entries & (B.np.sum(_as_float(value, B), axis=-1) == distribution.total_count)
     if name == "Independent":
-        inner = _part_support(distribution.distribution, value, B)
+        inner = support_mask(distribution.distribution, value, B)
         return _all_last(inner, int(distribution.reinterpreted_batch_ndims), B)
     if name == "Sample":
-        inner = _part_support(distribution.distribution, value, B)
+        inner = support_mask(distribution.distribution, value, B)
         return _all_last(inner, len(tuple(np.atleast_1d(distribution.sample_shape))), B)
     if name == "BatchBroadcast":
-        return _part_support(distribution.distribution, value, B)
+        return support_mask(distribution.distribution, value, B)
     if name == "MixtureSameFamily":
         components = distribution.components_distribution
         expanded = B.np.expand_dims(value, -1 - _event_ndims(components))
-        inner = _part_support(components, expanded, B)
+        inner = support_mask(components, expanded, B)
         return B.np.sum(B.cast(inner, "int32"), axis=-1) > 0
     return None
 
 
-def _part_support(distribution: Any, value: Any, B: Backend) -> Any:
-    """The support of a wrapped distribution (NaN-only when its family is unknown)."""
+def support_mask(distribution: Any, value: Any, backend: Backend) -> Any:
+    """:func:`in_support`, with only NaN impossible where the family is unknown (never None)."""
+    B = backend
     ok = in_support(distribution, value, B)
     if ok is None:
         ok = _all_last(_not_nan(value, B), _event_ndims(distribution), B)
@@ -232,9 +242,7 @@ def log_prob_in_support(distribution: Any, value: Any, backend: Backend) -> Any:
     B = backend
     np_ = B.np
     value = B.asarray(value) if not hasattr(value, "dtype") else value
-    ok = in_support(distribution, value, B)
-    if ok is None:
-        ok = _all_last(_not_nan(value, B), _event_ndims(distribution), B)
+    ok = support_mask(distribution, value, B)
     rule = SUPPORTS.get(type(distribution).__name__)
     stand_in = None if rule is None else rule[1]
     if stand_in is not None:
