@@ -123,7 +123,7 @@ def test_scorer_never_crashes_and_never_scores_impossible_data_finite(
     rng = np.random.default_rng(seed)
     shape = (steps, *batch)
     data = fam.possible(rng, shape, dtype)
-    bad_values = fam.impossible_ints + (fam.impossible_floats + (math.nan,) if dtype in FLOATS else ())
+    bad_values = fam.impossible_ints + ((*fam.impossible_floats, math.nan) if dtype in FLOATS else ())
     mask = (rng.uniform(size=shape) < impossible_share) if bad_values else np.zeros(shape, bool)
     if mask.any():
         data = np.where(mask, rng.choice(np.asarray(bad_values, dtype), size=shape), data).astype(dtype)

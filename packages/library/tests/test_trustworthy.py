@@ -274,3 +274,16 @@ def test_an_exception_inside_a_behaviour_names_the_variable_and_step(runtime, va
         assert err.value.__cause__ is err.value.original
     if validate or runtime == "numpy":  # steps run eagerly: the step is known
         assert "variable 'gambler', step 3:" in str(err.value)
+
+
+# -- determinism -------------------------------------------------------------------------------------
+
+
+@SLOW
+@given(seed=st.integers(0, 2**63 - 1))
+def test_same_seed_same_numbers_different_seed_different_numbers(runtime, seed):
+    walk = random_walk_variables(3)
+    first = to_numpy(make_runtime_for(runtime, walk, seed=seed).trajectory(4))["walk"]["position"]
+    again = to_numpy(make_runtime_for(runtime, walk, seed=seed).trajectory(4))["walk"]["position"]
+    other = to_numpy(make_runtime_for(runtime, walk, seed=seed ^ 1).trajectory(4))["walk"]["position"]
+    assert np.array_equal(first, again) and not np.array_equal(first, other)

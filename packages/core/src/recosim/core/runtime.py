@@ -251,13 +251,15 @@ class Runtime(ABC):
             raise NetworkError(
                 f"starting_value must give every variable of the network: missing {missing}, unknown {extra}"
             )
-        specs = {n: self.network[n].spec.as_dict for n in self.network.names}
-        return {
-            n: Value(starting_value[n]).map_with_key(
-                lambda k, x, n=n: settle_field(x, specs[n].get(k), None, self.backend, f"starting value of variable {n!r}, field {k!r}")
+        B = self.backend
+        out = {}
+        for n in self.network.names:
+            specs = self.network[n].spec.as_dict
+            where = f"the starting value of variable {n!r}, field"
+            out[n] = Value(starting_value[n]).map_with_key(
+                lambda k, x, specs=specs, where=where: settle_field(x, specs.get(k), None, B, f"{where} {k!r}")
             )
-            for n in self.network.names
-        }
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"

@@ -206,12 +206,9 @@ def in_support(distribution: Any, value: Any, backend: Backend) -> Any | None:
     if name == "Multinomial":
         entries = _all_last(_counts(distribution, value, B), 1, B)
         return entries & (B.np.sum(_as_float(value, B), axis=-1) == distribution.total_count)
-    if name == "Independent":
+    if name in ("Independent", "Sample"):  # event axes added to the inner distribution's (static ranks)
         inner = support_mask(distribution.distribution, value, B)
-        return _all_last(inner, int(distribution.reinterpreted_batch_ndims), B)
-    if name == "Sample":
-        inner = support_mask(distribution.distribution, value, B)
-        return _all_last(inner, len(tuple(np.atleast_1d(distribution.sample_shape))), B)
+        return _all_last(inner, _event_ndims(distribution) - _event_ndims(distribution.distribution), B)
     if name == "BatchBroadcast":
         return support_mask(distribution.distribution, value, B)
     if name == "MixtureSameFamily":

@@ -26,8 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from recosim.core.backend import Backend, using_backend
-from recosim.core.errors import SpecError
 from recosim.core.checks import checked
+from recosim.core.errors import SpecError
 from recosim.core.evaluation import carried_dtype_problem, initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.random import seed as seed_handler
@@ -76,8 +76,9 @@ def _conform(name: str, new: Any, previous: Value) -> Value:
                 f"step holds shape {tuple(ref.shape)}; a scanned simulation keeps every field's shape fixed"
             )
         dtype = jnp.result_type(field) if not hasattr(field, "dtype") else field.dtype
-        weak = is_weakly_typed(field)
-        if dtype != ref.dtype and (not weak or carried_dtype_problem(np.dtype(dtype).name, np.dtype(ref.dtype).name, weak=True)):
+        new_name, ref_name = np.dtype(dtype).name, np.dtype(ref.dtype).name
+        castable = is_weakly_typed(field) and carried_dtype_problem(new_name, ref_name, weak=True) is None
+        if dtype != ref.dtype and not castable:
             raise SpecError(
                 f"variable {name!r}, field {key!r}: the transition returns dtype {np.dtype(dtype).name} but "
                 f"the previous step holds {np.dtype(ref.dtype).name}; give both the same dtype (declare it "

@@ -133,7 +133,7 @@ class Plugins:
         try:
             self.manager.register(plugin, name=name)
             self.manager.check_pending()
-        except BaseException as err:  # noqa: BLE001 - see the docstring
+        except BaseException as err:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
             self.failures.append(PluginFailure(name, distribution, "registration", _describe(err)))
@@ -149,7 +149,7 @@ class Plugins:
                 try:
                     impl.function(registry=registrar)
                     registrar.commit()  # all or nothing per plugin and family
-                except BaseException as err:  # noqa: BLE001 - a plugin's sys.exit() must not end the host
+                except BaseException as err:
                     self.failures.append(PluginFailure(name, distribution, family.hook, _describe(err)))
         return True
 
@@ -165,7 +165,7 @@ class Plugins:
                 continue
             try:
                 plugin = ep.load()
-            except BaseException as err:  # noqa: BLE001 - sys.exit() at import is a failure like any other
+            except BaseException as err:
                 self.failures.append(PluginFailure(ep.name, dist, "import", _describe(err)))
                 continue
             self.register(plugin, ep.name, dist, getattr(getattr(ep, "dist", None), "version", None))
@@ -254,7 +254,7 @@ def _load_order(ep: importlib_metadata.EntryPoint) -> tuple[bool, str]:
 def _version(distribution: str) -> str | None:
     try:
         return importlib_metadata.version(distribution)
-    except Exception:  # noqa: BLE001 - not an installed distribution (a plugin registered in code)
+    except Exception:
         return None
 
 

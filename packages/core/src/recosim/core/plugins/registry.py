@@ -205,7 +205,7 @@ def _singular(family: str) -> str:
 def _load(target: Target, what: str) -> Any:
     try:
         return resolve(target)
-    except BaseException as err:  # noqa: BLE001 - a plugin's sys.exit() must not end the host
+    except BaseException as err:
         raise PluginError(f"{what} could not be loaded: {type(err).__name__}: {err}") from err
 
 
@@ -235,7 +235,7 @@ def _static_spec(name: str) -> Any:
             continue
         try:
             spec = find(name, path)
-        except Exception:  # noqa: BLE001 - a finder that cannot answer is no answer
+        except Exception:
             continue
         if spec is not None:
             return spec
@@ -253,7 +253,7 @@ def module_exists(name: str) -> bool:
         return True
     try:
         return importlib.util.find_spec(name) is not None
-    except BaseException:  # noqa: BLE001 - a parent that fails to import: the module cannot be found
+    except BaseException:
         return False
 
 
