@@ -38,7 +38,7 @@ type and gain a note saying where they arose.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,12 +100,13 @@ def carried_dtype_problem(new: str, carried: str, *, weak: bool) -> str | None:
     )
 
 
-def settle_field(x: Any, spec: FieldSpec | None, before: Any, B: Backend, where: str) -> Any:
+def settle_field(x: Any, spec: FieldSpec | None, before: Any, B: Backend, where: str | Callable[[], str]) -> Any:
     """One output field in the dtype it is carried in (see the module's "Carried dtypes").
 
     ``before`` is the field's value at the previous step (None at step 0). Python
     scalars become arrays of the spec's dtype, else the carried dtype, else the
-    default of `PYTHON_SCALAR_DTYPES`; a change of kind is a `SpecError`.
+    default of `PYTHON_SCALAR_DTYPES`; a change of kind is a `SpecError` that
+    starts with ``where`` (a string, or a function giving it, called only then).
     """
     declared = spec.dtype if spec is not None else None
     carried = dtype_name(before) if before is not None and hasattr(before, "dtype") else None
@@ -117,11 +118,11 @@ def settle_field(x: Any, spec: FieldSpec | None, before: Any, B: Backend, where:
                 return B.asarray(x, target)
             except (OverflowError, ValueError, TypeError) as err:
                 problem = f"the Python {type(x).__name__} {x!r} does not fit its dtype {target} ({err})"
-        raise SpecError(f"{where}: {problem}")
+        raise SpecError(f"{where if isinstance(where, str) else where()}: {problem}")
     if carried is not None and hasattr(x, "dtype"):
         problem = carried_dtype_problem(dtype_name(x), carried, weak=is_weakly_typed(x))
         if problem is not None:
-            raise SpecError(f"{where}: {problem}")
+            raise SpecError(f"{where if isinstance(where, str) else where()}: {problem}")
     return x
 
 
@@ -164,31 +165,33 @@ def evaluate(
             ) from err
     result = _settle(var, result, previous, step)
     if network.check_outputs:
-        var.spec.check(result, where=_spec_where(var, binding, step))
+        try:
+            var.spec.check(result, where=f"variable {var.name!r} (behaviour {binding.fn_name})")
+        except SpecError as err:
+            number = step_number(step)
+            if number is None:
+                raise
+            raise SpecError(f"{err} (at step {number})") from None
     check = active_check()
     if check is not None:
         check.check_outputs(var.name, result)
     return result
 
 
-def _spec_where(var: Variable, binding: Binding, step: Any) -> str:
-    number = step_number(step)
-    at = "" if number is None else f" at step {number}"
-    return f"variable {var.name!r} (behaviour {binding.fn_name}{at})"
-
-
 def _settle(var: Variable, result: Value, previous: Value | None, step: Any) -> Value:
-    if not any(_is_python_scalar(f) or previous is not None for f in result.values()):
+    """``result`` with every field settled in its carried dtype (the same object when nothing changed)."""
+    if previous is None and not any(_is_python_scalar(f) for f in result.values()):
         return result
     B = get_backend()
     specs = var.spec.as_dict
     before = previous.as_dict if previous is not None else {}
-    return Value(
-        {
-            key: settle_field(field, specs.get(key), before.get(key), B, where_text(var.name, key, step))
-            for key, field in result.items()
-        }
-    )
+    settled = {
+        key: settle_field(
+            field, specs.get(key), before.get(key), B, lambda key=key: where_text(var.name, key, step)
+        )
+        for key, field in result.items()
+    }
+    return result if all(settled[k] is f for k, f in result.items()) else Value(settled)
 
 
 def initial_step(network: Network, *, step: Any = 0) -> NetworkValue:

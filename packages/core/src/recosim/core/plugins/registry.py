@@ -16,10 +16,19 @@ same name for the same runtime are an error naming both providers.
 
 >>> registry = Registry("runtimes")
 >>> registrar = RuntimeRegistrar(registry, Provider("mine", "my-dist"))
->>> registrar.add("fast", "my_dist.runtime:Fast", backend="my_dist.backend:backend", framework="my_framework")
+>>> registrar.add("fast", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend")
 >>> registrar.commit()
 >>> registry.get("fast").framework, str(registry.get("fast").provider)
-('my_framework', "plugin 'mine' (distribution 'my-dist')")
+(None, "plugin 'mine' (distribution 'my-dist')")
+
+Import strings are checked when they are added, without importing anything: a
+module that is not installed is an error then, not on first use.
+
+>>> registrar.add("slow", "my_dist.runtime:Slow", backend="my_dist.backend:backend")
+Traceback (most recent call last):
+...
+recosim.core.errors.PluginError: runtime 'slow' from plugin 'mine' (distribution 'my-dist') points at \
+'my_dist.runtime:Slow', but no module 'my_dist.runtime' is installed
 """
 
 from __future__ import annotations
