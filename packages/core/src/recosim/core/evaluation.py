@@ -185,12 +185,11 @@ def _settle(var: Variable, result: Value, previous: Value | None, step: Any) -> 
     B = get_backend()
     specs = var.spec.as_dict
     before = previous.as_dict if previous is not None else {}
-    settled = {
-        key: settle_field(
-            field, specs.get(key), before.get(key), B, lambda key=key: where_text(var.name, key, step)
-        )
-        for key, field in result.items()
-    }
+
+    def where(key: str) -> Callable[[], str]:
+        return lambda: where_text(var.name, key, step)
+
+    settled = {key: settle_field(f, specs.get(key), before.get(key), B, where(key)) for key, f in result.items()}
     return result if all(settled[k] is f for k, f in result.items()) else Value(settled)
 
 

@@ -214,7 +214,7 @@ def _singular(family: str) -> str:
 def _load(target: Target, what: str) -> Any:
     try:
         return resolve(target)
-    except BaseException as err:
+    except (Exception, SystemExit) as err:  # a plugin's sys.exit() must not end the host; Ctrl-C still does
         raise PluginError(f"{what} could not be loaded: {type(err).__name__}: {err}") from err
 
 
