@@ -4,7 +4,7 @@
 raises for a failure of the use case: the error and its traceback go into the record,
 so one bad cell never stops a sweep.
 
->>> rec = run_task({"task_id": "t", "usecase": "counting", "runtime": "numpy", "seed": 0, "params": {"steps": 4}})
+>>> rec = run_task({"task_id": "t", "usecase": "counting", "runtime": "numpy", "seed": 0, "params": {"horizon": 5}})
 >>> rec["status"], rec["metrics"]
 ('ok', {'final_count': 4})
 """
