@@ -158,6 +158,9 @@ def test_summaries_are_replaced_atomically_and_never_half_written(tmp_path, monk
     path = tmp_path / "summary.json"
     write_json_atomic(path, {"mean": 1.0, "stderr": float("nan"), "n": np.int64(3)})
     assert json.loads(path.read_text()) == {"mean": 1.0, "stderr": None, "n": 3}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file the user writes
     before = path.read_bytes()
 
     def crash(*args):

@@ -59,8 +59,9 @@ def test_grid_option_parsing():
         ({"stepz": [1, 2]}, {}, 2, "use case 'random-walk' has no option 'stepz'; its options: num-users, horizon, scale"),
         ({}, {"seed": 3}, 2, "--set seed: the seeds come from --seeds"),
         ({"runtime": ["numpy"]}, {}, 2, "--grid runtime: choose the runtime with --runtime"),
-        ({"horizon": ["ten"]}, {}, 2, "--grid horizon: 'ten' is not a valid int"),
-        ({"scale": ["1", "x"]}, {}, 2, "--grid scale: 'x' is not a valid float"),
+        ({"horizon": ["ten"]}, {}, 2, "--grid horizon: 'ten' is rejected: --horizon must be an integer"),
+        ({"scale": ["1", "x"]}, {}, 2, "--grid scale: 'x' is rejected: --scale must be a number"),
+        ({"horizon": [0, 2]}, {}, 2, "--grid horizon: 0 is rejected: --horizon must be >= 1, got 0"),
         ({"horizon": [1, 2]}, {"horizon": 3}, 2, "horizon is both gridded (--grid) and fixed (--set)"),
         ({"horizon": [1, 2]}, {"num_users": "2"}, 0, "--seeds must be at least 1"),
         ({"horizon": [1, 1]}, {}, 2, "--grid horizon: values repeat"),
@@ -72,6 +73,14 @@ def test_bad_settings_are_refused_naming_the_option(grid, fixed, seeds, message)
     with pytest.raises(SweepConfigError) as err:
         plan_sweep("random-walk", grid=grid, fixed=fixed, seeds=seeds)
     assert message in str(err.value)
+
+
+def test_seeds_beyond_two_to_the_32_are_refused_not_wrapped():
+    with pytest.raises(SweepConfigError, match="reaches 4294967296; seeds must be below 2\\*\\*32"):
+        plan_sweep("counting", seeds=2, first_seed=2**32 - 1)
+    with pytest.raises(SweepConfigError, match=r"seeds must be integers in \[0, 2\*\*32\)"):
+        plan_sweep("counting", seeds=[1, 2**32])
+    assert plan_sweep("counting", seeds=1, first_seed=2**32 - 1).seeds == (2**32 - 1,)
 
 
 def test_the_use_case_own_validation_runs_for_every_cell(probe):
@@ -94,7 +103,7 @@ def test_unknown_use_case_and_runtime_are_refused():
     ("argv", "message"),
     [
         (["random-walk", "--grid", "stepz=1,2"], "has no option 'stepz'"),
-        (["random-walk", "--grid", "horizon=1,x"], "--grid horizon: 'x' is not a valid int"),
+        (["random-walk", "--grid", "horizon=1,x"], "--grid horizon: 'x' is rejected: --horizon must be an integer"),
         (["random-walk", "--grid", "horizon"], "--grid expects NAME=V1,V2,..."),
         (["random-walk", "--grid", "horizon=1", "--grid", "horizon=2"], "--grid horizon is given twice"),
         (["random-walk", "--workers", "0"], "--workers must be at least 1"),

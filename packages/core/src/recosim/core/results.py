@@ -34,6 +34,7 @@ import importlib.metadata
 import json
 import math
 import os
+import secrets
 import tempfile
 import threading
 import warnings
@@ -128,7 +129,8 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename (never half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

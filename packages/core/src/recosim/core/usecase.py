@@ -45,6 +45,7 @@ from recosim.core.plugins import get_plugins
 from recosim.core.results import prepare_out, runtime_provenance, write_json_atomic
 
 __all__ = [
+    "HEADER_KEYS",
     "HORIZON",
     "NUM_RUNS",
     "NUM_USERS",
@@ -268,12 +269,23 @@ class RunSetup:
         }
 
 
+HEADER_KEYS = ("usecase", "runtime", "runtime_provider", "seed", "validate")
+"""The keys `RunSetup.header` puts first in every summary (with the options)."""
+
+
 class UseCase(ABC):
-    """Base class of use cases; set ``name``, ``summary`` and ``parameters``, implement ``run``."""
+    """Base class of use cases; set ``name``, ``summary`` and ``parameters``, implement ``run``.
+
+    ``summary_metadata`` names the top-level keys of the returned summary that
+    describe the run rather than measure it (input hashes, file names, the chosen
+    batch size); tools that tabulate many runs, such as ``recosim sweep``, leave
+    them and `HEADER_KEYS` out of the metrics.
+    """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     parameters: ClassVar[Sequence[Parameter]] = ()
+    summary_metadata: ClassVar[tuple[str, ...]] = ()
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}

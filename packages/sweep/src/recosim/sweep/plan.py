@@ -43,8 +43,6 @@ RESERVED_NAMES = {
     "progress": "the sweep reports progress over all its runs",
     "validate": "checked mode is an argument of a single run (recosim run --validate)",
 }
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 class SweepConfigError(UsageError):
@@ -162,46 +160,18 @@ def parse_set_option(text: str) -> tuple[str, str]:
 
 
 def _convert(param: Parameter, value: Any, where: str) -> Any:
-    """``value`` as ``param``'s type, as a JSON value; a clear error if it is not one."""
-    kind = param.type
-    bad = SweepConfigError(f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise bad
-    if isinstance(value, bool):  # True is an int to Python, never a number setting here
-        raise bad
-    if kind is int:
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise bad from None
-    if kind is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise bad from None
-    if kind is str:
-        if isinstance(value, str | int | float):
-            return str(value)
-        raise bad
-    # A parameter with a parsing function as its type: keep the text, check that it parses.
-    if not isinstance(value, str | int | float):
-        raise bad
+    """``value`` as ``param``'s type, checked by core's `Parameter.convert`, as a JSON value."""
+    basic = param.type in (bool, int, float, str)
+    if param.type is str and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not basic and not isinstance(value, str | int | float):
+        raise SweepConfigError(f"{where}: {value!r} is not a valid {getattr(param.type, '__name__', param.type)}")
     try:
-        kind(str(value))
-    except Exception as err:
+        converted = param.convert(value)
+    except UsageError as err:
         raise SweepConfigError(f"{where}: {value!r} is rejected: {err}") from None
-    return str(value)
+    # A parameter with a parsing function as its type travels as its text (the task parses it again).
+    return converted if basic else str(value)
 
 
 def _jsonable(value: Any) -> Any:

@@ -85,6 +85,8 @@ def _provider_means(path: str) -> tuple[np.ndarray, str | None]:
 class EcosystemUseCase(UseCase):
     name = "ecosystem"
     summary = "provider ecosystem (paper 4.3): cumulative user utility under myopic vs ecosystem-aware boosts"
+    summary_metadata = ("boost_caps", "runs_per_call", "provider_means", "num_providers", "num_topics",
+                        "baseline_cap", "metric", "files")
     parameters = (
         NUM_USERS.with_default(2000),
         Parameter("num_docs", int, 400, "documents offered per step (at least the slate size, 3)", minimum=1),
