@@ -17,6 +17,8 @@ __all__ = [
     "RandomVariableError",
     "BehaviourError",
     "ValidationError",
+    "UsageError",
+    "Interrupted",
 ]
 
 
@@ -104,3 +106,22 @@ class ValidationError(RecosimError, ValueError):
         self.variable = variable
         self.field = field
         self.step = step
+class UsageError(RecosimError, ValueError):
+    """An option or input file given to a command or use case is invalid.
+
+    Raised before any work starts; the ``recosim`` command prints it as one
+    ``recosim: error: ...`` line and exits with status 2.
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a job whose finished work is saved in ``out``; running it again resumes.
+
+    ``done`` of ``total`` (in ``unit``, such as ``"runs"``) were finished, when known.
+    The ``recosim`` command prints one line saying how to resume and exits with 130.
+    """
+
+    def __init__(self, out: object, done: int | None = None, total: int | None = None, unit: str = "") -> None:
+        progress = f" with {done} of {total}{' ' + unit if unit else ''} finished" if done is not None else ""
+        super().__init__(f"interrupted{progress}; results so far in {out}")
+        self.out, self.done, self.total, self.unit = out, done, total, unit
