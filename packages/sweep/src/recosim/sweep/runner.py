@@ -180,8 +180,9 @@ def _run_in_store(
     try:
         backend.run(specs, record)
     except KeyboardInterrupt:
-        store.consolidate()
-        raise SweepInterrupted(store.out, finished, len(plan.tasks)) from None
+        store.consolidate(reread=True)
+        saved = len(store.finished(include_failed=not retry_failed) & set(by_id))
+        raise SweepInterrupted(store.out, saved, len(plan.tasks)) from None
     store.consolidate()
     return store.table([t.id for t in plan.tasks]), summarise(plan, store.rows), todo, resumed
 

@@ -225,8 +225,15 @@ class ResultStore:
         ids.sort(key=lambda i: (order.get(i, len(order)), i))
         return rows_to_table([self.rows[i] for i in ids], self.plan.setting_types())
 
-    def consolidate(self) -> Path:
-        """Rewrite ``results.parquet`` from every finished task (atomically)."""
+    def consolidate(self, *, reread: bool = False) -> Path:
+        """Rewrite ``results.parquet`` from every finished task (atomically).
+
+        ``reread`` first reads the finished tasks back from the part files, the
+        record that counts: after Ctrl-C landed between a part's write and its
+        bookkeeping, the table still holds every saved part.
+        """
+        if reread:
+            self.rows = dict(_read_parts(self.out / PARTS))
         path = self.out / RESULTS
         write_table(path, self.table())
         self._last_consolidated = time.monotonic()
