@@ -28,7 +28,15 @@ TF = "packages/runtime-tf"
 JAX = "packages/runtime-jax"
 USECASES = "packages/usecases"
 SWEEP = "packages/sweep"
-TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
+
+# Test files run in parallel on up to this many processes (one per core; RECOSIM_TEST_WORKERS
+# overrides, 1 runs them in the session's own process). A file stays on one process, so its
+# module-scoped fixtures and compiled functions are built once.
+TEST_WORKERS = os.environ.get("RECOSIM_TEST_WORKERS") or str(min(os.cpu_count() or 1, 4))
+PYTEST = ["pytest", "-q", "-p", "no:cacheprovider"]
+if TEST_WORKERS != "1":
+    PYTEST += ["-n", TEST_WORKERS, "--dist", "loadfile"]
 
 # How an install picks versions: "newest", the newest every declaration allows (an
 # environment kept from an earlier run is upgraded too); "lowest", the lowest version of
@@ -40,8 +48,11 @@ RESOLUTIONS = {"newest": ["--upgrade"], "lowest": ["--resolution", "lowest-direc
 JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
 
 # The packages whose suites CI also runs on the lowest versions (``nox -t ci``); every
-# package has a lowest and a newest-Python session for running by hand.
+# package has a lowest and a newest-Python session for running by hand. The runtime
+# sessions there leave out the use cases' suites: they reach the runtime through the same
+# calls as the library's suite and take most of the time; ``lowest(usecases)`` runs them.
 LOWEST_IN_CI = ["tf", "jax"]
+LOWEST_LEAVES_OUT = {"tf": [f"{USECASES}/tests"], "jax": [f"{USECASES}/tests"]}
 
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
 # The runtime sessions also run the library's and the use cases' suites on their runtime.
@@ -100,6 +111,8 @@ _INSTALLED = (
 def _run_package_tests(session: nox.Session, package: str, resolution: str) -> None:
     """Install ``package`` as ``PACKAGES`` says, picking versions by ``resolution``, and run its suites."""
     installs, test_dirs, runtimes = PACKAGES[package]
+    if resolution == "lowest":
+        test_dirs = [d for d in test_dirs if d not in LOWEST_LEAVES_OUT.get(package, [])]
     targets = _existing(test_dirs)
     if not targets:
         session.error(f"package {package!r} has no tests")
@@ -115,7 +128,7 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
     for target in targets:  # one run per package: each tests/ folder has its own conftest
-        session.run("pytest", "-q", "-p", "no:cacheprovider", target, *session.posargs, env=env)
+        session.run(*PYTEST, target, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["ci"])
@@ -171,8 +184,8 @@ def jax_ecosystem(session: nox.Session) -> None:
     session.log(f"all {len(before)} distributions there kept their versions; the install added {added}")
     session.run("python", "-c", _JAX_SMOKE, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     if session.python == NEWEST_PYTHON:
-        session.install("pytest>=8", "hypothesis>=6.100")
-        session.run("pytest", "-q", "-p", "no:cacheprovider", f"{JAX}/tests", *session.posargs)
+        session.install("pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100")
+        session.run(*PYTEST, f"{JAX}/tests", *session.posargs)
 
 
 _JAX_SMOKE = (
