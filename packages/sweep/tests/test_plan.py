@@ -42,6 +42,12 @@ def test_values_are_converted_to_the_parameter_types(probe):
     assert plan.fixed == {"x": -1.5}
 
 
+def test_a_list_option_is_recorded_as_given_so_its_cells_read_back_by_value():
+    plan = plan_sweep("ecosystem", grid={"boost-caps": ["0", "1.2"]}, seeds=1)
+    assert [t.settings["boost_caps"] for t in plan.tasks] == ["0", "1.2"]
+    assert plan.tasks[0].settings["num_users"] == 2000  # defaults are filled in as checked
+
+
 def test_grid_option_parsing():
     assert parse_grid_option("boost-caps=0, 0.6,1.2") == ("boost-caps", ["0", "0.6", "1.2"])
     assert parse_grid_option('caps=["0,1.2", "0.6"]') == ("caps", ["0,1.2", "0.6"])

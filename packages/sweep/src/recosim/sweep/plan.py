@@ -269,7 +269,8 @@ def plan_sweep(
         except Exception as err:
             where = ", ".join(f"{option_name(k)}={v}" for k, v in cell.items()) or "the fixed settings"
             raise SweepConfigError(f"use case {name!r} rejects {where}: {err}") from None
-        full.append({k: _jsonable(checked.get(k, p.default)) for k, p in params.items()})
+        # a given setting is recorded as given (a list option keeps its text, "0,1.2"); the rest as checked
+        full.append({k: given[k] if k in given else _jsonable(checked.get(k, p.default)) for k, p in params.items()})
     tasks = tuple(
         Task(
             id=_task_id(name, runtime, full[i], seed),
