@@ -6,7 +6,7 @@ The library's plugin registers these with ``registry.add_named(*BLOCKS)``, so
 imports every block module (NumPy and recosim.core only, never a framework).
 
 >>> sorted({block.block_kind for block in BLOCKS})
-['bandit', 'choice', 'metric', 'prototype', 'state', 'story']
+['bandit', 'choice', 'mechanism', 'metric', 'prototype', 'social', 'state', 'story']
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from recosim.library.bandits import algorithms, metrics, problems
 from recosim.library.choice import affinities, selectors
 from recosim.library.entities import base, corpora, recommenders, users
 from recosim.library.entities import metrics as entity_metrics
+from recosim.library.social import detector, graph, ratelimit, requests
 from recosim.library.state import dynamic, estimation, static
 from recosim.library.stories import bandit, recommendation, replay
 
@@ -67,6 +68,11 @@ BLOCKS: tuple[object, ...] = (
     recommenders.RandomRecommender,
     recommenders.TopKAffinityRecommender,
     entity_metrics.CumulativeRewardMetrics,
+    # social platforms: graph, requests, mechanism
+    graph.SparseSocialGraph,
+    requests.ContactRequests,
+    detector.ThresholdDetector,
+    ratelimit.RateLimiter,
     # stories
     recommendation.recommendation_story,
     recommendation.static_corpus_story,
