@@ -64,6 +64,11 @@ def test_sparse_social_graph(runtime, tools):
     a[:, 1], b[:, 1] = b[:, 2], a[:, 2]  # the reverse of the next request
     valid = rng.random((steps, batch)) < 0.9
     x = np.arange(n, dtype=np.float32) ** 2
+    # removals: the reverses of earlier additions (mostly edges by then), a repeat, and random pairs
+    drop_a = np.concatenate([b[np.maximum(np.arange(steps) - 1, 0), 3:9], rng.integers(0, n, (steps, 4))], 1)
+    drop_b = np.concatenate([a[np.maximum(np.arange(steps) - 1, 0), 3:9], rng.integers(0, n, (steps, 4))], 1)
+    drop_a[:, -1], drop_b[:, -1] = drop_b[:, 0], drop_a[:, 0]
+    drop_a, drop_b = drop_a.astype(np.int32), drop_b.astype(np.int32)
     graph = SparseSocialGraph(n, k, max_new_edges=12)  # compaction: up to 12 of the 18 requests count
 
     def queries(state, t):
@@ -84,28 +89,53 @@ def test_sparse_social_graph(runtime, tools):
         state = graph.empty_state()
         t = B.np.zeros((), dtype="int32")
         return state.union(queries(state, t)).union(
-            Value(t=t, added=B.np.zeros((batch,), dtype="bool"), overflow=B.np.zeros((), dtype="int32"))
+            Value(
+                t=t,
+                added=B.np.zeros((batch,), dtype="bool"),
+                overflow=B.np.zeros((), dtype="int32"),
+                removed=B.np.zeros((10,), dtype="bool"),
+            )
         )
 
     def transition(prev):
         B = get_backend()
         t = prev.get("t")
         state = Value(neighbours=prev.get("neighbours"), degree=prev.get("degree"))
+        state, removed = graph.remove_edges(
+            state, B.np.take(B.asarray(drop_a), t, axis=0), B.np.take(B.asarray(drop_b), t, axis=0)
+        )
         new, added, overflow = graph.add_edges(
             state, B.np.take(B.asarray(a), t, axis=0), B.np.take(B.asarray(b), t, axis=0),
             B.np.take(B.asarray(valid), t, axis=0),
         )
-        return new.union(queries(new, t + 1)).union(Value(t=t + 1, added=added, overflow=overflow))
+        return new.union(queries(new, t + 1)).union(
+            Value(t=t + 1, added=added, overflow=overflow, removed=removed)
+        )
 
-    fields = ("neighbours", "degree", "slot", "mutual", "contacts", "at", "sums", "t", "added", "overflow")
+    fields = ("neighbours", "degree", "slot", "mutual", "contacts", "at", "sums", "t", "added", "overflow", "removed")
     traj, lp = tools.trajectory_and_log_prob(runtime, tools.block_variable(initial, transition, fields), steps + 1)
     degrees = traj["degree"]
     assert np.all((traj["slot"] < np.maximum(degrees, 1)) & (traj["slot"] >= 0))
     assert lp == pytest.approx(-np.log(degrees[degrees > 0]).sum(), rel=1e-5)  # uniform slot draws only
     lists = [[] for _ in range(n)]
+    removals = []
     for t in range(steps + 1):
         nbr, deg = traj["neighbours"][t], traj["degree"][t]
         if t > 0:
+            removed = []
+            for i, j in zip(drop_a[t - 1], drop_b[t - 1]):
+                if min(i, j) < 0:
+                    removed.append(False)
+                    continue
+                removed.append(bool(j in lists[i]) and i != j)
+                lists[i] = [c for c in lists[i] if c != j]
+                lists[j] = [c for c in lists[j] if c != i]
+            for i, (p, q) in enumerate(zip(drop_a[t - 1], drop_b[t - 1])):  # a repeat counts as an edge too
+                removed[i] = removed[i] or any(
+                    (p, q) in ((x, y), (y, x)) and r for x, y, r in zip(drop_a[t - 1][:i], drop_b[t - 1][:i], removed)
+                )
+            assert traj["removed"][t].tolist() == removed, f"step {t}"
+            removals.append(sum(removed))
             lists, added, overflow = reference_add_edges(lists, a[t - 1], b[t - 1], valid[t - 1], k, n, max_new=12)
             assert traj["added"][t].tolist() == added, f"step {t}"
             assert int(traj["overflow"][t]) == overflow
@@ -122,6 +152,7 @@ def test_sparse_social_graph(runtime, tools):
         np.testing.assert_allclose(traj["sums"][t], [sum(x[j] for j in lists[i]) for i in range(n)])
     assert traj["degree"][-1].max() == k  # the capacity was reached and respected
     assert traj["overflow"][1:].max() > 0
+    assert sum(removals) > 5  # removal was exercised
 
 
 def test_contact_requests(runtime, tools):

@@ -7,7 +7,8 @@ contacts they share, a uniformly drawn contact (`UniformIndex`), sums over
 contacts. Edges are added in batches by :meth:`SparseSocialGraph.add_edges`,
 which drops self-loops, edges that exist already, repeats within the batch
 (``a-b`` twice, or ``a-b`` and ``b-a``) and edges that would overflow either
-endpoint's capacity, and reports which edges it added.
+endpoint's capacity, and reports which edges it added; and removed in batches by
+:meth:`SparseSocialGraph.remove_edges`.
 
 >>> import numpy as np
 >>> g = SparseSocialGraph(num_accounts=4, capacity=2)
@@ -267,6 +268,44 @@ class SparseSocialGraph(Entity):
 
         added = np_.take(edge_ok, np_.clip(pos, 0, size - 1)) & kept
         return new_state, np_.reshape(added, shape), overflow
+
+    def remove_edges(self, state: Value, a: Any, b: Any, valid: Any = None) -> tuple[Value, Any]:
+        """Remove the edges ``a[i] - b[i]`` where ``valid`` (pairs that are not edges are ignored).
+
+        Returns ``(new_state, removed)``: ``removed`` (bool, the shape of ``a``) says
+        which valid pairs were edges. Each row keeps its remaining contacts in their
+        order, packed at the front.
+        """
+        B = get_backend()
+        np_ = B.np
+        nbr, _ = self._check(state)
+        n, k = self.num_accounts, self.capacity
+        a, b = int32(a), int32(b)
+        shape = tuple(np.broadcast_shapes(static_shape(a), static_shape(b)))
+        a = flatten(np_.broadcast_to(a, shape))
+        b = flatten(np_.broadcast_to(b, shape))
+        ok = (a >= 0) & (a < n) & (b >= 0) & (b < n) & (a != b)
+        if valid is not None:
+            ok = ok & flatten(np_.broadcast_to(B.asarray(valid) != 0, shape))
+        drop = np_.zeros((n * k,), dtype="int32")
+        found = None
+        for owner, other in ((a, b), (b, a)):
+            row = take_rows(nbr, np_.where(ok, owner, -1))  # [R, K]
+            hit = (row == np_.expand_dims(other, -1)) & np_.expand_dims(ok, -1)
+            index = np_.expand_dims(np_.clip(owner, 0, n - 1) * k, -1) + np_.arange(k, dtype="int32")
+            drop = B.scatter_add(drop, flatten(np_.where(hit, index, 0)), flatten(int32(hit)))
+            found = np_.any(hit, axis=-1) if found is None else found
+        keep = np_.reshape((drop == 0) & (flatten(nbr) >= 0), (n, k))
+        position = exclusive_cumsum(keep, axis=-1)
+        index = np_.arange(n, dtype="int32")[:, None] * k + position
+        flat = B.scatter_add(
+            -np_.ones((n * k,), dtype="int32"),
+            flatten(np_.where(keep, index, 0)),
+            flatten(np_.where(keep, nbr + 1, np_.zeros_like(nbr))),
+        )
+        new_deg = int32(np_.sum(int32(keep), axis=-1))
+        removed = np_.reshape(found, shape)
+        return Value(neighbours=np_.reshape(flat, (n, k)), degree=new_deg), removed
 
     def _group_by_owner(self, owner: Any, other: Any, entry_ok: Any) -> tuple[Any, Any]:
         """A stable order with valid entries grouped by owner (then other), invalid ones last;
