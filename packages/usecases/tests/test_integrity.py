@@ -26,7 +26,8 @@ from recosim.usecases.integrity import (
 from recosim.usecases.integrity_sweep import Job, SweepRunner
 from recosim.usecases.integrity_usecase import IntegrityUseCase, parse_grid
 
-TINY = IntegrityConfig(num_accounts=120, scammer_fraction=0.05, community_size=20, capacity=8)
+TINY = IntegrityConfig(num_accounts=120, scammer_fraction=0.05)  # what the use case builds at this size
+HORIZON, BATCH = 5, 4  # one compiled batch function serves every JAX test below
 
 
 @pytest.fixture(params=runtime_names())
@@ -120,8 +121,8 @@ def test_policy_log_probability_has_its_closed_form_and_calibrates_the_policy():
 def test_usecase_at_a_tiny_size(runtime, tmp_path):
     case = IntegrityUseCase()
     args = dict(
-        runtime=runtime, seed=3, out=tmp_path, num_accounts=120, scammer_fraction=0.05, horizon=4,
-        rate_limits="2,8", thresholds="3", batch_size=2,
+        runtime=runtime, seed=3, out=tmp_path, num_accounts=120, scammer_fraction=0.05, horizon=HORIZON,
+        rate_limits="2,8", thresholds="3", batch_size=BATCH,
     )
     first = case.run(num_runs=1, **args)
     rows = json.loads((tmp_path / "sweep.json").read_text())["rows"]
@@ -141,10 +142,10 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
 
 @pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
 def test_vectorised_jobs_equal_single_runs():
-    cfg, horizon = TINY, 5
+    cfg, horizon = TINY, HORIZON
     jobs = [Job("fixed", 2.0, 3.0, 1), Job("other", 3.0, 4.0, 0)]
     policies = {"fixed": None, "other": dict(FIXED_RULE_POLICY, camouflage_bias=np.float32(1.0))}
-    batched = SweepRunner(cfg, horizon, "jax", batch_size=2).run(jobs, policies, seed=7)
+    batched = SweepRunner(cfg, horizon, "jax", batch_size=BATCH).run(jobs, policies, seed=7)
     from recosim.core.checkpoint import chunk_seed
 
     for job, rec in zip(jobs, batched):
@@ -195,9 +196,49 @@ def test_bad_input_is_named():
         check_params(default_params(policy=dict(FIXED_RULE_POLICY, request_weights=np.zeros(2, np.float32))))
     with pytest.raises(ValueError, match="--horizon"):
         IntegrityUseCase().run(runtime="numpy", seed=0, out=None, horizon=0)
-    with pytest.raises(ValueError, match="--runtime jax"):
-        pytest.importorskip("recosim.inference")
+    with pytest.raises(ValueError, match="--learning-adversary"):  # needs the trainer and the JAX runtime
         IntegrityUseCase().run(runtime="numpy", seed=0, out=None, learning_adversary=True, num_accounts=100)
+
+
+@pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
+def test_robust_design_pipeline(tmp_path, monkeypatch):
+    """The learning phase's bookkeeping, with a stand-in for the (separately tested) trainer.
+
+    The stand-in's best response to a setting requests more the higher the threshold, so the
+    setting chosen against it is the strictest one; the use case must find it, train there,
+    and report the comparisons and files.
+    """
+    from recosim.usecases import integrity_learning
+
+    trained = []
+
+    def fake_train(setup, rate_limit, threshold, *, init_policy=None, updates=None, seed=0, checkpoint=None,
+                   quiet=True, callback=None):
+        trained.append(((rate_limit, threshold), init_policy is None, updates))
+        policy = dict(FIXED_RULE_POLICY, request_bias=np.float32(threshold / 2), camouflage_bias=np.float32(2.0))
+        return integrity_learning.LearnedPolicy(policy, np.linspace(0.1, 2.0, updates or setup.updates), (rate_limit, threshold))
+
+    monkeypatch.setattr(integrity_learning, "trainer_available", lambda: None)
+    monkeypatch.setattr(integrity_learning, "train_best_response", fake_train)
+    summary = IntegrityUseCase().run(
+        runtime="jax", seed=1, out=tmp_path, num_accounts=120, scammer_fraction=0.05, horizon=HORIZON, num_runs=2,
+        rate_limits="8", thresholds="2,4,30", learning_adversary=True, train_updates=6, robust_candidates=2,
+        batch_size=BATCH, friction_weight=0.0,
+    )
+    learning = summary["learning"]
+    chosen = tuple(summary["chosen_against_fixed_rule"][k] for k in ("rate_limit", "threshold"))
+    assert trained[0] == (chosen, True, 6)  # the first best response starts from the fixed rule
+    assert [t[1:] for t in trained[1:]] == [(False, 3), (False, 3)]  # the others from the first, half as long
+    assert {tuple(c) for c in learning["candidates"]} == {(8.0, t) for t in (2.0, 4.0, 30.0)} - {chosen}
+    assert learning["reward_over_training"]["rise"] == pytest.approx(1.9 * 4 / 5, rel=0.3)
+    diff = learning["at_chosen_against_fixed_rule"]["learner_minus_fixed"]
+    assert diff["runs"] == 2 and np.isfinite(diff["difference"])
+    robust = learning["chosen_against_learners"]
+    assert robust["cost"] == pytest.approx(robust["victims"])  # friction weight 0: victims alone decide
+    rows = json.loads((tmp_path / "learning.json").read_text())["learner_rows"]
+    assert robust["victims"] == min(r["victims"] for r in rows) and len(rows) == 3
+    for name in ("learning_curves.png", "robust.png", "robust.csv"):
+        assert (tmp_path / name).read_bytes()[:4] in (b"\x89PNG", b"poli")
 
 
 @pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")

@@ -37,6 +37,7 @@ from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv,
 from recosim.library.social import ContactRequests, RateLimiter, SparseSocialGraph, ThresholdDetector, UniformIndex
 
 __all__ = [
+    "MODEL_VERSION",
     "IntegrityConfig",
     "FIXED_RULE_POLICY",
     "POLICY_SHAPES",
@@ -45,6 +46,9 @@ __all__ = [
     "summarise_final",
     "check_params",
 ]
+
+MODEL_VERSION = 1
+"""Bumped whenever the model's behaviour changes, so results files of an older model are not resumed."""
 
 NEVER = -1.0e4  # a logit whose probability is exactly 0 in float32
 F32, I32 = "float32", "int32"

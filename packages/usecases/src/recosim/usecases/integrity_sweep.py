@@ -58,6 +58,10 @@ interactions per genuine account per step; scams per scammer; share of scammers 
 new edges dropped for lack of buffer (a check: should be 0)."""
 
 
+_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+"""Compiled batch functions per (config, horizon, runtime), shared by runners in one process."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One run: the policy's label, the mechanism setting and the run index."""
@@ -129,6 +133,9 @@ class SweepRunner:
 
     # -- JAX: batches of jobs in one compiled call --------------------------------------------------------
     def _compiled(self) -> Callable[..., Any]:
+        key = (self.cfg, self.horizon, self.runtime)
+        if self._jax_fn is None and key in _COMPILED:
+            self._jax_fn = _COMPILED[key]
         if self._jax_fn is None:
             import jax
             import jax.numpy as jnp
@@ -147,7 +154,7 @@ class SweepRunner:
                 with using_backend(rt.backend):
                     return final_figures(last, cfg, horizon)
 
-            self._jax_fn = jax.jit(jax.vmap(one))
+            self._jax_fn = _COMPILED[key] = jax.jit(jax.vmap(one))
         return self._jax_fn
 
     def _run_jax(
@@ -468,8 +475,12 @@ def plot_robust(
     for r in learner_rows:
         ax.annotate(_label((r["rate_limit"], r["threshold"])), (r["friction"], r["victims"]), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
-    for setting, colour, name in ((chosen_fixed, "crimson", "chosen vs fixed rule"),
-                                  (chosen_learner, "navy", "chosen vs learners")):
+    fixed_there = next((x for x in fixed_rows if (x["rate_limit"], x["threshold"]) == chosen_fixed), None)
+    if fixed_there is not None:
+        ax.plot([fixed_there["friction"]], [fixed_there["victims"]], marker="*", ms=14, mfc="none", mec="crimson",
+                ls="none", label="fixed-rule scammers at the setting chosen against them")
+    for setting, colour, name in ((chosen_fixed, "crimson", "learners at the setting chosen vs fixed rule"),
+                                  (chosen_learner, "navy", "learners at the setting chosen vs learners")):
         r = next((x for x in learner_rows if (x["rate_limit"], x["threshold"]) == setting), None)
         if r is not None:
             ax.plot([r["friction"]], [r["victims"]], marker="*", ms=18, color=colour, ls="none",

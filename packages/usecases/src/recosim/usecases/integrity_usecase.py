@@ -33,7 +33,7 @@ import numpy as np
 
 from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
 from recosim.usecases import integrity_sweep as sweep
-from recosim.usecases.integrity import IntegrityConfig
+from recosim.usecases.integrity import FIXED_RULE_POLICY, MODEL_VERSION, IntegrityConfig
 from recosim.usecases.integrity_sweep import Job, SweepRunner
 
 __all__ = ["IntegrityUseCase", "parse_grid"]
@@ -132,7 +132,8 @@ class IntegrityUseCase(UseCase):
                 raise ValueError(f"--learning-adversary: {reason}")
             if runtime != "jax":
                 raise ValueError("--learning-adversary trains with the trainer's JAX implementation: use --runtime jax")
-        fingerprint = _fingerprint({"model": cfg.as_dict(), "horizon": p["horizon"], "seed": seed, "runtime": runtime})
+        model = {"model": cfg.as_dict(), "version": MODEL_VERSION, "horizon": p["horizon"]}
+        fingerprint = _fingerprint({**model, "seed": seed, "runtime": runtime})
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         records = _Records(out, fingerprint)
@@ -221,7 +222,7 @@ class IntegrityUseCase(UseCase):
         follow_updates = max(1, p["train_updates"] // 2)
         screen_runs = max(2, p["num_runs"] // 4)
         k = int(p["robust_candidates"])
-        tracker.expect(p["train_updates"] + k * follow_updates + len(grid) * screen_runs + (1 + k) * p["num_runs"])
+        tracker.expect(p["train_updates"] + k * follow_updates + 2 * len(grid) * screen_runs + (1 + k) * p["num_runs"])
         runs = range(p["num_runs"])
         weight = float(p["friction_weight"])
 
@@ -245,17 +246,26 @@ class IntegrityUseCase(UseCase):
         self._run_jobs(
             runner, records, [Job(_learner(chosen), *chosen, i) for i in runs], policies, seed, tracker, p["batch_size"]
         )
-        # 2. screen the grid with that policy; the most promising settings get best responses of their own
-        screen = "screen"
-        policies[screen] = first.policy
-        screen_jobs = [Job(screen, *s, i) for s in grid for i in range(screen_runs)]
+        # 2. screen the grid with probe adversaries: the rule followers (the sweep), the learned policy, and
+        #    the learned policy without camouflage (what a learner falls back to where camouflage costs too
+        #    much); the settings of least worst-case cost get best responses of their own
+        probes = {
+            "screen": first.policy,
+            "screen-no-camouflage": {**first.policy, "camouflage_bias": FIXED_RULE_POLICY["camouflage_bias"]},
+        }
+        policies.update(probes)
+        screen_jobs = [Job(label, *s, i) for label in probes for s in grid for i in range(screen_runs)]
         self._run_jobs(runner, records, screen_jobs, policies, seed, tracker, p["batch_size"])
-        screen_rows = sweep.summarise(records.items, screen)
-        ranked = sorted(
-            (r for r in screen_rows if (r["rate_limit"], r["threshold"]) != chosen),
-            key=lambda r: sweep.cost(r, weight),
-        )
-        candidates = [(r["rate_limit"], r["threshold"]) for r in ranked[:k]]
+        screen_rows = {label: sweep.summarise(records.items, label) for label in probes}
+        worst = {
+            (r["rate_limit"], r["threshold"]): sweep.cost(r, weight) for r in rows
+        }
+        for label in probes:
+            for r in screen_rows[label]:
+                s = (r["rate_limit"], r["threshold"])
+                worst[s] = max(worst[s], sweep.cost(r, weight))
+        ranked = sorted((s for s in worst if s != chosen), key=lambda s: worst[s])
+        candidates = ranked[:k]
         curves = {f"best response to {_setting_label(chosen)}": first.curve}
         learned = {_setting_label(chosen): first}
         for setting in candidates:
@@ -285,6 +295,7 @@ class IntegrityUseCase(UseCase):
             "group_size": setup.group_size,
             "learning_rate": setup.learning_rate,
             "screen_runs": screen_runs,
+            "screen_worst_case_cost": {_setting_label(s): worst[s] for s in [chosen, *candidates]},
             "reward_over_training": _rise(first.curve),
             "learned_policy": {k: np.asarray(v).tolist() for k, v in first.policy.items()},
             "at_chosen_against_fixed_rule": {
