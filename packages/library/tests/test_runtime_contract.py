@@ -99,3 +99,33 @@ def test_a_latent_name_means_the_same_on_every_runtime(runtime):
     assert float(np.asarray(front(walk_and_choice(20), traj, ["walk/position"])(position))) == pytest.approx(
         expected, rel=1e-5
     )
+
+
+@pytest.mark.parametrize("runtime", ALL)
+def test_run_many_is_part_of_every_runtime(runtime):
+    rt = make_runtime_for(runtime, walk_and_choice(30), seed=2)
+    seeds = [5, 6, 2**33 + 1]
+    many = to_numpy(rt.run_many(seeds, length=3))
+    assert many["walk"]["position"].shape == (3, 3, 30) and many["choice"]["choice"].shape == (3, 3, 30)
+    for i, s in enumerate(seeds):  # run i is the single call with the same seed
+        one = to_numpy(rt.trajectory(3, seed=s))
+        assert np.array_equal(many["choice"]["choice"][i], one["choice"]["choice"])
+        np.testing.assert_allclose(many["walk"]["position"][i], one["walk"]["position"], rtol=1e-6, atol=1e-6)
+    final = to_numpy(rt.run_many(seeds, num_steps=2))
+    np.testing.assert_allclose(final["walk"]["position"], many["walk"]["position"][:, -1], rtol=1e-6, atol=1e-6)
+    # num_runs=n: the runtime's next n calls
+    batched = to_numpy(make_runtime_for(runtime, walk_and_choice(30), seed=8).run_many(num_runs=2, num_steps=1))
+    loop = make_runtime_for(runtime, walk_and_choice(30), seed=8)
+    for i in range(2):
+        np.testing.assert_array_equal(batched["choice"]["choice"][i], to_numpy(loop.execute(1))["choice"]["choice"])
+    shared = make_runtime_for(runtime, counting_variables(), seed=0)
+    out = to_numpy(shared.run_many([0, 1], num_steps=3, starting_value={"count": Value(n=5)}))
+    assert out["count"]["n"].tolist() == [8, 8]
+    with pytest.raises(ValueError, match="exactly one of length="):
+        shared.run_many([1], length=2, num_steps=2)
+    with pytest.raises(ValueError, match="either seeds"):
+        shared.run_many([1], num_runs=2, length=2)
+    with pytest.raises(ValueError, match="num_runs must be an integer >= 1"):
+        shared.run_many(num_runs=0, length=2)
+    with pytest.raises(ValueError, match="trajectory length must be an integer >= 1"):
+        shared.trajectory(0)

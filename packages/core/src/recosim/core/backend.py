@@ -2,8 +2,13 @@
 
 Library blocks never import a framework. They ask for the active backend and use
 its NumPy-like namespace ``B.np``, its TensorFlow Probability distributions
-``B.tfd``, and the handful of operations below whose spelling differs between
-NumPy, TensorFlow and JAX.
+``B.tfd``, its batched ``B.linalg``, and the handful of operations on the backend
+object itself whose spelling differs between NumPy, TensorFlow and JAX.
+
+The *backend contract* is the part of those namespaces that blocks may use:
+`NUMPY_FUNCTIONS`, `DISTRIBUTIONS`, `LINALG_FUNCTIONS` and `OPERATIONS`. Every
+backend must provide all of it with NumPy's meaning; `recosim.core.conformance`
+checks that on any backend, and a test checks that the library uses nothing else.
 
 >>> B = get_backend()          # NumPy unless a runtime has activated another
 >>> B.name
@@ -26,8 +31,13 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
+    "DISTRIBUTIONS",
+    "LINALG_FUNCTIONS",
+    "NUMPY_FUNCTIONS",
+    "OPERATIONS",
     "Backend",
     "BackendFactory",
     "Linalg",
@@ -39,6 +49,36 @@ __all__ = [
     "register_framework_backend",
     "using_backend",
 ]
+
+
+NUMPY_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "abs", "arange", "argmax", "asarray", "broadcast_to", "clip", "concatenate", "cumsum", "einsum",
+        "equal", "exp", "expand_dims", "eye", "full", "full_like", "isfinite", "log", "log1p", "matmul",
+        "max", "maximum", "mean", "minimum", "ones", "ones_like", "reshape", "sqrt", "squeeze", "stack", "sum",
+        "swapaxes", "take", "take_along_axis", "tanh", "where", "zeros", "zeros_like",
+    }
+)  # fmt: skip
+"""Functions of ``B.np`` that blocks may call, with NumPy's signature and meaning."""
+
+DISTRIBUTIONS: frozenset[str] = frozenset(
+    {
+        "BatchBroadcast", "Bernoulli", "Beta", "Categorical", "Deterministic", "Gumbel", "Independent",
+        "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL", "Normal", "Uniform",
+    }
+)  # fmt: skip
+"""TensorFlow Probability distributions of ``B.tfd`` that blocks may build."""
+
+LINALG_FUNCTIONS: frozenset[str] = frozenset({"inv", "solve", "cholesky", "det", "slogdet"})
+"""Functions of ``B.linalg`` (batched over leading axes)."""
+
+OPERATIONS: frozenset[str] = frozenset(
+    {
+        "asarray", "cast", "top_k", "stop_gradient", "scatter_add", "one_hot", "logsumexp", "log_softmax",
+        "softmax", "sigmoid", "log_sigmoid", "norm", "static_value", "make_seed", "fold_in", "sample",
+    }
+)  # fmt: skip
+"""Methods of the backend object that blocks may call (their spelling differs between frameworks)."""
 
 
 class Backend(ABC):
@@ -103,10 +143,15 @@ class Backend(ABC):
         """``x`` with ``updates`` added at ``indices`` along axis 0 (repeated indices accumulate)."""
 
     def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
-        """One-hot encode integer ``indices`` along a new last axis of size ``depth``."""
+        """One-hot encode integer ``indices`` along a new last axis of size ``depth``.
+
+        Indices outside ``[0, depth)`` (such as a "no choice" index) give all zeros;
+        ``dtype="bool"`` gives the mask itself.
+        """
         np_ = self.np
-        idx = self.cast(indices, "int32")
-        return self.cast(np_.expand_dims(idx, -1) == np_.arange(depth, dtype="int32"), dtype)
+        idx = self.cast(self.asarray(indices), "int32")
+        mask = np_.expand_dims(idx, -1) == np_.arange(int(depth), dtype="int32")
+        return mask if np.dtype(dtype) == np.bool_ else self.cast(mask, dtype)
 
     def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
         """``log(sum(exp(x)))`` along ``axis``, computed stably."""
@@ -128,6 +173,19 @@ class Backend(ABC):
         """The logistic function."""
         np_ = self.np
         return 1.0 / (1.0 + np_.exp(-x))
+
+    def log_sigmoid(self, x: Any) -> Any:
+        """``log(sigmoid(x))`` without overflow: ``-softplus(-x)``."""
+        np_ = self.np
+        return -(np_.maximum(-x, 0.0) + np_.log1p(np_.exp(-np_.abs(x))))
+
+    def static_value(self, x: Any) -> NDArray[Any] | None:
+        """``x`` as a NumPy array if its value is known now, else None (inside a compiled trace).
+
+        Lets a block check a value (an index past the end of a log, say) wherever it
+        can be checked, without branching on which backend runs it.
+        """
+        return np.asarray(x)
 
     def norm(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
         """Euclidean norm along ``axis``."""
@@ -199,15 +257,37 @@ class NumpyBackend(Backend):
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         return np.asarray(x, dtype=dtype)
 
+    def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
+        with np.errstate(divide="ignore"):  # a row of -inf is -inf, not a warning
+            return super().logsumexp(x, axis=axis, keepdims=keepdims)
+
     def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
+        """The ``k`` largest along the last axis in decreasing order; ties keep the lower index first.
+
+        Linear in the row length: a partition finds the ``k``-th largest value, every
+        larger entry and the lowest-indexed ties are kept, and only those are sorted.
+        """
         x = np.asarray(x)
         n = x.shape[-1]
         if not 0 < k <= n:
             raise ValueError(f"top_k: k={k} must be between 1 and the last dimension {n}")
-        part = np.argpartition(-x, k - 1, axis=-1)[..., :k] if k < n else np.broadcast_to(np.arange(n), x.shape)
-        vals = np.take_along_axis(x, part, axis=-1)
-        order = np.argsort(-vals, axis=-1, kind="stable")
-        return np.take_along_axis(vals, order, axis=-1), np.take_along_axis(part, order, axis=-1)
+        flat = x.reshape(-1, n)
+        if k < n:
+            kth = -np.partition(-flat, k - 1, axis=-1)[:, k - 1 : k]
+            greater, tied = flat > kth, flat == kth
+            room = k - greater.sum(axis=-1, keepdims=True)
+            chosen = greater | (tied & (np.cumsum(tied, axis=-1) <= room))
+            if int(chosen.sum()) == flat.shape[0] * k:
+                idx = (np.flatnonzero(chosen) % n).reshape(-1, k)
+            else:  # NaN scores: fall back to a full stable sort
+                idx = np.argsort(-flat, axis=-1, kind="stable")[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(n), flat.shape)
+        vals = np.take_along_axis(flat, idx, axis=-1)
+        order = np.lexsort((idx, -vals), axis=-1)  # value descending, then index ascending
+        shape = (*x.shape[:-1], k)
+        vals = np.take_along_axis(vals, order, axis=-1).reshape(shape)
+        return vals, np.take_along_axis(idx, order, axis=-1).reshape(shape)
 
     def stop_gradient(self, x: Any) -> Any:
         return x
@@ -240,6 +320,9 @@ def import_substrate_without_tensorflow(substrate: str) -> Any:
     """
     import importlib
 
+    from recosim.core._tfp_install import warn_if_two_tfp_distributions
+
+    warn_if_two_tfp_distributions()
     before = set(sys.modules)
     hidden = [m for m in _TF_MODULES if m not in sys.modules]
     for m in hidden:

@@ -19,11 +19,14 @@ from typing import Any
 import numpy as np
 
 from recosim.core.network import NetworkValue
+from recosim.core.seeds import derive_seed
+from recosim.core.trajectory import check_count
 from recosim.core.value import Value
 
 __all__ = ["save_network_value", "load_network_value", "run_resumable"]
 
 _META = "__recosim_meta__"
+_FORMAT = 2  # checkpoints written under another seed convention are not resumed
 
 
 def save_network_value(path: Path, value: Mapping[str, Value], meta: Mapping[str, Any] | None = None) -> None:
@@ -51,8 +54,11 @@ def load_network_value(path: Path) -> tuple[NetworkValue, dict[str, Any]]:
 
 
 def chunk_seed(seed: int, chunk: int) -> int:
-    """The seed of chunk ``chunk`` of a run seeded ``seed`` (independent of where a run resumed)."""
-    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, chunk]).generate_state(1, np.uint32)[0])
+    """The seed of chunk ``chunk`` of a run seeded ``seed``: ``derive_seed(seed, chunk)``.
+
+    It does not depend on where a run resumed (see `recosim.core.seeds`).
+    """
+    return derive_seed(seed, chunk)
 
 
 def run_resumable(
@@ -67,15 +73,25 @@ def run_resumable(
 ) -> NetworkValue:
     """Execute ``num_steps`` transitions in chunks, checkpointing after each chunk.
 
-    If ``checkpoint`` exists and was written with the same ``seed``, ``chunk`` and
-    ``config``, the run continues from it; the result equals an uninterrupted run.
+    Chunk ``c`` runs with ``seed=chunk_seed(seed, c)`` (chunk 0 is the initial
+    value). If ``checkpoint`` exists and was written with the same ``seed``,
+    ``chunk`` and ``config``, the run continues from it; the result equals an
+    uninterrupted run.
     """
-    meta = {"seed": int(seed), "chunk": int(chunk), "num_steps": int(num_steps), "config": dict(config or {})}
+    num_steps = check_count(num_steps, "num_steps", 0)
+    chunk = check_count(chunk, "chunk", 1)
+    meta = {
+        "format": _FORMAT,
+        "seed": int(seed),
+        "chunk": chunk,
+        "num_steps": num_steps,
+        "config": dict(config or {}),
+    }
     done, value = 0, None
     if checkpoint is not None and Path(checkpoint).exists():
         saved, saved_meta = load_network_value(Path(checkpoint))
-        same = {k: saved_meta.get(k) for k in ("seed", "chunk", "config")} == {
-            k: json.loads(json.dumps(meta[k])) for k in ("seed", "chunk", "config")
+        same = {k: saved_meta.get(k) for k in ("format", "seed", "chunk", "config")} == {
+            k: json.loads(json.dumps(meta[k])) for k in ("format", "seed", "chunk", "config")
         }
         if same and saved_meta.get("done", 0) <= num_steps:
             value, done = saved, int(saved_meta["done"])

@@ -26,7 +26,6 @@ and the library's own (e.g. the iterated multinomial logit).
 from __future__ import annotations
 
 import threading
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from typing import Any
 
 from recosim.core.backend import get_backend
 from recosim.core.errors import RandomVariableError
+from recosim.core.seeds import fold, name_hash
+from recosim.core.support import log_prob_in_support
 from recosim.core.value import Value
 
 __all__ = [
@@ -67,11 +68,16 @@ class Site:
 
     @property
     def log_prob(self) -> Any:
-        """``distribution.log_prob(value)``, computed once on first use."""
+        """``distribution.log_prob(value)``, computed once on first use; ``-inf`` outside the support.
+
+        Values outside the distribution's support (a categorical index past the
+        last class, a negative value under a Gamma, a non-integer count, NaN)
+        score ``-inf`` on every backend (`recosim.core.support`).
+        """
         if self._log_prob is None:
             if self.value is None:
                 raise RandomVariableError(f"random variable {self.name!r} has no value to score")
-            self._log_prob = self.distribution.log_prob(self.value)
+            self._log_prob = log_prob_in_support(self.distribution, self.value, get_backend())
         return self._log_prob
 
 
@@ -191,15 +197,11 @@ def realize(value: Mapping[str, Any]) -> Value:
     return Value({k: rv(k, f) if is_distribution(f) else f for k, f in value.items()})
 
 
-def name_hash(name: str) -> int:
-    """A stable 31-bit integer for ``name`` (the same in every process and on every backend)."""
-    return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
-
-
 class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro
     """Sample unvalued draws with a seed derived from ``key`` and the draw's name.
 
-    ``key`` is a backend seed (``backend.make_seed(0)``) or a plain int.
+    ``key`` is a backend seed (``backend.make_seed(0)``) or a plain int; the draw
+    named ``n`` uses ``fold(backend, key, n)`` (`recosim.core.seeds`).
     """
 
     def __init__(self, key: Any, backend: Any = None) -> None:
@@ -208,7 +210,7 @@ class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro
 
     def process(self, site: Site) -> None:
         if site.value is None:
-            site_seed = self.backend.fold_in(self.key, name_hash(site.name))
+            site_seed = fold(self.backend, self.key, site.name)
             site.value = self.backend.sample(site.distribution, site.sample_shape, site_seed)
 
 

@@ -32,8 +32,9 @@ def replay_variable(name: str, logged: Mapping[str, Any], *, spec: ValueSpec | N
     """A variable named ``name`` that replays ``logged`` (fields with a leading time axis).
 
     Returns ``[variable]``; its Value has the logged fields plus an int32 step
-    counter ``replay_step``. Running past the end of the log is an error on the
-    NumPy runtime and clamps to the last step on compiled runtimes.
+    counter ``replay_step``. Running past the end of the log is an error wherever
+    the step is known when it runs (the NumPy runtime, eager modes); inside a
+    compiled run it clamps to the last logged step.
     """
     logged_v = Value(logged)
     lengths = {k: shape_of(f)[0] for k, f in logged_v.items()}
@@ -47,8 +48,9 @@ def replay_variable(name: str, logged: Mapping[str, Any], *, spec: ValueSpec | N
 
     def at(t: Any) -> Value:
         B = get_backend()
-        if B.name == "numpy" and int(t) >= length:  # type: ignore[operator]
-            raise IndexError(f"replayed variable {name!r} has {length} logged steps; step {int(t)} asked")
+        step = B.static_value(t)
+        if step is not None and int(step) >= length:
+            raise IndexError(f"replayed variable {name!r} has {length} logged steps; step {int(step)} asked")
         t_c = B.np.minimum(t, length - 1)
         return host.map(lambda f: B.np.take(B.asarray(f), t_c, axis=0)).union(Value({STEP_FIELD: t}))
 

@@ -1,18 +1,23 @@
 """The `Runtime` contract and the NumPy runtime.
 
 A runtime samples trajectories from a `Network`. Every runtime offers the same
-three calls, so a model runs anywhere by changing one argument:
+calls, so a model runs anywhere by changing one argument:
 
 * ``trajectory(length, starting_value=None)``: every step, stacked along a new
   leading time axis (step 0 is the initial value, or ``starting_value``);
 * ``execute(num_steps, starting_value=None)``: only the value after ``num_steps``
   transitions (``execute(0)`` is the initial value);
+* ``run_many(seeds or num_runs=, length= or num_steps=)``: many independent runs,
+  every field with a leading run axis (one compiled call on TF and JAX);
 * ``log_probability(value_trajectory, num_steps=None)``: the log-probability of a
-  logged trajectory under the model.
+  logged trajectory under the model;
+* ``log_probability_fn(value_trajectory, latent)``: the same as a function of
+  held-out (latent) entries, an MCMC target.
 
 Seeds are explicit. A runtime built with ``seed=s`` gives the same result for the
 same call every time; successive calls on one runtime use successive derived seeds
-(so a loop of calls gives independent runs), and ``seed=`` on a call overrides.
+(so a loop of calls gives independent runs), and ``seed=`` on a call overrides
+(`recosim.core.seeds` states the convention).
 
 >>> from recosim.core.variable import Variable, value
 >>> from recosim.core.value import Value, ValueSpec, FieldSpec
@@ -27,36 +32,56 @@ from __future__ import annotations
 
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeAlias
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 
 from recosim.core.backend import Backend, numpy_backend, using_backend
+from recosim.core.checks import checked
 from recosim.core.errors import NetworkError, RandomVariableError
-from recosim.core.evaluation import initial_step, transition
+from recosim.core.evaluation import initial_step, settle_field, transition
 from recosim.core.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
 from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
+from recosim.core.seeds import fold
 from recosim.core.story import Story, network_from_story
-from recosim.core.trajectory import slice_step, stack_steps
-from recosim.core.value import Value
+from recosim.core.trajectory import check_count, slice_step, stack_steps
+from recosim.core.value import Value, shape_of
 from recosim.core.variable import Variable
 
-__all__ = ["Runtime", "NumpyRuntime", "ModelLike", "stack_steps", "slice_step"]
+__all__ = ["Runtime", "NumpyRuntime", "ModelLike", "RunKind", "stack_steps", "slice_step"]
 
 ModelLike: TypeAlias = Network | Story | Sequence[Variable] | Callable[[], Sequence[Variable]]
 
 
+RunKind: TypeAlias = Literal["trajectory", "execute"]
+"""What a run returns: every step stacked (``"trajectory"``) or only the last value (``"execute"``)."""
+
+
 class Runtime(ABC):
-    """Base class of runtimes. Subclasses set ``name`` and implement the three calls."""
+    """Base class of runtimes: the whole contract, over one method a subclass implements.
+
+    ``validate=True`` builds a runtime in checked mode (`recosim.core.checks`): it
+    validates distribution arguments, refuses the first non-finite value and
+    logged data outside its support, each error naming the variable, field and
+    step. Checked runs evaluate their steps eagerly, so they are slower.
+
+    A subclass sets ``name``, provides :attr:`backend` and implements :meth:`simulate`
+    (one run from a backend key); it may override :meth:`simulate_batch` to run many
+    keys at once, and ``log_probability`` / ``log_probability_fn`` with compiled
+    versions. The public calls check their arguments once, here, and derive keys
+    by the convention of `recosim.core.seeds`.
+    """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None) -> None:
+    def __init__(self, network: ModelLike, *, seed: int | None = None, validate: bool = False) -> None:
         self.network = network_from_story(network)
         self.seed = int(secrets.randbits(31)) if seed is None else int(seed)
+        self.validate = bool(validate)
         self._calls = 0
 
     @property
@@ -64,17 +89,69 @@ class Runtime(ABC):
     def backend(self) -> Backend:
         """The backend whose arrays and distributions behaviours see."""
 
+    # -- what a runtime implements ------------------------------------------------------
     @abstractmethod
+    def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
+        """One run under the backend key ``key``.
+
+        ``kind="trajectory"``: ``n`` steps (``n >= 1``), each field stacked on a new
+        leading time axis; ``kind="execute"``: the value after ``n`` transitions
+        (``n >= 0``). Step 0 is the initial step, or ``start`` (already checked to
+        hold every variable). Step ``t`` draws under ``fold(key, t)``.
+        """
+
+    def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
+        """One run per key of ``keys`` (stacked ``[runs, ...]``), every field gaining a leading run axis.
+
+        The default calls :meth:`simulate` once per key; compiled runtimes run the
+        batch in one call.
+        """
+        count = int(shape_of(keys)[0])  # type: ignore[arg-type]
+        return stack_steps([self.simulate(kind, n, keys[i], start) for i in range(count)], self.backend)
+
+    # -- the contract ---------------------------------------------------------------------
     def trajectory(
         self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
     ) -> NetworkValue:
         """``length`` steps (``length >= 1``), each field stacked on a new leading time axis."""
+        length = check_count(length, "trajectory length", 1)
+        start = self._start(starting_value)
+        return self.simulate("trajectory", length, self._next_key(seed), start)
 
-    @abstractmethod
     def execute(
         self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
     ) -> NetworkValue:
         """The value after ``num_steps`` transitions from the initial (or starting) value."""
+        num_steps = check_count(num_steps, "num_steps", 0)
+        start = self._start(starting_value)
+        return self.simulate("execute", num_steps, self._next_key(seed), start)
+
+    def run_many(
+        self,
+        seeds: Sequence[int] | int | None = None,
+        *,
+        num_runs: int | None = None,
+        length: int | None = None,
+        num_steps: int | None = None,
+        starting_value: Mapping[str, Value] | None = None,
+    ) -> NetworkValue:
+        """Independent runs; every field gains a leading run axis.
+
+        Give ``length`` for trajectories (``[runs, length, ...]``, as :meth:`trajectory`)
+        or ``num_steps`` for final values (``[runs, ...]``, as :meth:`execute`). Run
+        ``i`` equals the single call with the same key: ``trajectory(length,
+        seed=seeds[i])``, or with ``num_runs=n`` (or an int ``seeds``) the runtime's
+        ``i``-th next call. ``starting_value`` is shared by all runs. Compiled runtimes
+        run the batch in one call; summarise it with `recosim.core.summary.summarize`.
+
+        >>> from recosim.core.examples import random_walk_variables
+        >>> rt = NumpyRuntime(random_walk_variables(3), seed=0)
+        >>> rt.run_many([1, 2], num_steps=4)["walk"].get("position").shape
+        (2, 3)
+        """
+        kind, n = self._run_many_kind(length, num_steps)
+        start = self._start(starting_value)
+        return self.simulate_batch(kind, n, self.run_keys(seeds, num_runs=num_runs), start)
 
     def log_probability(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
@@ -85,7 +162,7 @@ class Runtime(ABC):
         which samples the draws the data does not log (see `recosim.core.log_probability`).
         """
         return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed
+            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed, validate=self.validate
         )
 
     def log_probability_fn(
@@ -103,15 +180,17 @@ class Runtime(ABC):
         an MCMC kernel calls as ``target_log_prob_fn(*state)``; compiled runtimes
         return compiled, differentiable versions.
         """
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend)
+        return LogProbabilityFn(
+            self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend, validate=self.validate
+        )
 
-    # -- helpers for subclasses ---------------------------------------------------
+    # -- keys and checks -----------------------------------------------------------------
     def _next_key(self, seed: int | None) -> Any:
-        """The backend seed of one call: from ``seed`` if given, else the runtime's next one."""
+        """The backend key of one call: ``make_seed(seed)`` if given, else the runtime's next call key."""
         B = self.backend
         if seed is not None:
             return B.make_seed(int(seed))
-        key = B.fold_in(B.make_seed(self.seed), self._calls)
+        key = fold(B, B.make_seed(self.seed), self._calls)
         self._calls += 1
         return key
 
@@ -135,19 +214,17 @@ class Runtime(ABC):
             if not keys:
                 raise ValueError("run_many needs at least one seed")
         else:
-            assert num_runs is not None
-            count = self._check_length(num_runs, "num_runs", 1)
+            count = check_count(num_runs, "num_runs", 1)
             keys = [self._next_key(None) for _ in range(count)]
         return B.np.stack([B.asarray(k) for k in keys])
 
-    def _run_many_kind(self, length: int | None, num_steps: int | None) -> tuple[str, int]:
+    def _run_many_kind(self, length: int | None, num_steps: int | None) -> tuple[RunKind, int]:
         """``("trajectory", length)`` or ``("execute", num_steps)`` for ``run_many``, checked."""
         if (length is None) == (num_steps is None):
             raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
         if length is not None:
-            return "trajectory", self._check_length(length, "trajectory length", 1)
-        assert num_steps is not None
-        return "execute", self._check_length(num_steps, "num_steps", 0)
+            return "trajectory", check_count(length, "trajectory length", 1)
+        return "execute", check_count(num_steps, "num_steps", 0)
 
     def _refuse_outer_handlers(self) -> None:
         """For compiled runtimes: refuse to run under handlers opened around the call.
@@ -164,20 +241,25 @@ class Runtime(ABC):
                 "functions, a replayed variable, or the eager mode of the runtime instead"
             )
 
-    def _check_starting_value(self, starting_value: Mapping[str, Value]) -> NetworkValue:
+    def _start(self, starting_value: Mapping[str, Value] | None) -> NetworkValue | None:
+        """``starting_value`` checked to give every variable of the network (None stays None)."""
+        if starting_value is None:
+            return None
         missing = [n for n in self.network.names if n not in starting_value]
         extra = [n for n in starting_value if n not in self.network]
         if missing or extra:
             raise NetworkError(
                 f"starting_value must give every variable of the network: missing {missing}, unknown {extra}"
             )
-        return {n: Value(starting_value[n]) for n in self.network.names}
-
-    @staticmethod
-    def _check_length(length: int, what: str, minimum: int) -> int:
-        if int(length) != length or length < minimum:
-            raise ValueError(f"{what} must be an integer >= {minimum}, got {length!r}")
-        return int(length)
+        B = self.backend
+        out = {}
+        for n in self.network.names:
+            specs = self.network[n].spec.as_dict
+            where = f"the starting value of variable {n!r}, field"
+            out[n] = Value(starting_value[n]).map_with_key(
+                lambda k, x, specs=specs, where=where: settle_field(x, specs.get(k), None, B, f"{where} {k!r}")
+            )
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"
@@ -193,45 +275,43 @@ class NumpyRuntime(Runtime):
     name = "numpy"
 
     def __init__(
-        self, network: ModelLike, *, seed: int | None = None, callback: Callable[[int], None] | None = None
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        callback: Callable[[int], None] | None = None,
+        validate: bool = False,
     ) -> None:
-        super().__init__(network, seed=seed)
+        super().__init__(network, seed=seed, validate=validate)
         self.callback = callback
 
     @property
     def backend(self) -> Backend:
         return numpy_backend()
 
-    def _steps(
-        self, count: int, starting_value: Mapping[str, Value] | None, seed: int | None
-    ) -> Iterable[NetworkValue]:
+    def _steps(self, count: int, key: Any, start: NetworkValue | None) -> Iterator[NetworkValue]:
         B = self.backend
-        key = self._next_key(seed)
         with using_backend(B):
-            if starting_value is None:
-                with seed_handler(B.fold_in(key, 0), B):
+            if start is None:
+                with seed_handler(fold(B, key, 0), B), self._checked(0):
                     current = initial_step(self.network)
             else:
-                current = self._check_starting_value(starting_value)
+                current = start
             yield current
             for t in range(1, count):
-                with seed_handler(B.fold_in(key, t), B):
-                    current = transition(self.network, current)
+                with seed_handler(fold(B, key, t), B), self._checked(t):
+                    current = transition(self.network, current, step=t)
                 if self.callback is not None:
                     self.callback(t)
                 yield current
 
-    def trajectory(
-        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        length = self._check_length(length, "trajectory length", 1)
-        return stack_steps(list(self._steps(length, starting_value, seed)), self.backend)
+    def _checked(self, step: int) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
-    def execute(
-        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        num_steps = self._check_length(num_steps, "num_steps", 0)
+    def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
+        if kind == "trajectory":
+            return stack_steps(list(self._steps(n, key, start)), self.backend)
         last: NetworkValue = {}
-        for last in self._steps(num_steps + 1, starting_value, seed):  # noqa: B007
+        for last in self._steps(n + 1, key, start):  # noqa: B007
             pass
         return last

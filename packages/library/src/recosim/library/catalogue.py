@@ -6,14 +6,15 @@ The library's plugin registers these with ``registry.add_named(*BLOCKS)``, so
 imports every block module (NumPy and recosim.core only, never a framework).
 
 >>> sorted({block.block_kind for block in BLOCKS})
-['bandit', 'choice', 'mechanism', 'metric', 'prototype', 'social', 'state', 'story']
+['bandit', 'choice', 'mechanism', 'metric', 'network', 'prototype', 'social', 'state', 'story']
 """
 
 from __future__ import annotations
 
+from recosim.library import networks
 from recosim.library.bandits import algorithms, metrics, problems
 from recosim.library.choice import affinities, selectors
-from recosim.library.entities import base, corpora, recommenders, users
+from recosim.library.entities import base, corpora, policies, recommenders, users
 from recosim.library.entities import metrics as entity_metrics
 from recosim.library.social import detector, graph, ratelimit, requests
 from recosim.library.state import dynamic, estimation, static
@@ -67,6 +68,8 @@ BLOCKS: tuple[object, ...] = (
     corpora.StaticCorpus,
     recommenders.RandomRecommender,
     recommenders.TopKAffinityRecommender,
+    policies.HistoryPolicyRecommender,
+    networks.HistoryScorer,
     entity_metrics.CumulativeRewardMetrics,
     # social platforms: graph, requests, mechanism
     graph.SparseSocialGraph,

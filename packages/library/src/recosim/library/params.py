@@ -13,16 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core import get_backend
 from recosim.core.value import shape_of
 
 __all__ = [
     "as_float_param",
     "batch_shape_tuple",
     "check_last_dim",
-    "log_sigmoid",
     "ndim",
-    "one_hot",
     "positive_float",
     "positive_int",
     "static_shape",
@@ -73,12 +70,6 @@ def check_last_dim(x: Any, size: int | None, what: str, expected: str) -> None:
         raise ValueError(f"{what} has shape {shape}; its last axis must have {size} entries ({expected})")
 
 
-def log_sigmoid(x: Any) -> Any:
-    """``log(sigmoid(x))`` computed without overflow: ``-softplus(-x)``."""
-    np_ = get_backend().np
-    return -(np_.maximum(-x, 0.0) + np_.log1p(np_.exp(-np_.abs(x))))
-
-
 def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batch_shape") -> tuple[int, ...]:
     """Normalise a population shape given as an int, a sequence or ``None`` (no population axis)."""
     if batch_shape is None:
@@ -89,15 +80,3 @@ def batch_shape_tuple(batch_shape: int | Sequence[int] | None, name: str = "batc
     if any(d <= 0 for d in out):
         raise ValueError(f"{name} must hold positive sizes, got {out}")
     return out
-
-
-def one_hot(indices: Any, depth: int, dtype: str = "float32") -> Any:
-    """One-hot encode integer ``indices`` on a new last axis; out-of-range indices give all zeros.
-
-    Written with explicit int32 dtypes so that it behaves identically on every backend.
-    """
-    B = get_backend()
-    np_ = B.np
-    idx = B.cast(B.asarray(indices), "int32")
-    mask = np_.expand_dims(idx, -1) == np_.arange(int(depth), dtype="int32")
-    return mask if dtype == "bool" else B.cast(mask, dtype)

@@ -25,8 +25,8 @@ __all__ = [
 _WHERE = {
     "JaxBackend": "recosim.jax.backend",
     "JaxRuntime": "recosim.jax.runtime",
-    "RunSummary": "recosim.jax.summary",
-    "summarize": "recosim.jax.summary",
+    "RunSummary": "recosim.core.summary",
+    "summarize": "recosim.core.summary",
     "log_probability_from_value_trajectory": "recosim.jax.log_probability",
     "make_log_probability_fn": "recosim.jax.log_probability",
     "replace_fields": "recosim.jax.log_probability",

@@ -17,8 +17,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import NDArray
 
-from recosim.core.backend import Backend, Linalg
+from recosim.core.backend import Backend, Linalg, register_framework_backend
 from recosim.jax._pytree import register_value_pytree
 
 __all__ = ["JaxBackend", "jax_backend", "is_weakly_typed", "strong"]
@@ -72,7 +73,14 @@ class JaxBackend(Backend):
         return jnp.asarray(x).at[jnp.asarray(indices)].add(updates)
 
     def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
-        return jax.nn.one_hot(indices, int(depth), dtype=dtype)
+        return jax.nn.one_hot(jnp.asarray(indices), int(depth), dtype=dtype)
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return jax.nn.log_sigmoid(x)
+
+    def static_value(self, x: Any) -> NDArray[Any] | None:
+        """None for tracers (inside jit, scan, vmap or grad); the value otherwise."""
+        return None if isinstance(x, jax.core.Tracer) else np.asarray(x)
 
     def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
         return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
@@ -93,7 +101,7 @@ class JaxBackend(Backend):
 
 def _import_jax_substrate() -> Any:
     """TFP's JAX substrate, imported without TensorFlow (see core's helper for why)."""
-    from recosim.core.backend import import_substrate_without_tensorflow
+    from recosim.jax._tfp_compat import import_substrate_without_tensorflow
 
     return import_substrate_without_tensorflow("jax")
 
@@ -107,6 +115,9 @@ def jax_backend() -> JaxBackend:
     if _SHARED is None:
         _SHARED = JaxBackend()
     return _SHARED
+
+
+register_framework_backend("jax", jax_backend)
 
 
 def is_weakly_typed(x: Any) -> bool:

@@ -42,8 +42,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow.experimental.numpy as tnp
 import tensorflow_probability as tfp
+from numpy.typing import NDArray
 
-from recosim.core.backend import Backend, Linalg
+from recosim.core.backend import Backend, Linalg, register_framework_backend
 
 __all__ = ["TFBackend", "tf_backend", "enable_numpy_behavior", "SEED_ALGORITHM"]
 
@@ -150,7 +151,18 @@ class TFBackend(Backend):
         return tf.tensor_scatter_nd_add(x, indices[..., None], tf.broadcast_to(updates, _scatter_shape(x, indices)))
 
     def one_hot(self, indices: Any, depth: int, dtype: Any = "float32") -> Any:
-        return tf.one_hot(indices, int(depth), dtype=_tf_dtype(dtype))
+        dtype = _tf_dtype(dtype)
+        if dtype == tf.bool:
+            return tf.one_hot(tf.cast(indices, tf.int32), int(depth), on_value=True, off_value=False, dtype=tf.bool)
+        return tf.one_hot(tf.cast(indices, tf.int32), int(depth), dtype=dtype)
+
+    def log_sigmoid(self, x: Any) -> Any:
+        return tf.math.log_sigmoid(x)
+
+    def static_value(self, x: Any) -> NDArray[Any] | None:
+        """The value of an eager tensor (or one TensorFlow can fold while tracing); None otherwise."""
+        value = tf.get_static_value(x)
+        return None if value is None else np.asarray(value)
 
     def logsumexp(self, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
         return tf.reduce_logsumexp(x, axis=axis, keepdims=keepdims)
@@ -182,3 +194,6 @@ def tf_backend() -> TFBackend:
     if _SHARED is None:
         _SHARED = TFBackend()
     return _SHARED
+
+
+register_framework_backend("tensorflow", tf_backend)

@@ -4,11 +4,13 @@
 >>> result = run_distributed(tf.distribute.get_strategy(), random_walk_variables(3), num_runs=4, num_steps=2, seed=0)
 >>> result.values["walk"].get("position").shape
 TensorShape([4, 3])
->>> result.mean["walk"].get("position").shape
-TensorShape([3])
+>>> result.mean["walk"].get("position").shape, result.num_runs
+((3,), 4)
 
-Run ``i`` uses the key ``fold_in(make_seed(seed), i)``, the key of the ``i``-th
+Run ``i`` uses the key ``fold(make_seed(seed), i)``, the key of the ``i``-th
 call of ``TFRuntime(model, seed=seed)``, so each run can be reproduced alone.
+Mean and standard error come from core's `recosim.core.summary.summarize`, the
+same convention on every runtime.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ import tensorflow as tf
 
 from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike
+from recosim.core.seeds import fold
+from recosim.core.summary import RunSummary, summarize
+from recosim.core.trajectory import check_count
 from recosim.core.value import Value
 from recosim.tf.runtime import TFRuntime
 from recosim.tf.tensors import Flat, as_values
@@ -33,26 +38,27 @@ __all__ = ["run_distributed", "DistributedResult"]
 class DistributedResult:
     """What :func:`run_distributed` returns.
 
-    ``values``: every run's result stacked on a leading run axis; ``mean`` and
-    ``stderr``: their mean over runs and its standard error (``std / sqrt(n)``,
-    with the ``n - 1`` estimator; zero for one run), in the floating dtype of each
-    field (integer fields are averaged as ``float32``).
+    ``values``: every run's result (tensors) stacked on a leading run axis;
+    ``summary``: core's `RunSummary` of them, whose ``mean`` and ``stderr``
+    (NumPy float64; the standard error is NaN for a single run) are also
+    attributes here.
     """
 
     values: NetworkValue
-    mean: NetworkValue
-    stderr: NetworkValue
-    num_runs: int
+    summary: RunSummary
     num_replicas: int
 
+    @property
+    def mean(self) -> NetworkValue:
+        return self.summary.mean  # type: ignore[no-any-return]
 
-def _stats(x: Any, n: int) -> tuple[Any, Any]:
-    x = x if x.dtype.is_floating else tf.cast(x, tf.float32)
-    mean = tf.reduce_mean(x, axis=0)
-    if n < 2:
-        return mean, tf.zeros_like(mean)
-    var = tf.reduce_sum(tf.square(x - mean), axis=0) / (n - 1)
-    return mean, tf.sqrt(var / n)
+    @property
+    def stderr(self) -> NetworkValue:
+        return self.summary.stderr  # type: ignore[no-any-return]
+
+    @property
+    def num_runs(self) -> int:
+        return self.summary.num_runs
 
 
 def run_distributed(
@@ -73,14 +79,14 @@ def run_distributed(
     keep (default: the final value itself).
     """
     runtime = model if isinstance(model, TFRuntime) else TFRuntime(model, seed=seed)
-    num_runs = TFRuntime._check_length(num_runs, "num_runs", 1)
-    num_steps = TFRuntime._check_length(num_steps, "num_steps", 0)
+    num_runs = check_count(num_runs, "num_runs", 1)
+    num_steps = check_count(num_steps, "num_steps", 0)
     B = runtime.backend
     base = B.make_seed(runtime.seed if seed is None else int(seed))
     replicas = int(strategy.num_replicas_in_sync)
     if num_runs % replicas:
         raise ValueError(f"num_runs={num_runs} must be a multiple of the strategy's {replicas} replica(s)")
-    keys = tf.stack([B.fold_in(base, i) for i in range(num_runs)])
+    keys = tf.stack([fold(B, base, i) for i in range(num_runs)])
 
     def keep(last: Flat) -> Flat:
         out = statistic(as_values(last))  # type: ignore[misc]
@@ -104,9 +110,8 @@ def run_distributed(
     inverse = np.argsort(concatenated)
     flat = [tf.gather(tf.concat(list(p), axis=0), inverse) for p in parts]
     stacked = tf.nest.pack_sequence_as(_structure(per_replica, strategy), flat)
-    mean = {n: {k: _stats(x, num_runs)[0] for k, x in f.items()} for n, f in stacked.items()}
-    stderr = {n: {k: _stats(x, num_runs)[1] for k, x in f.items()} for n, f in stacked.items()}
-    return DistributedResult(as_values(stacked), as_values(mean), as_values(stderr), num_runs, replicas)
+    values = as_values(stacked)
+    return DistributedResult(values, summarize(values), replicas)
 
 
 def _structure(per_replica: Any, strategy: tf.distribute.Strategy) -> Any:

@@ -13,23 +13,26 @@ Python loop, for debugging; it gives the same numbers as the compiled run.
 [0, 1, 2, 3]
 
 Seeds follow the NumPy runtime's convention: a call's key is
-``fold_in(make_seed(seed), call_index)`` (or ``make_seed(seed=...)``) and step
-``t`` draws under ``seed(fold_in(key, t))``.
+``fold(make_seed(seed), call_index)`` (or ``make_seed(seed=...)``) and step
+``t`` draws under ``seed(fold(key, t))`` (`recosim.core.seeds`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from recosim.core.backend import Backend
+from recosim.core.checks import checked
 from recosim.core.errors import SpecError
 from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
-from recosim.core.runtime import ModelLike, Runtime
+from recosim.core.runtime import ModelLike, RunKind, Runtime
+from recosim.core.seeds import fold
 from recosim.core.value import Value, shape_of
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
 from recosim.tf.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
@@ -49,6 +52,10 @@ class TFRuntime(Runtime):
             non-XLA samples for the same seed (TensorFlow's samplers transform the
             random bits differently), but are reproducible among themselves.
         eager: run the step functions in a Python loop instead of a graph.
+        validate: checked mode (`recosim.core.checks`): the steps run eagerly and
+            every draw and value is checked, errors naming the variable, field
+            and step; log-probabilities refuse impossible data instead of
+            scoring it ``-inf``.
 
     Compiled functions see Python state (attributes, recosim handlers opened
     around the call) as it was when they were traced; parameters meant to change
@@ -57,11 +64,23 @@ class TFRuntime(Runtime):
 
     name = "tf"
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None, xla: bool = False, eager: bool = False) -> None:
-        super().__init__(network, seed=seed)
+    def __init__(
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        xla: bool = False,
+        eager: bool = False,
+        validate: bool = False,
+    ) -> None:
+        super().__init__(network, seed=seed, validate=validate)
         enable_numpy_behavior()
-        if xla and eager:
-            raise ValueError("TFRuntime: xla=True compiles the graph and eager=True avoids it; choose one")
+        if xla and (eager or validate):
+            raise ValueError(
+                "TFRuntime: xla=True compiles the graph and "
+                + ("eager=True" if eager else "validate=True (checked mode runs the steps eagerly)")
+                + " avoids it; choose one"
+            )
         self.xla = bool(xla)
         self.eager = bool(eager)
         self._functions: dict[tuple[Any, ...], Any] = {}
@@ -72,22 +91,25 @@ class TFRuntime(Runtime):
 
     # -- the step functions (shared by the compiled and the eager paths) ---------
     def initial_step(self, key: Any) -> Flat:
-        """The initial value under the seed ``fold_in(key, 0)``, as tensors."""
+        """The initial value under the seed ``fold(key, 0)``, as tensors."""
         B = self.backend
-        with step_handlers(B.fold_in(key, 0)):
+        with step_handlers(fold(B, key, 0)), self._checked(0):
             value = initial_step(self.network)
         return to_tensors(value, self.network)
 
     def transition_step(self, key: Any, t: Any, previous: Flat) -> Flat:
-        """One transition from ``previous`` under the seed ``fold_in(key, t)``, as tensors.
+        """One transition from ``previous`` under the seed ``fold(key, t)``, as tensors.
 
         Every field must keep the dtype, and a shape compatible with, its value in
         ``previous``; otherwise a `SpecError` names the variable and field.
         """
         B = self.backend
-        with step_handlers(B.fold_in(key, t)):
-            value = transition(self.network, as_values(previous))
+        with step_handlers(fold(B, key, t)), self._checked(t):
+            value = transition(self.network, as_values(previous), step=t)
         return self._conform(value, previous)
+
+    def _checked(self, step: Any) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
     def _conform(self, value: NetworkValue, previous: Flat) -> Flat:
         out: Flat = {}
@@ -245,79 +267,35 @@ class TFRuntime(Runtime):
         return steps
 
     # -- the Runtime contract -------------------------------------------------------
-    def _start(self, starting_value: Mapping[str, Value] | None) -> Flat | None:
-        if starting_value is None:
-            return None
-        return to_tensors(self._check_starting_value(starting_value), self.network)
-
-    def trajectory(
-        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        length = self._check_length(length, "trajectory length", 1)
-        start = self._start(starting_value)
-        key = self._next_key(seed)
-        if self.eager:
-            steps = self._eager_steps(length, key, start)
-            flat = {n: {k: tf.stack([s[n][k] for s in steps]) for k in f} for n, f in steps[0].items()}
-        else:
-            self._refuse_outer_handlers()
-            fn = self._compiled("trajectory", length, start is not None)
-            flat = fn(key) if start is None else fn(key, start)
-        return as_values(flat)
-
-    def execute(
-        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
-    ) -> NetworkValue:
-        num_steps = self._check_length(num_steps, "num_steps", 0)
-        start = self._start(starting_value)
-        key = self._next_key(seed)
-        if self.eager:
-            return as_values(self._eager_steps(num_steps + 1, key, start)[-1])
+    def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
+        """One run: the compiled loop (unless ``eager``), from a checked starting value or the initial step."""
+        flat_start = None if start is None else to_tensors(start, self.network)
+        if self.eager or self.validate:
+            steps = self._eager_steps(n if kind == "trajectory" else n + 1, key, flat_start)
+            if kind == "execute":
+                return as_values(steps[-1])
+            return as_values({nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()})
         self._refuse_outer_handlers()
-        fn = self._compiled("execute", None, start is not None)
-        flat = fn(key, start, tf.constant(num_steps, tf.int32))
-        return as_values(flat)
+        if kind == "trajectory":
+            fn = self._compiled("trajectory", n, flat_start is not None)
+            return as_values(fn(key) if flat_start is None else fn(key, flat_start))
+        fn = self._compiled("execute", None, flat_start is not None)
+        return as_values(fn(key, flat_start, tf.constant(n, tf.int32)))
 
-    def run_many(
-        self,
-        seeds: Sequence[int] | int | None = None,
-        *,
-        num_runs: int | None = None,
-        length: int | None = None,
-        num_steps: int | None = None,
-        starting_value: Mapping[str, Value] | None = None,
-    ) -> NetworkValue:
-        """Independent runs in one compiled call (a loop over keys); fields gain a leading run axis.
-
-        Give ``length`` for trajectories (``[runs, length, ...]``) or ``num_steps`` for
-        final values (``[runs, ...]``). Run ``i`` equals the single call with the same
-        key: ``trajectory(length, seed=seeds[i])``, or with ``num_runs`` the runtime's
-        ``i``-th next call. ``starting_value`` is shared by all runs.
-        """
-        kind, n = self._run_many_kind(length, num_steps)
-        start = self._start(starting_value)
-        keys = self.run_keys(seeds, num_runs=num_runs)
-        if self.eager:
-            count = n if kind == "trajectory" else n + 1
-            runs = []
-            for key in tf.unstack(keys):
-                steps = self._eager_steps(count, key, start)
-                runs.append(
-                    {nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()}
-                    if kind == "trajectory"
-                    else steps[-1]
-                )
-            return as_values(tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs))
+    def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
+        """Every key's run in one compiled call (a ``tf.while_loop`` over the keys), unless ``eager``."""
+        if self.eager or self.validate:
+            return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
-        return as_values(fn(keys) if start is None else fn(keys, start))
+        return as_values(fn(keys) if start is None else fn(keys, to_tensors(start, self.network)))
 
     def log_probability(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: int | Any = None
     ) -> Any:
         """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable."""
         return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager
+            self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager, validate=self.validate
         )
 
     def log_probability_fn(
@@ -329,7 +307,7 @@ class TFRuntime(Runtime):
         seed: int | Any = None,
     ) -> LogProbabilityFn:
         """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target)."""
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed)
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, validate=self.validate)
 
     def step_function(self, kind: str = "trajectory") -> Callable[..., Any]:
         """The Python function that ``kind`` ("trajectory" or "execute") compiles, for use in other graphs.

@@ -6,7 +6,8 @@ the corpus offers documents drawn from providers in proportion to
 ``(1 + discounted clicks)^2``; the recommender scores documents by similarity,
 boosted for providers with fewer total pulls than average (capped at ``L``), and
 shows the top 3; users choose by multinomial logit and receive a noisy utility.
-``L = 0`` is the myopic recommender.
+``L = 0`` is the myopic recommender. Similarity, the top-k slate and the choice
+are the library's blocks.
 
 >>> from recosim.core.runtime import NumpyRuntime
 >>> cfg = EcosystemConfig(num_users=20, num_docs=30, boost_cap=1.2)
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
+from recosim.library.choice import MultinomialLogitChoiceModel, TargetPointSimilarity, TopKChoiceModel, get_chosen
 
 __all__ = ["EcosystemConfig", "ecosystem_variables", "default_provider_means", "sample_provider_means"]
 
@@ -90,19 +92,28 @@ class EcosystemConfig:
         return int(self.provider_means.shape[1])
 
 
-def _affinity(B: Any, users: Any, docs: Any) -> Any:
-    """``-||u - d|| + 2`` for users (..., T) against documents (..., N, T)."""
-    return 2.0 - B.norm(users[..., None, :] - docs, axis=-1)
-
-
 def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
-    """The story: user state, corpus state, available documents, slate, response, recommender, metrics."""
+    """The story: user state, corpus state, available documents, slate, response, recommender, metrics.
+
+    Built from library blocks: one `TargetPointSimilarity` (negative Euclidean, offset
+    by 2) scores documents for the recommender, slate items for the users' choice and
+    the chosen item for their utility; `TopKChoiceModel` makes the slate from the
+    boosted, noisy scores; `MultinomialLogitChoiceModel` is the users' choice and
+    `get_chosen` gathers the chosen item's fields.
+    """
     U, D, K, P, T = cfg.num_users, cfg.num_docs, cfg.slate_size, cfg.num_providers, cfg.num_topics
     means = cfg.provider_means
     norms = np.linalg.norm(means, axis=-1)
     mixture_logits = (-np.log1p(norms)).astype(np.float32)
     interest_scale = (20.5 / (1.0 + norms)).astype(np.float32)
     f32, i32 = "float32", "int32"
+    similarity = TargetPointSimilarity("negative_euclidean")  # -||u - d||
+    slate_of = TopKChoiceModel(K)  # the K best scores, best first
+    user_choice = MultinomialLogitChoiceModel()  # softmax over the slate, no abstaining
+
+    def affinity(users: Any, items: Any) -> Any:
+        """``-||u - d|| + 2`` for users ``[U, T]`` against items ``[D, T]`` or ``[U, K, T]``."""
+        return similarity.affinities(users, items).get("affinities") + 2.0
 
     user = Variable("user state", ValueSpec(interest=FieldSpec((U, T), f32), provider=FieldSpec((U,), i32)))
     corpus = Variable("corpus state", ValueSpec(clicks=FieldSpec((P,), f32)))
@@ -137,14 +148,12 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
 
     def recommend(user_v: Value, docs_v: Value, pulls: Any) -> Value:
         B = get_backend()
-        sim = _affinity(B, user_v.get("interest"), docs_v.get("features")[None, :, :])  # (U, D)
+        sim = affinity(user_v.get("interest"), docs_v.get("features"))  # (U, D)
         total = B.np.sum(pulls, axis=0)  # pulls of each provider over all users
         boost = B.np.clip(B.np.mean(total) - total, -cfg.boost_cap, cfg.boost_cap)
         doc_boost = B.np.take(boost, docs_v.get("provider"), axis=0)  # (D,)
         noise = rv("score_noise", B.tfd.Uniform(B.np.zeros((U, D), dtype=f32), B.np.ones((U, D), dtype=f32)))
-        scores = sim + noise * (doc_boost + 1e-4)
-        _, idx = B.top_k(scores, K)
-        idx = B.cast(idx, i32)
+        idx = slate_of.choice(sim + noise * (doc_boost + 1e-4)).get("choice")  # (U, K) int32
         return Value(
             doc_index=idx,
             features=B.np.take(docs_v.get("features"), idx, axis=0),
@@ -154,11 +163,11 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
     def respond(user_v: Value, slate_v: Value) -> Value:
         B = get_backend()
         interest = user_v.get("interest")
-        choice = rv("choice", B.tfd.Categorical(logits=_affinity(B, interest, slate_v.get("features")), dtype=i32))
-        chosen = B.np.take_along_axis(slate_v.get("features"), choice[:, None, None], axis=1)[:, 0, :]
-        provider = B.np.take_along_axis(slate_v.get("provider"), choice[:, None], axis=1)[:, 0]
-        mean_utility = 2.0 - B.norm(interest - chosen, axis=-1)
-        return Value(choice=choice, provider=provider, utility=B.tfd.Normal(mean_utility, 1.0))
+        logits = affinity(interest, slate_v.get("features"))  # (U, K)
+        choice = rv("choice", user_choice.choice(logits).get("choice"))
+        chosen = get_chosen(Value(features=slate_v.get("features"), provider=slate_v.get("provider")), choice)
+        mean_utility = affinity(interest, chosen.get("features")[:, None, :])[:, 0]
+        return Value(choice=choice, provider=chosen.get("provider"), utility=B.tfd.Normal(mean_utility, 1.0))
 
     def pulled(response_v: Value) -> Any:
         return get_backend().one_hot(response_v.get("provider"), P, dtype=f32)  # (U, P)

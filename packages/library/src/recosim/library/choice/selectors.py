@@ -28,8 +28,9 @@ import numpy as np
 
 from recosim.core import Entity, Value, get_backend
 from recosim.core.plugins import declare_block
+from recosim.core.support import whole_numbers
 from recosim.library.choice.affinities import append_no_choice
-from recosim.library.params import as_float_param, check_last_dim, log_sigmoid, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, check_last_dim, ndim, static_shape
 
 __all__ = [
     "MultinomialLogitChoiceModel",
@@ -147,12 +148,12 @@ class IteratedMultinomialLogit:
         check_last_dim(slate, self.k, "slate", "the slate size k")
         n = static_shape(self.logits)[-1]
         neg_inf = np_.asarray(-np.inf, dtype="float32")
-        first = one_hot(slate[..., 0], n, dtype="float32")
+        first = B.one_hot(slate[..., 0], n, dtype="float32")
         remaining = self.logits + np_.zeros_like(first)  # broadcast to the slate's batch shape
         total = np_.zeros_like(first[..., 0])
         valid = np_.ones_like(first[..., 0]) > 0.0
         for j in range(self.k):
-            pick = one_hot(slate[..., j], n, dtype="float32") > 0.0
+            pick = B.one_hot(slate[..., j], n, dtype="float32") > 0.0
             available = np_.sum(B.cast(pick & np_.isfinite(remaining), "float32"), axis=-1) > 0.0
             valid = valid & available
             chosen = np_.sum(np_.where(pick, remaining, np_.zeros_like(remaining)), axis=-1)
@@ -162,6 +163,19 @@ class IteratedMultinomialLogit:
 
     def prob(self, slate: Any) -> Any:
         return get_backend().np.exp(self.log_prob(slate))
+
+    def in_support(self, slate: Any) -> Any:
+        """Whether each slate holds whole-number item indices in range (repeats score ``-inf`` in ``log_prob``).
+
+        recosim scores a slate outside this support ``-inf`` (so ``1.99`` is not
+        read as item 1) and refuses it in checked mode.
+        """
+        B = get_backend()
+        slate = B.asarray(slate)
+        ok = whole_numbers(slate, B) & (slate >= 0)
+        if self.num_items is not None:
+            ok = ok & (slate < self.num_items)
+        return B.np.sum(B.cast(~ok, "int32"), axis=-1) == 0
 
     def __repr__(self) -> str:
         return f"IteratedMultinomialLogit(batch_shape={self.batch_shape}, num_items={self.num_items}, k={self.k})"
@@ -283,13 +297,13 @@ class CascadeChoiceModel(Entity):
         np_ = B.np
         scores = _check_scores(scores, "scores")
         if self.attention is None:
-            log_click = log_sigmoid(scores)
-            log_skip = log_sigmoid(-scores)
+            log_click = B.log_sigmoid(scores)
+            log_skip = B.log_sigmoid(-scores)
         else:
             n = static_shape(scores)[-1]
             check_last_dim(self.attention, n, "attention", f"one probability per slate position; {n} items")
             att = B.asarray(self.attention)
-            log_click = np_.log(att) + log_sigmoid(scores)
+            log_click = np_.log(att) + B.log_sigmoid(scores)
             q = att * B.sigmoid(scores)
             log_skip = np_.log1p(-np_.minimum(q, 1.0 - 1e-7))
         skipped_before = np_.cumsum(log_skip, axis=-1) - log_skip  # exclusive cumulative sum
@@ -332,7 +346,7 @@ def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) ->
                 "fields need shape [*batch, n_items, *feature_shape]"
             )
         n = shape[batch_rank]
-        mask = one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
+        mask = B.one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
         feature_rank = len(shape) - batch_rank - 1
         for _ in range(feature_rank):
             mask = np_.expand_dims(mask, -1)

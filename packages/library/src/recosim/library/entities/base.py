@@ -23,7 +23,10 @@ behaviours
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 from recosim.core import Entity, FieldSpec, Value, ValueSpec
@@ -80,11 +83,17 @@ class Prototype(Entity, metaclass=_PrototypeMeta):
 class User(Prototype):
     """A population of users: latent state, what the recommender observes, and responses.
 
-    Stories call ``initial_state()``, ``next_state(previous_state, response)``,
+    Stories call ``initial_state()``, ``next_state(previous_state, response, slate)``,
     ``response(state, slate)`` and ``observation(state)``; ``specs()`` declares the
     parts ``"state"``, ``"response"`` and (when ``observation`` is overridden)
     ``"observation"``. The default observation is the whole state (a fully
     observed user); override it to hide latent fields from the recommender.
+
+    ``next_state`` sees the slate the users responded to, so a state can move
+    toward the chosen document without the response copying its features. A
+    subclass may still define the shorter ``next_state(previous_state, response)``:
+    it is then called without the slate (the class gets a three-argument
+    ``next_state`` that drops it), so both forms work in every story.
     """
 
     block_name = "user"
@@ -92,13 +101,20 @@ class User(Prototype):
 
     _prototype_root = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("next_state")
+        if inspect.isfunction(own) and not getattr(own, "__isabstractmethod__", False):
+            if not _takes_positional(own, 4):  # self, previous_state, response, slate
+                cls.next_state = _without_slate(own)  # type: ignore[method-assign]
+
     @abstractmethod
     def initial_state(self) -> Value:
         """The users' state at ``t = 0`` (fields with a leading user axis)."""
 
     @abstractmethod
-    def next_state(self, previous_state: Value, response: Value) -> Value:
-        """The users' state after responding with ``response`` to the current slate."""
+    def next_state(self, previous_state: Value, response: Value, slate: Value) -> Value:
+        """The users' state after responding with ``response`` to ``slate`` (this step's)."""
 
     @abstractmethod
     def response(self, state: Value, slate: Value) -> Value:
@@ -112,6 +128,29 @@ class User(Prototype):
         """The spec of ``observation``: the ``"observation"`` part of specs, else the state's."""
         spec = self.specs()
         return subspec(spec, "observation") if "observation" in spec else subspec(spec, "state")
+
+
+def _takes_positional(fn: Callable[..., Any], count: int) -> bool:
+    """Whether ``fn`` accepts ``count`` positional arguments."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= count
+
+
+def _without_slate(fn: Callable[..., Value]) -> Callable[..., Value]:
+    """A three-argument ``next_state`` calling the two-argument ``fn`` without the slate."""
+
+    @functools.wraps(fn)
+    def next_state(self: Any, previous_state: Value, response: Value, slate: Value | None = None) -> Value:
+        return fn(self, previous_state, response)
+
+    del next_state.__wrapped__  # report the three-argument signature, not fn's
+    return next_state
 
 
 class Corpus(Prototype):

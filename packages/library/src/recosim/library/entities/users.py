@@ -71,7 +71,7 @@ class StaticInterestUser(User):
         loc = B.np.zeros((self.num_users, self.num_topics), dtype="float32")
         return Value(interest=B.tfd.Normal(loc, self.interest_scale))
 
-    def next_state(self, previous_state: Value, response: Value) -> Value:
+    def next_state(self, previous_state: Value, response: Value, slate: Value) -> Value:
         return previous_state
 
     def logits(self, state: Value, slate: Value) -> Any:

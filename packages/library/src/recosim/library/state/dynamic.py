@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, ndim, static_shape
 from recosim.library.state._common import batch_shape_tuple, mvn, select_values
 
 __all__ = [
@@ -317,8 +317,8 @@ class FiniteStateMarkovChain(Entity):
         np_ = B.np
         t = B.asarray(self.transition_probs)
         if self.controlled:
-            t = np_.einsum("...c,...cst->...st", one_hot(control, self.num_controls, dtype="float32"), t)
-        return np_.einsum("...s,...st->...t", one_hot(state, self.num_states, dtype="float32"), t)
+            t = np_.einsum("...c,...cst->...st", B.one_hot(control, self.num_controls, dtype="float32"), t)
+        return np_.einsum("...s,...st->...t", B.one_hot(state, self.num_states, dtype="float32"), t)
 
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         control = _input(inputs, self.input_field, type(self).__name__) if self.controlled else None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, ndim, one_hot, static_shape
+from recosim.library.params import as_float_param, ndim, static_shape
 from recosim.library.state._common import FieldDraws, batch_shape_tuple
 
 __all__ = ["StaticStateModel", "StaticTensor", "GMMVector", "HierarchicalClusteredTensor", "MixtureSameFamily"]
@@ -152,7 +152,7 @@ class GMMVector(StaticStateModel, FieldDraws):
         np_ = B.np
         logits, means, scales = self._params()
         component = self._draw("component_id", B.tfd.Categorical(logits=logits))
-        pick = np_.expand_dims(one_hot(component, self.num_components, dtype="float32"), -1)  # [..., K, 1]
+        pick = np_.expand_dims(B.one_hot(component, self.num_components, dtype="float32"), -1)  # [..., K, 1]
         loc = np_.sum(pick * means, axis=-2)
         scale = np_.sum(pick * scales, axis=-2)
         return Value(state=B.tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale), component_id=component)
@@ -222,7 +222,7 @@ class HierarchicalClusteredTensor(StaticStateModel, FieldDraws):
         )
         logits = np_.broadcast_to(B.asarray(self.cluster_logits), (*self.batch_shape, k))
         cluster = self._draw("cluster_id", B.tfd.Categorical(logits=logits))
-        pick = one_hot(cluster, k, dtype="float32")  # [*batch, K]
+        pick = B.one_hot(cluster, k, dtype="float32")  # [*batch, K]
         loc = np_.einsum("...k,kd->...d", pick, centres)
         scale = np_.zeros_like(loc) + B.asarray(self.member_scale)
         return Value(

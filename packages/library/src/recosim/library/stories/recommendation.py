@@ -6,7 +6,7 @@ a state variable is ``initial_state()`` at ``t = 0`` and ``next_state(state.prev
 (the state before this step's response). Variable names:
 
 ==========================  ====================================================================
-``"user state"``            ``user.next_state(user state.previous, user response)``
+``"user state"``            ``user.next_state(user state.previous, user response, slate)``
 ``"user observation"``      ``user.observation(user state.previous)``
 ``"corpus state"``          ``corpus.next_state(corpus state.previous, user response)``
 ``"available documents"``   ``corpus.available_documents(corpus state.previous)``
@@ -85,7 +85,7 @@ def _bind_core(user: User, recommender: Recommender, v: dict[str, Variable], doc
     observation = Variable("user observation", user.observation_spec())
 
     user_state.initial_value = value(user.initial_state)
-    user_state.value = value(user.next_state, (user_state.previous, response))
+    user_state.value = value(user.next_state, (user_state.previous, response, slate))
     observation.initial_value = value(user.observation, (user_state,))
     observation.value = value(user.observation, (user_state.previous,))
     rec_state.initial_value = value(recommender.initial_state)
@@ -171,7 +171,7 @@ def simple_user_recommender_story(user: User, recommender: Recommender, document
         return recommender.slate(state, user.observation(users), catalogue.map(B.asarray))
 
     user_state.initial_value = value(user.initial_state)
-    user_state.value = value(user.next_state, (user_state.previous, response))
+    user_state.value = value(user.next_state, (user_state.previous, response, slate))
     rec_state.initial_value = value(recommender.initial_state)
     rec_state.value = value(recommender.next_state, (rec_state.previous, response, slate))
     slate.initial_value = value(serve, (rec_state, user_state))

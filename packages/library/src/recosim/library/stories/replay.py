@@ -55,7 +55,8 @@ def _strip_step(logged: Mapping[str, Any]) -> Value:
 def logged_slates_story(
     user: User, logged_slates: Mapping[str, Any], user_states: Mapping[str, Any] | None = None
 ) -> list[Variable]:
-    """Variables ``"slate"`` (replayed), ``"user state"`` (simulated, or replayed from
+    """Variables ``"slate"`` (replayed), ``"user state"`` (simulated as
+    ``user.next_state(user state.previous, user response, slate)``, or replayed from
     ``user_states``) and ``"user response"`` (``user.response(user state.previous, slate)``).
 
     ``logged_slates`` maps slate fields to arrays with a leading time axis
@@ -71,7 +72,7 @@ def logged_slates_story(
     if user_states is None:
         state = Variable("user state", user.spec("state"))
         state.initial_value = value(user.initial_state)
-        state.value = value(user.next_state, (state.previous, response))
+        state.value = value(user.next_state, (state.previous, response, slate))
     else:
         states = _strip_step(user_states)
         if _length(states, "user_states") != steps:

@@ -1,0 +1,33 @@
+"""recosim.gym: Gymnasium environments over recosim recommendation stories.
+
+Importing the package registers the reference use cases as Gymnasium ids
+(``recosim/InterestEvolution-v0``, ``recosim/Ecosystem-v0``; see
+`recosim.gym.envs`):
+
+>>> import gymnasium
+>>> import recosim.gym
+>>> env = gymnasium.make("recosim/InterestEvolution-v0", num_docs=10, horizon=2, runtime="numpy")
+>>> env.action_space
+MultiDiscrete([10 10])
+
+`RecommendationEnv` and `RecommendationVectorEnv` wrap any recommendation story;
+`PolicySimulator` is the stepping engine beneath both.
+"""
+
+from recosim.gym.env import RecommendationEnv, RecommendationVectorEnv, observation_space
+from recosim.gym.envs import ENVIRONMENTS, register_environments
+from recosim.gym.simulator import RUNTIMES, ObservedField, PolicySimulator, SimulatorState
+
+register_environments()
+
+__all__ = [
+    "ENVIRONMENTS",
+    "RUNTIMES",
+    "ObservedField",
+    "PolicySimulator",
+    "RecommendationEnv",
+    "RecommendationVectorEnv",
+    "SimulatorState",
+    "observation_space",
+    "register_environments",
+]

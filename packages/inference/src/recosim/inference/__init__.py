@@ -1,0 +1,46 @@
+"""recosim.inference: learning from recosim models on TF and JAX.
+
+One API, the framework chosen by ``runtime="jax"`` or ``runtime="tf"``:
+
+* `sample_posterior` (HMC, NUTS): held-out latent fields given a logged trajectory;
+* `fit_mcem`: Monte-Carlo EM for model parameters with latent fields;
+* `fit_vi`: a Gaussian surrogate posterior (mean-field or full-rank);
+* `fit_mle` / `fit_map`: parameters from fully observed trajectories;
+* `train_reinforce`: policy-gradient training of a recommender.
+
+Importing this package imports no framework; the runtime's implementation is
+imported when a method first runs with it. Models with parameters are written as
+``make_model(params)`` where ``params`` is a (nested) dict of arrays.
+
+>>> from recosim.inference import sample_posterior, fit_vi
+>>> callable(sample_posterior) and callable(fit_vi)
+True
+"""
+
+from recosim.inference.api import (
+    fit_map,
+    fit_mcem,
+    fit_mle,
+    fit_vi,
+    policy_gradient_estimates,
+    sample_posterior,
+    train_reinforce,
+)
+from recosim.inference.problem import InferenceError
+from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit
+
+__all__ = [
+    "sample_posterior",
+    "fit_mcem",
+    "fit_vi",
+    "fit_mle",
+    "fit_map",
+    "train_reinforce",
+    "policy_gradient_estimates",
+    "InferenceError",
+    "Posterior",
+    "EMFit",
+    "VIFit",
+    "ParameterFit",
+    "TrainingResult",
+]

@@ -1,0 +1,240 @@
+"""The long-run machinery every method shares: chunks, progress, checkpoints, resume.
+
+A method is an *engine* that advances its state by ``n`` units (sampler steps,
+optimiser steps, EM iterations) at a time and returns what it recorded for each
+unit. :func:`run` drives it in chunks of ``checkpoint_every`` units, shows a tqdm
+progress bar (step, objective, rate), writes a checkpoint after each chunk and,
+with ``resume=True``, continues from the last checkpoint. Every unit's
+randomness is derived from the seed and the unit's index, and chunks always end
+at the same units, so a resumed run equals an uninterrupted one.
+
+Checkpoints are a directory holding ``meta.json`` (configuration, units done,
+file names), the records so far (``records-<done>.npz``) and the engine's state
+in the runtime's format (a NumPy ``.npz`` of pytree leaves on JAX, a
+``tf.train.Checkpoint`` on TF). ``meta.json`` is replaced last and atomically,
+so a run killed while writing leaves the previous checkpoint intact. Nothing is
+loaded with pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from recosim.inference.problem import InferenceError
+
+__all__ = ["Engine", "StateStore", "NpzStore", "LoopOptions", "run", "concat_records"]
+
+_FORMAT = "recosim-inference-checkpoint/1"
+
+
+class Engine(Protocol):
+    """What :func:`run` drives."""
+
+    def start(self) -> None:
+        """Build the initial state."""
+
+    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
+        """Advance units ``done .. done + n - 1``; return records with a leading axis of ``n``."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The whole state as NumPy arrays (for a checkpoint)."""
+
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Set the state from :meth:`state`'s arrays."""
+
+
+class StateStore(Protocol):
+    suffix: str
+
+    def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None: ...
+
+    def load(self, path: Path) -> dict[str, np.ndarray]: ...
+
+
+class NpzStore:
+    """Engine state as a NumPy ``.npz`` file (the JAX runtime's plain pytree file)."""
+
+    suffix = ".npz"
+
+    def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+        _save_npz(path, arrays)
+
+    def load(self, path: Path) -> dict[str, np.ndarray]:
+        return _load_npz(path)
+
+
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    os.replace(tmp, path)
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+@dataclass
+class LoopOptions:
+    """How a method's run is driven (the arguments every long method takes)."""
+
+    label: str
+    total: int
+    objective: str
+    config: dict[str, Any]
+    checkpoint: str | os.PathLike[str] | None = None
+    checkpoint_every: int = 100
+    resume: bool = False
+    quiet: bool = False
+    callback: Callable[[int, dict[str, np.ndarray]], Any] | None = None
+    boundaries: tuple[int, ...] = ()  # units where a chunk must end (e.g. the end of warm-up)
+
+    def check(self) -> None:
+        if int(self.checkpoint_every) != self.checkpoint_every or self.checkpoint_every < 1:
+            raise InferenceError(f"checkpoint_every must be a positive integer, got {self.checkpoint_every!r}")
+        if self.resume and self.checkpoint is None:
+            raise InferenceError("resume=True needs checkpoint= (the directory the earlier run wrote)")
+        if self.callback is not None and not callable(self.callback):
+            raise InferenceError(f"callback must be callable, got {type(self.callback).__name__}")
+
+
+def concat_records(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Join per-chunk records along their leading axis."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
+def _jsonable(x: Any) -> Any:
+    return json.loads(json.dumps(x, sort_keys=True, default=_default))
+
+
+def _default(x: Any) -> Any:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    return repr(x)
+
+
+def _read_checkpoint(
+    directory: Path, config: dict[str, Any], store: StateStore
+) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    meta_path = directory / "meta.json"
+    if not meta_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as err:
+        raise InferenceError(f"checkpoint {meta_path} is not valid JSON ({err})") from None
+    if meta.get("format") != _FORMAT:
+        raise InferenceError(f"{meta_path} is not a recosim-inference checkpoint (format {meta.get('format')!r})")
+    saved = meta.get("config", {})
+    want = _jsonable(config)
+    if saved != want:
+        diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+        details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {want.get(k)!r}" for k in diff)
+        raise InferenceError(
+            f"cannot resume from {directory}: it was written with a different configuration ({details})"
+        )
+    records = _load_npz(directory / meta["records"])
+    state = store.load(directory / meta["state"])
+    return int(meta["done"]), state, records
+
+
+def _write_checkpoint(
+    directory: Path,
+    done: int,
+    config: dict[str, Any],
+    state: Mapping[str, np.ndarray],
+    records: Mapping[str, np.ndarray],
+    store: StateStore,
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    old = None
+    meta_path = directory / "meta.json"
+    if meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+        except ValueError:
+            old = None
+    names = {"records": f"records-{done}.npz", "state": f"state-{done}{store.suffix}"}
+    _save_npz(directory / names["records"], records)
+    store.save(directory / names["state"], state)
+    meta = {"format": _FORMAT, "done": done, "config": _jsonable(config), **names}
+    tmp = meta_path.with_name("meta.json.tmp")
+    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
+    os.replace(tmp, meta_path)
+    if old:
+        for key in ("records", "state"):
+            stale = old.get(key)
+            if stale and stale != names[key]:
+                for path in directory.glob(stale + "*"):
+                    path.unlink(missing_ok=True)
+
+
+class _Progress:
+    def __init__(self, label: str, total: int, done: int, quiet: bool) -> None:
+        self.bar = None
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, desc=label, unit="step", dynamic_ncols=True)
+
+    def update(self, n: int, objective_name: str, value: float | None) -> None:
+        if self.bar is None:
+            return
+        if value is not None:
+            self.bar.set_postfix({objective_name: f"{value:.4g}"}, refresh=False)
+        self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(engine: Engine, options: LoopOptions, store: StateStore) -> dict[str, np.ndarray]:
+    """Drive ``engine`` for ``options.total`` units; return all records joined."""
+    options.check()
+    directory = None if options.checkpoint is None else Path(options.checkpoint)
+    done = 0
+    parts: list[dict[str, np.ndarray]] = []
+    restored = None
+    if options.resume and directory is not None:
+        restored = _read_checkpoint(directory, options.config, store)
+    if restored is not None:
+        done, state, records = restored
+        engine.restore(state)
+        if records:
+            parts.append(records)
+    else:
+        engine.start()
+    progress = _Progress(options.label, options.total, done, options.quiet)
+    stops = sorted({*(b for b in options.boundaries if 0 < b < options.total), options.total})
+    try:
+        while done < options.total:
+            stop = next(b for b in stops if b > done)
+            n = min(options.checkpoint_every - done % options.checkpoint_every, stop - done)
+            rec = {k: np.asarray(v) for k, v in engine.advance(done, n).items()}
+            parts.append(rec)
+            done += n
+            value = rec.get(options.objective)
+            last = None if value is None or value.size == 0 else float(np.mean(value[-1]))
+            progress.update(n, options.objective, last)
+            if directory is not None:
+                joined = concat_records(parts)
+                parts = [joined]
+                _write_checkpoint(directory, done, options.config, engine.state(), joined, store)
+            if options.callback is not None:
+                options.callback(done, rec)
+    finally:
+        progress.close()
+    return concat_records(parts)
