@@ -10,6 +10,8 @@ import pytest
 
 from recosim.core import RandomVariableError, Value
 from recosim.core.backend import numpy_backend, using_backend
+from recosim.core.cli import main
+from recosim.core.errors import UsageError
 from recosim.core.log_probability import step_log_probabilities
 from recosim.core.network import Network
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
@@ -24,7 +26,7 @@ from recosim.usecases.integrity import (
     summarise_final,
 )
 from recosim.usecases.integrity_sweep import Job, SweepRunner
-from recosim.usecases.integrity_usecase import IntegrityUseCase, parse_grid
+from recosim.usecases.integrity_usecase import IntegrityUseCase
 
 TINY = IntegrityConfig(num_accounts=120, scammer_fraction=0.05)  # what the use case builds at this size
 HORIZON, BATCH = 5, 4  # one compiled batch function serves every JAX test below
@@ -119,25 +121,35 @@ def test_policy_log_probability_has_its_closed_form_and_calibrates_the_policy():
 
 
 def test_usecase_at_a_tiny_size(runtime, tmp_path):
+    """Files, summary and resume: a job stopped after its first chunk of runs keeps them and goes on from there."""
     case = IntegrityUseCase()
     args = dict(
-        runtime=runtime, seed=3, out=tmp_path, num_accounts=120, scammer_fraction=0.05, horizon=HORIZON,
-        rate_limits="2,8", thresholds="3", batch_size=BATCH,
+        runtime=runtime, seed=3, out=tmp_path, num_users=120, scammer_fraction=0.05, horizon=HORIZON,
+        rate_limits="8,2", thresholds="3", runs_per_call=BATCH, num_runs=4,
     )
-    first = case.run(num_runs=1, **args)
+
+    def stop_after_first_chunk(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        case.run(progress=stop_after_first_chunk, **args)
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == BATCH  # the finished chunk is saved
+    seen = []
+    summary = case.run(progress=lambda d, t: seen.append((d, t)), **args)
+    assert seen == [(BATCH, 8), (8, 8)]  # the saved runs were read back, not recomputed
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 8
     rows = json.loads((tmp_path / "sweep.json").read_text())["rows"]
-    assert [(r["rate_limit"], r["threshold"], r["runs"]) for r in rows] == [(2.0, 3.0, 1), (8.0, 3.0, 1)]
+    assert [(r["rate_limit"], r["threshold"], r["runs"]) for r in rows] == [(2.0, 3.0, 4), (8.0, 3.0, 4)]
     for r in rows:
         assert all(np.isfinite(r[m]) for m in sweep.METRICS) and r["overflow"] == 0
-    for name in ("pareto.png", "heatmaps.png", "sweep.csv", "summary.json"):
-        assert (tmp_path / name).stat().st_size > 0
-    assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
-    assert first["chosen_against_fixed_rule"]["rate_limit"] in (2.0, 8.0)
-    seen = []
-    again = case.run(num_runs=2, progress=lambda d, t: seen.append((d, t)), **args)
-    assert seen[-1] == (4, 4) and seen[0][0] >= 2  # the first two runs were read back, not recomputed
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
-    assert again["chosen_against_fixed_rule"]["runs"] == 2
+    for name in ("pareto.png", "heatmaps.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "sweep.csv").read_text().splitlines()[0].startswith("policy,rate_limit,threshold,runs,victims")
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["usecase"] == "integrity" and written["runtime"] == runtime and written["num_users"] == 120
+    assert written["rate_limits"] == [2.0, 8.0] and written["runtime_provider"]["distribution"]
+    assert summary["chosen_against_fixed_rule"]["runs"] == 4
+    assert summary["chosen_against_fixed_rule"]["rate_limit"] in (2.0, 8.0)
 
 
 @pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
@@ -183,21 +195,27 @@ def test_statistics_on_synthetic_records():
     assert [(r["rate_limit"], r["threshold"]) for r in front] == [(2.0, 4.0), (1.0, 4.0), (2.0, 2.0), (1.0, 2.0)]
 
 
-def test_bad_input_is_named():
-    with pytest.raises(ValueError, match="--rate-limits"):
-        parse_grid("1,x", "--rate-limits")
-    with pytest.raises(ValueError, match="--thresholds"):
-        parse_grid("0,2", "--thresholds")
-    with pytest.raises(ValueError, match="scammer_fraction"):
-        IntegrityConfig(scammer_fraction=0.7)
-    with pytest.raises(ValueError, match="leaves no scammer"):
-        IntegrityConfig(num_accounts=20, scammer_fraction=0.01)
+def test_bad_input_is_named(tmp_path, capsys):
+    case = IntegrityUseCase()
+    with pytest.raises(UsageError, match="--rate-limits"):
+        case.run(runtime="numpy", seed=0, out=None, rate_limits="1,x")
+    with pytest.raises(UsageError, match="--thresholds must all be > 0"):
+        case.run(runtime="numpy", seed=0, out=None, thresholds="0,2")
+    with pytest.raises(UsageError, match="--scammer-fraction"):
+        case.run(runtime="numpy", seed=0, out=None, scammer_fraction=0.7)
+    with pytest.raises(UsageError, match="--num-users.*leaves no scammer"):
+        case.run(runtime="numpy", seed=0, out=None, num_users=20, scammer_fraction=0.01)
+    with pytest.raises(UsageError, match="--horizon"):
+        case.run(runtime="numpy", seed=0, out=None, horizon=0)
+    with pytest.raises(UsageError, match="--learning-adversary"):  # needs the trainer and the JAX runtime
+        case.run(runtime="numpy", seed=0, out=None, learning_adversary=True, num_users=100)
     with pytest.raises(ValueError, match="request_weights"):
         check_params(default_params(policy=dict(FIXED_RULE_POLICY, request_weights=np.zeros(2, np.float32))))
-    with pytest.raises(ValueError, match="--horizon"):
-        IntegrityUseCase().run(runtime="numpy", seed=0, out=None, horizon=0)
-    with pytest.raises(ValueError, match="--learning-adversary"):  # needs the trainer and the JAX runtime
-        IntegrityUseCase().run(runtime="numpy", seed=0, out=None, learning_adversary=True, num_accounts=100)
+    # the command line: one error line, exit status 2, nothing written
+    assert main(["run", "integrity", "--thresholds", "0,2", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["recosim: error: --thresholds must all be > 0, got 0,2"]
+    assert not (tmp_path / "x" / "runs.jsonl").exists()
 
 
 @pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
@@ -221,9 +239,9 @@ def test_robust_design_pipeline(tmp_path, monkeypatch):
     monkeypatch.setattr(integrity_learning, "trainer_available", lambda: None)
     monkeypatch.setattr(integrity_learning, "train_best_response", fake_train)
     summary = IntegrityUseCase().run(
-        runtime="jax", seed=1, out=tmp_path, num_accounts=120, scammer_fraction=0.05, horizon=HORIZON, num_runs=2,
+        runtime="jax", seed=1, out=tmp_path, num_users=120, scammer_fraction=0.05, horizon=HORIZON, num_runs=2,
         rate_limits="8", thresholds="2,4,30", learning_adversary=True, train_updates=6, robust_candidates=2,
-        batch_size=BATCH, friction_weight=0.0,
+        runs_per_call=BATCH, friction_weight=0.0,
     )
     learning = summary["learning"]
     chosen = tuple(summary["chosen_against_fixed_rule"][k] for k in ("rate_limit", "threshold"))

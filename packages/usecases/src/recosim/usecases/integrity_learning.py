@@ -16,15 +16,13 @@ completes. Against a fixed mechanism setting that is the scammers' best response
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from recosim.core.network import Network
 from recosim.usecases.integrity import FIXED_RULE_POLICY, IntegrityConfig, default_params, integrity_variables
 
 __all__ = ["TrainingSetup", "LearnedPolicy", "train_best_response", "trainer_available"]
@@ -90,32 +88,6 @@ def _model_for(cfg: IntegrityConfig, rate_limit: float, threshold: float) -> Cal
     return make_model
 
 
-@contextlib.contextmanager
-def _network_methods() -> Iterator[None]:
-    """Give `Network` the ``initial_step`` and ``evaluate`` methods the trainer calls, while it runs.
-
-    recosim-inference was written against a core whose `Network` evaluated steps
-    itself; the current core keeps that in `recosim.core.evaluation`. Until the
-    trainer calls the evaluation functions, this lends `Network` the two methods
-    for the duration of a training run, and takes them back afterwards. It does
-    nothing when `Network` has them.
-    """
-    from recosim.core import evaluation
-
-    added = []
-    if not hasattr(Network, "initial_step"):
-        Network.initial_step = lambda self: evaluation.initial_step(self)  # type: ignore[attr-defined]
-        added.append("initial_step")
-    if not hasattr(Network, "evaluate"):
-        Network.evaluate = lambda self, var, binding, args: evaluation.evaluate(self, var, binding, args)  # type: ignore[attr-defined]
-        added.append("evaluate")
-    try:
-        yield
-    finally:
-        for name in added:
-            delattr(Network, name)
-
-
 def train_best_response(
     setup: TrainingSetup,
     rate_limit: float,
@@ -140,26 +112,25 @@ def train_best_response(
 
     start = {k: np.asarray(v, np.float32) for k, v in (init_policy or setup.initial_policy()).items()}
     resume = checkpoint is not None and os.path.exists(os.path.join(os.fspath(checkpoint), "meta.json"))
-    with _network_methods():
-        result = train_reinforce(
-            _model_for(setup.cfg, rate_limit, threshold),
-            start,
-            policy=POLICY_VARIABLE,
-            reward=REWARD_FIELD,
-            horizon=setup.horizon,
-            runtime="jax",
-            num_steps=int(updates if updates is not None else setup.updates),
-            baseline="group",
-            group_size=setup.group_size,
-            num_rollouts=setup.rollouts,
-            learning_rate=setup.learning_rate,
-            seed=seed,
-            checkpoint=checkpoint,
-            checkpoint_every=10,
-            resume=resume,
-            quiet=quiet,
-            callback=callback,
-        )
+    result = train_reinforce(
+        _model_for(setup.cfg, rate_limit, threshold),
+        start,
+        policy=POLICY_VARIABLE,
+        reward=REWARD_FIELD,
+        horizon=setup.horizon,
+        runtime="jax",
+        num_steps=int(updates if updates is not None else setup.updates),
+        baseline="group",
+        group_size=setup.group_size,
+        num_rollouts=setup.rollouts,
+        learning_rate=setup.learning_rate,
+        seed=seed,
+        checkpoint=checkpoint,
+        checkpoint_every=10,
+        resume=resume,
+        quiet=quiet,
+        callback=callback,
+    )
     policy = {k: np.asarray(v, np.float32) for k, v in result.params.items()}
     curve = np.asarray(result.learning_curve, np.float64)
     return LearnedPolicy(policy=policy, curve=curve, mechanism=(rate_limit, threshold))

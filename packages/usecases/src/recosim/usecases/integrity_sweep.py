@@ -22,6 +22,7 @@ the records.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from recosim.core import get_backend, using_backend
 from recosim.core.checkpoint import chunk_seed
 from recosim.core.network import Network
 from recosim.core.plugins import get_plugins
+from recosim.core.results import write_bytes_atomic
 from recosim.usecases.integrity import IntegrityConfig, default_params, integrity_variables
 
 __all__ = [
@@ -104,15 +106,21 @@ class SweepRunner:
       runtime: a runtime name (``"jax"`` batches jobs into compiled calls).
       batch_size: jobs per compiled call on JAX (the last batch is padded), or
         runs per ``run_many`` call on runtimes that have it.
+      validate: checked mode: every runtime is built with ``validate=True``
+        (on JAX the jobs then run setting by setting through ``run_many``, not
+        in the vectorised compiled call).
     """
 
-    def __init__(self, cfg: IntegrityConfig, horizon: int, runtime: str, *, batch_size: int = 36) -> None:
+    def __init__(
+        self, cfg: IntegrityConfig, horizon: int, runtime: str, *, batch_size: int = 36, validate: bool = False
+    ) -> None:
         if int(horizon) < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
         self.cfg = cfg
         self.horizon = int(horizon)
         self.runtime = runtime
         self.batch_size = max(1, int(batch_size))
+        self.validate = bool(validate)
         self.runtime_cls = get_plugins().get_runtime(runtime)
         self._jax_fn: Callable[..., Any] | None = None
 
@@ -125,7 +133,8 @@ class SweepRunner:
             raise ValueError(f"jobs name the policies {missing}, which are not given; given: {sorted(policies)}")
         if not jobs:
             return []
-        figures = self._run_jax(jobs, policies, seed) if self.runtime == "jax" else self._run_each(jobs, policies, seed)
+        vectorised = self.runtime == "jax" and not self.validate
+        figures = self._run_jax(jobs, policies, seed) if vectorised else self._run_each(jobs, policies, seed)
         return [
             {"policy": j.policy, "rate_limit": j.rate_limit, "threshold": j.threshold, "run": j.run, **f}
             for j, f in zip(jobs, figures)
@@ -187,7 +196,8 @@ class SweepRunner:
             groups.setdefault((j.policy, j.rate_limit, j.threshold), []).append(i)
         for (label, limit, threshold), idx in groups.items():
             params = default_params(limit, threshold, policies[label])
-            rt = self.runtime_cls(integrity_variables(self.cfg, params), seed=seed)
+            checked = {"validate": True} if self.validate else {}
+            rt = self.runtime_cls(integrity_variables(self.cfg, params), seed=seed, **checked)
             seeds = [chunk_seed(seed, jobs[i].run) for i in idx]
             many = hasattr(rt, "run_many") and self.batch_size > 1
             for start in range(0, len(idx), self.batch_size if many else 1):
@@ -331,13 +341,21 @@ def pareto_front(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 # -- figures ----------------------------------------------------------------------------------------------------
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(rows: int = 1, cols: int = 1, *, figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure on matplotlib's Agg canvas (no display, no pyplot state) and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols)
 
-    return plt
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write ``fig`` as a PNG atomically (a reader sees the old file or the new one)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return write_bytes_atomic(path, buf.getvalue())
 
 
 def _label(setting: tuple[float, float]) -> str:
@@ -346,10 +364,11 @@ def _label(setting: tuple[float, float]) -> str:
 
 def plot_pareto(rows: Sequence[Mapping[str, Any]], chosen: Mapping[str, Any], path: Path, *, title: str) -> None:
     """Victims against friction, one point per setting with standard-error bars; the front and the choice marked."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    import matplotlib
+
+    fig, ax = _figure(figsize=(7.5, 5.5))
     limits = sorted({r["rate_limit"] for r in rows})
-    cmap = plt.get_cmap("viridis", max(len(limits), 2))
+    cmap = matplotlib.colormaps["viridis"].resampled(max(len(limits), 2))
     for i, limit in enumerate(limits):
         sub = sorted((r for r in rows if r["rate_limit"] == limit), key=lambda r: r["threshold"])
         ax.errorbar(
@@ -381,9 +400,7 @@ def plot_pareto(rows: Sequence[Mapping[str, Any]], chosen: Mapping[str, Any], pa
     ax.set_title(title + "\n(one line per rate limit; along it the threshold falls from left to right)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_heatmaps(
@@ -395,7 +412,6 @@ def plot_heatmaps(
     title: str,
 ) -> None:
     """Heat maps over the grid of victims, friction, engagement and scammer reward (cell text: mean)."""
-    plt = _pyplot()
     limits, taus = sorted(map(float, rate_limits)), sorted(map(float, thresholds))
     from matplotlib.colors import SymLogNorm
 
@@ -406,7 +422,7 @@ def plot_heatmaps(
         ("scammer_reward", "scams per scammer", "Purples"),
     ]
     index = {(r["rate_limit"], r["threshold"]): r for r in rows}
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
+    fig, axes = _figure(2, 2, figsize=(11, 8.5))
     for ax, (metric, name, cmap) in zip(axes.ravel(), panels):
         grid = np.full((len(limits), len(taus)), np.nan)
         for i, limit in enumerate(limits):
@@ -431,15 +447,12 @@ def plot_heatmaps(
         ax.set_ylabel("rate limit L (actions per step)")
         ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_learning(curves: Mapping[str, np.ndarray], path: Path) -> None:
     """Mean scams per scammer over the horizon, per update of the policy-gradient training."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _figure(figsize=(7, 4.5))
     for label, curve in curves.items():
         ax.plot(np.arange(1, len(curve) + 1), curve, lw=1.2, label=label)
     ax.set_xlabel("policy-gradient update")
@@ -447,9 +460,7 @@ def plot_learning(curves: Mapping[str, np.ndarray], path: Path) -> None:
     ax.set_title("Learning scammers: reward over training (best responses)", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_robust(
@@ -460,8 +471,7 @@ def plot_robust(
     path: Path,
 ) -> None:
     """Victims against friction at the candidate settings: fixed-rule scammers and best-responding learners."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    fig, ax = _figure(figsize=(7.5, 5.5))
     ax.errorbar(
         [r["friction"] for r in fixed_rows], [r["victims"] for r in fixed_rows],
         xerr=[r["friction_se"] for r in fixed_rows], yerr=[r["victims_se"] for r in fixed_rows],
@@ -492,6 +502,4 @@ def plot_robust(
     ax.set_title("Robust design: settings against best-responding scammers", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
+import io
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -31,221 +31,214 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
+from recosim.core.errors import RecosimError, UsageError
+from recosim.core.results import RunStore, write_bytes_atomic, write_json_atomic
+from recosim.core.usecase import (
+    HORIZON,
+    NUM_RUNS,
+    NUM_USERS,
+    NumberList,
+    Parameter,
+    Progress,
+    RunSetup,
+    UseCase,
+    write_summary,
+)
 from recosim.usecases import integrity_sweep as sweep
 from recosim.usecases.integrity import FIXED_RULE_POLICY, MODEL_VERSION, IntegrityConfig
 from recosim.usecases.integrity_sweep import Job, SweepRunner
 
-__all__ = ["IntegrityUseCase", "parse_grid"]
+__all__ = ["DEFAULT_RATE_LIMITS", "DEFAULT_THRESHOLDS", "IntegrityUseCase"]
 
 FIXED = "fixed"
-
-
-def parse_grid(text: str, flag: str) -> list[float]:
-    """Comma-separated positive numbers, sorted and distinct, or a ValueError naming ``flag``."""
-    try:
-        values = sorted({float(x) for x in str(text).split(",") if x.strip()})
-    except ValueError:
-        raise ValueError(f"{flag} must be comma-separated numbers, got {text!r}") from None
-    if not values or any(not np.isfinite(v) or v <= 0 for v in values):
-        raise ValueError(f"{flag} needs one or more positive numbers, got {text!r}")
-    return values
+DEFAULT_RATE_LIMITS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
+"""Requests and messages allowed per account per step: the grid's default rows."""
+DEFAULT_THRESHOLDS = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+"""Detector thresholds (suspend above): the grid's default columns."""
+RUN_KEY = ("policy", "rate_limit", "threshold", "run")
+DEFAULT_JAX_BATCH = 36
+"""Runs per vectorised compiled call on JAX when the runtime names no ``runs_per_call`` (one grid column of 6 x 6)."""
 
 
 def _setting_label(setting: tuple[float, float]) -> str:
     return f"L={setting[0]:g},tau={setting[1]:g}"
 
 
-class _Records:
-    """The finished runs of one configuration, kept in ``runs.jsonl`` (appended as they finish)."""
-
-    def __init__(self, out: Path | None, fingerprint: str) -> None:
-        self.path = None if out is None else out / "runs.jsonl"
-        self.fingerprint = fingerprint
-        self.items: list[dict[str, Any]] = []
-        if self.path is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut short by a crash
-                    continue
-                if rec.get("config") == fingerprint:
-                    self.items.append(rec)
-        self._done = {self._key(r) for r in self.items}
-
-    @staticmethod
-    def _key(r: Mapping[str, Any]) -> tuple[str, float, float, int]:
-        return (str(r["policy"]), float(r["rate_limit"]), float(r["threshold"]), int(r["run"]))
-
-    def pending(self, jobs: Sequence[Job]) -> list[Job]:
-        return [j for j in jobs if (j.policy, float(j.rate_limit), float(j.threshold), j.run) not in self._done]
-
-    def add(self, records: Sequence[Mapping[str, Any]]) -> None:
-        new = [{**r, "config": self.fingerprint} for r in records]
-        self.items.extend(new)
-        self._done.update(self._key(r) for r in new)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as f:
-                for r in new:
-                    f.write(json.dumps(r, sort_keys=True) + "\n")
-                f.flush()
-
-
 class IntegrityUseCase(UseCase):
     name = "integrity"
     summary = "social-platform integrity: scammers against a rate limit and a detector; sweep and learning scammers"
+    summary_metadata = ("num_scammers", "runs_per_call", "sweep_seconds", "total_seconds", "files", "model_version")
     parameters = (
-        Parameter("num_accounts", int, 10_000, "accounts on the platform"),
-        Parameter("scammer_fraction", float, 0.02, "share of the accounts that are scammers"),
-        Parameter("horizon", int, 100, "steps of activity per run"),
-        Parameter("num_runs", int, 8, "independent runs per setting (run i has the same seed in every setting)"),
-        Parameter("rate_limits", str, "1,2,3,4,6,8", "grid: requests and messages allowed per account per step"),
-        Parameter("thresholds", str, "2,3,4,6,8,12", "grid: detector thresholds (suspend above)"),
-        Parameter("friction_weight", float, 1.0, "cost of one wrongly suspended account relative to one victim"),
-        Parameter("learning_adversary", bool, False, "train learning scammers (best responses) and compare designs"),
-        Parameter("train_accounts", int, 2000, "accounts in the platform learning scammers train in"),
-        Parameter("train_updates", int, 50, "policy-gradient updates of the best response to the chosen setting"),
-        Parameter("robust_candidates", int, 3, "further settings that get a best response of their own"),
-        Parameter("batch_size", int, 36, "runs per compiled call on JAX (per run_many call elsewhere)"),
+        NUM_USERS.with_default(10_000, "accounts on the platform, genuine users and scammers"),
+        Parameter("scammer_fraction", float, 0.02, "share of the accounts that are scammers, in (0, 0.5)"),
+        HORIZON.with_default(100, "steps of activity per run"),
+        NUM_RUNS.with_default(8, "independent runs per setting, paired across settings (run i: the same seed)"),
+        Parameter("rate_limits", NumberList(minimum=0.0), DEFAULT_RATE_LIMITS,
+                  "grid: comma-separated rate limits (requests and messages per account per step, > 0)"),
+        Parameter("thresholds", NumberList(minimum=0.0), DEFAULT_THRESHOLDS,
+                  "grid: comma-separated detector thresholds (suspend above, > 0)"),
+        Parameter("friction_weight", float, 1.0, "cost of one wrongly suspended account relative to one victim",
+                  minimum=0.0),
+        Parameter("learning_adversary", bool, False,
+                  "train learning scammers (best responses) and compare designs (needs --runtime jax)"),
+        Parameter("train_users", int, 2000, "accounts of the platform learning scammers train in", minimum=20),
+        Parameter("train_updates", int, 50, "policy-gradient updates of the best response to the chosen setting",
+                  minimum=1),
+        Parameter("robust_candidates", int, 3, "further settings that get a best response of their own", minimum=0),
+        Parameter("runs_per_call", int, None,
+                  f"runs per compiled call on JAX or per run_many call elsewhere (default: the runtime's "
+                  f"runs_per_call, else {DEFAULT_JAX_BATCH} on JAX and 8 elsewhere)", minimum=1),
     )
 
-    def run(
-        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
-    ) -> Mapping[str, Any]:
-        p = self.validate(params)
-        limits = parse_grid(p["rate_limits"], "--rate-limits")
-        taus = parse_grid(p["thresholds"], "--thresholds")
-        for name in ("horizon", "num_runs", "batch_size", "train_accounts", "train_updates"):
-            if int(p[name]) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {p[name]}")
-        if int(p["robust_candidates"]) < 0:
-            raise ValueError(f"--robust-candidates must be >= 0, got {p['robust_candidates']}")
-        if not float(p["friction_weight"]) >= 0:
-            raise ValueError(f"--friction-weight must be >= 0, got {p['friction_weight']}")
-        cfg = IntegrityConfig(num_accounts=p["num_accounts"], scammer_fraction=p["scammer_fraction"])
-        if p["learning_adversary"]:
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        for flag, name in (("--rate-limits", "rate_limits"), ("--thresholds", "thresholds")):
+            values = tuple(sorted(float(v) for v in params[name]))
+            if any(v <= 0 for v in values):
+                raise UsageError(f"{flag} must all be > 0, got {','.join(f'{v:g}' for v in values)}")
+            params[name] = values
+        for flag, size in (("--num-users", params["num_users"]), ("--train-users", params["train_users"])):
+            try:
+                IntegrityConfig(num_accounts=size, scammer_fraction=params["scammer_fraction"])
+            except ValueError as err:
+                text = str(err).replace("IntegrityConfig.num_accounts", flag).replace("IntegrityConfig: ", "")
+                text = text.replace("IntegrityConfig.scammer_fraction", "--scammer-fraction")
+                raise UsageError(f"{flag} {size} with --scammer-fraction {params['scammer_fraction']:g}: {text}") from None
+        if params["learning_adversary"]:
             from recosim.usecases.integrity_learning import trainer_available
 
             reason = trainer_available()
             if reason is not None:
-                raise ValueError(f"--learning-adversary: {reason}")
-            if runtime != "jax":
-                raise ValueError("--learning-adversary trains with the trainer's JAX implementation: use --runtime jax")
-        model = {"model": cfg.as_dict(), "version": MODEL_VERSION, "horizon": p["horizon"]}
-        fingerprint = _fingerprint({**model, "seed": seed, "runtime": runtime})
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-        records = _Records(out, fingerprint)
-        runner = SweepRunner(cfg, p["horizon"], runtime, batch_size=p["batch_size"])
-        tracker = _Progress(progress)
-        runs = range(p["num_runs"])
-        grid = [(limit, tau) for limit in limits for tau in taus]
-        tracker.expect(len(grid) * p["num_runs"])
-        started = time.perf_counter()
+                raise UsageError(f"--learning-adversary: {reason}")
+        return params
 
-        sweep_jobs = [Job(FIXED, limit, tau, i) for limit, tau in grid for i in runs]
-        self._run_jobs(runner, records, sweep_jobs, {FIXED: None}, seed, tracker, p["batch_size"])
-        sweep_seconds = time.perf_counter() - started
-        rows = sweep.summarise(records.items, FIXED)
-        trends = sweep.trends(records.items, FIXED, limits, taus)
-        chosen = sweep.choose(rows, p["friction_weight"])
-        chosen_setting = (chosen["rate_limit"], chosen["threshold"])
-        summary: dict[str, Any] = {
+    def run(
+        self,
+        *,
+        runtime: str,
+        seed: int,
+        out: Path | None,
+        progress: Progress | None = None,
+        validate: bool = False,
+        **params: Any,
+    ) -> Mapping[str, Any]:
+        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        p = setup.params
+        if p["learning_adversary"] and setup.runtime != "jax":
+            raise UsageError("--learning-adversary trains with the trainer's JAX implementation: use --runtime jax")
+        cfg = IntegrityConfig(num_accounts=p["num_users"], scammer_fraction=p["scammer_fraction"])
+        per_call = p["runs_per_call"] or _default_per_call(setup)
+        runner = SweepRunner(cfg, p["horizon"], setup.runtime, batch_size=per_call, validate=setup.validate)
+        limits, taus = list(p["rate_limits"]), list(p["thresholds"])
+        grid = [(limit, tau) for limit in limits for tau in taus]
+        config = {
             "usecase": self.name,
-            "runtime": runtime,
-            "seed": seed,
-            **p,
-            "num_scammers": cfg.num_scammers,
-            "sweep_seconds": round(sweep_seconds, 2),
-            "chosen_against_fixed_rule": {k: chosen[k] for k in chosen if k != "policy"},
-            "trends": _trend_summary(trends),
+            "model": cfg.as_dict(),
+            "model_version": MODEL_VERSION,
+            "horizon": p["horizon"],
+            "seed": setup.seed,
+            "runtime": setup.runtime,
+            "validate": setup.validate,
         }
-        if out is not None:
-            _write_table(out / "sweep.csv", rows)
-            (out / "sweep.json").write_text(json.dumps({"rows": rows, "trends": trends}, indent=2) + "\n")
-            sweep.plot_pareto(
-                rows, chosen, out / "pareto.png",
-                title=f"Fixed-rule scammers: {cfg.num_accounts} accounts, {cfg.num_scammers} scammers, "
-                f"{p['horizon']} steps, {p['num_runs']} runs per setting",
-            )
-            sweep.plot_heatmaps(
-                rows, limits, taus, out / "heatmaps.png",
-                title=f"Fixed-rule scammers: means over {p['num_runs']} runs per setting",
-            )
-        if p["learning_adversary"]:
-            summary["learning"] = self._learning(
-                cfg, p, seed, out, runner, records, rows, grid, chosen_setting, tracker, runtime
-            )
+        runs_file = None if setup.out is None else setup.out / "runs.jsonl"
+        started = time.perf_counter()
+        with RunStore(runs_file, config=config, key=RUN_KEY) as store:
+            tracker = _Progress(progress, self._total_units(p, len(grid)))
+            runs = range(p["num_runs"])
+            sweep_jobs = [Job(FIXED, limit, tau, i) for limit, tau in grid for i in runs]
+            _run_jobs(runner, store, sweep_jobs, {FIXED: None}, setup.seed, tracker, per_call)
+            sweep_seconds = time.perf_counter() - started
+            fixed_records = _records(store, sweep_jobs)
+            rows = sweep.summarise(fixed_records, FIXED)
+            trends = sweep.trends(fixed_records, FIXED, limits, taus)
+            chosen = sweep.choose(rows, p["friction_weight"])
+            chosen_setting = (chosen["rate_limit"], chosen["threshold"])
+            files = None if setup.out is None else {
+                "runs": "runs.jsonl", "table": "sweep.csv", "table_json": "sweep.json", "pareto": "pareto.png",
+                "heatmaps": "heatmaps.png",
+            }
+            summary: dict[str, Any] = {
+                **setup.header(),
+                "model_version": MODEL_VERSION,
+                "num_scammers": cfg.num_scammers,
+                "runs_per_call": per_call,
+                "sweep_seconds": round(sweep_seconds, 2),
+                "chosen_against_fixed_rule": {k: chosen[k] for k in chosen if k != "policy"},
+                "trends": _trend_summary(trends),
+                "files": files,
+            }
+            if setup.out is not None:
+                self._write_sweep(setup, cfg, rows, trends, chosen, limits, taus)
+            if p["learning_adversary"]:
+                summary["learning"] = self._learning(setup, cfg, store, runner, rows, grid, chosen_setting, tracker)
+                if files is not None:
+                    files.update({"learning": "learning.json", "robust_table": "robust.csv",
+                                  "learning_curves": "learning_curves.png", "robust": "robust.png"})
         summary["total_seconds"] = round(time.perf_counter() - started, 2)
-        write_summary(out, summary)
+        write_summary(setup.out, summary)
         return summary
 
-    # -- running jobs -------------------------------------------------------------------------------------------
     @staticmethod
-    def _run_jobs(
-        runner: SweepRunner,
-        records: _Records,
-        jobs: Sequence[Job],
-        policies: Mapping[str, Any],
-        seed: int,
-        tracker: _Progress,
-        batch: int,
+    def _total_units(p: Mapping[str, Any], cells: int) -> int:
+        """Runs of the sweep, plus (with learning scammers) training updates and the learners' runs."""
+        total = cells * p["num_runs"]
+        if p["learning_adversary"]:
+            k = p["robust_candidates"]
+            total += p["train_updates"] + k * _follow_updates(p) + 2 * cells * _screen_runs(p) + (1 + k) * p["num_runs"]
+        return total
+
+    @staticmethod
+    def _write_sweep(
+        setup: RunSetup,
+        cfg: IntegrityConfig,
+        rows: Sequence[Mapping[str, Any]],
+        trends: Mapping[str, Any],
+        chosen: Mapping[str, Any],
+        limits: Sequence[float],
+        taus: Sequence[float],
     ) -> None:
-        todo = records.pending(jobs)
-        tracker.advance(len(jobs) - len(todo))
-        for start in range(0, len(todo), batch):
-            part = todo[start : start + batch]
-            records.add(runner.run(part, policies, seed=seed))
-            tracker.advance(len(part))
+        out, p = setup.out, setup.params
+        assert out is not None
+        _write_table(out / "sweep.csv", rows)
+        write_json_atomic(out / "sweep.json", {"rows": rows, "trends": trends})
+        runs = p["num_runs"]
+        sweep.plot_pareto(
+            rows, chosen, out / "pareto.png",
+            title=f"Fixed-rule scammers: {cfg.num_accounts} accounts, {cfg.num_scammers} scammers, "
+            f"{p['horizon']} steps, {runs} run{'s' * (runs != 1)} per setting on {setup.runtime}",
+        )
+        sweep.plot_heatmaps(
+            rows, limits, taus, out / "heatmaps.png",
+            title=f"Fixed-rule scammers: {cfg.num_accounts} accounts, {cfg.num_scammers} scammers, "
+            f"{p['horizon']} steps; means over {runs} run{'s' * (runs != 1)} per setting",
+        )
 
     # -- learning scammers ------------------------------------------------------------------------------------------
     def _learning(
         self,
+        setup: RunSetup,
         cfg: IntegrityConfig,
-        p: Mapping[str, Any],
-        seed: int,
-        out: Path | None,
+        store: RunStore,
         runner: SweepRunner,
-        records: _Records,
         rows: Sequence[Mapping[str, Any]],
         grid: Sequence[tuple[float, float]],
         chosen: tuple[float, float],
         tracker: _Progress,
-        runtime: str,
     ) -> dict[str, Any]:
-        from recosim.usecases.integrity_learning import TrainingSetup, train_best_response
+        from recosim.usecases.integrity_learning import TrainingSetup
 
+        p, out, seed = setup.params, setup.out, setup.seed
         started = time.perf_counter()
-        train_cfg = dataclasses.replace(cfg, num_accounts=p["train_accounts"])
-        setup = TrainingSetup(train_cfg, horizon=p["horizon"] + 1, updates=p["train_updates"])
-        follow_updates = max(1, p["train_updates"] // 2)
-        screen_runs = max(2, p["num_runs"] // 4)
-        k = int(p["robust_candidates"])
-        tracker.expect(p["train_updates"] + k * follow_updates + 2 * len(grid) * screen_runs + (1 + k) * p["num_runs"])
+        train = TrainingSetup(dataclasses.replace(cfg, num_accounts=p["train_users"]), horizon=p["horizon"] + 1,
+                              updates=p["train_updates"])
+        follow_updates, screen_runs = _follow_updates(p), _screen_runs(p)
         runs = range(p["num_runs"])
         weight = float(p["friction_weight"])
-
-        def train(setting: tuple[float, float], init: Mapping[str, Any] | None, updates: int) -> Any:
-            ckpt = None if out is None else out / "training" / _setting_label(setting)
-            before = [0]
-
-            def callback(done: int, _: Any) -> None:
-                tracker.advance(done - before[0])
-                before[0] = done
-
-            result = train_best_response(
-                setup, *setting, init_policy=init, updates=updates, seed=seed, checkpoint=ckpt, callback=callback
-            )
-            tracker.advance(updates - before[0])
-            return result
+        per_call = runner.batch_size
 
         # 1. the best response to the setting chosen against rule followers, and how it fares there
-        first = train(chosen, None, p["train_updates"])
+        first = _best_response(train, chosen, None, p["train_updates"], seed, out, tracker)
         policies: dict[str, Any] = {FIXED: None, _learner(chosen): first.policy}
-        self._run_jobs(
-            runner, records, [Job(_learner(chosen), *chosen, i) for i in runs], policies, seed, tracker, p["batch_size"]
-        )
+        _run_jobs(runner, store, [Job(_learner(chosen), *chosen, i) for i in runs], policies, seed, tracker, per_call)
         # 2. screen the grid with probe adversaries: the rule followers (the sweep), the learned policy, and
         #    the learned policy without camouflage (what a learner falls back to where camouflage costs too
         #    much); the settings of least worst-case cost get best responses of their own
@@ -255,45 +248,42 @@ class IntegrityUseCase(UseCase):
         }
         policies.update(probes)
         screen_jobs = [Job(label, *s, i) for label in probes for s in grid for i in range(screen_runs)]
-        self._run_jobs(runner, records, screen_jobs, policies, seed, tracker, p["batch_size"])
-        screen_rows = {label: sweep.summarise(records.items, label) for label in probes}
-        worst = {
-            (r["rate_limit"], r["threshold"]): sweep.cost(r, weight) for r in rows
-        }
+        _run_jobs(runner, store, screen_jobs, policies, seed, tracker, per_call)
+        screen_rows = {label: sweep.summarise(_records(store, screen_jobs), label) for label in probes}
+        worst = {(r["rate_limit"], r["threshold"]): sweep.cost(r, weight) for r in rows}
         for label in probes:
             for r in screen_rows[label]:
                 s = (r["rate_limit"], r["threshold"])
                 worst[s] = max(worst[s], sweep.cost(r, weight))
-        ranked = sorted((s for s in worst if s != chosen), key=lambda s: worst[s])
-        candidates = ranked[:k]
+        candidates = sorted((s for s in worst if s != chosen), key=lambda s: worst[s])[: p["robust_candidates"]]
         curves = {f"best response to {_setting_label(chosen)}": first.curve}
         learned = {_setting_label(chosen): first}
+        learner_jobs = [Job(_learner(chosen), *chosen, i) for i in runs]
         for setting in candidates:
-            res = train(setting, first.policy, follow_updates)
+            res = _best_response(train, setting, first.policy, follow_updates, seed, out, tracker)
             learned[_setting_label(setting)] = res
             curves[f"best response to {_setting_label(setting)} (from the first)"] = res.curve
             policies[_learner(setting)] = res.policy
-            self._run_jobs(
-                runner, records, [Job(_learner(setting), *setting, i) for i in runs], policies, seed, tracker,
-                p["batch_size"],
-            )
+            jobs = [Job(_learner(setting), *setting, i) for i in runs]
+            learner_jobs += jobs
+            _run_jobs(runner, store, jobs, policies, seed, tracker, per_call)
         # 3. compare
+        items = _records(store, learner_jobs) + _records(store, [Job(FIXED, *s, i) for s in grid for i in runs])
         learner_rows = []
         for setting in [chosen, *candidates]:
-            row = next(r for r in sweep.summarise(records.items, _learner(setting)) if
+            row = next(r for r in sweep.summarise(items, _learner(setting)) if
                        (r["rate_limit"], r["threshold"]) == setting)
             learner_rows.append({**row, "cost": sweep.cost(row, weight)})
         robust = sweep.choose(learner_rows, weight)
         robust_setting = (robust["rate_limit"], robust["threshold"])
         fixed_at_chosen = next(r for r in rows if (r["rate_limit"], r["threshold"]) == chosen)
-        items = records.items
         result: dict[str, Any] = {
-            "train_accounts": p["train_accounts"],
+            "train_users": p["train_users"],
             "train_updates": p["train_updates"],
             "follow_updates": follow_updates,
-            "rollouts_per_update": setup.rollouts,
-            "group_size": setup.group_size,
-            "learning_rate": setup.learning_rate,
+            "rollouts_per_update": train.rollouts,
+            "group_size": train.group_size,
+            "learning_rate": train.learning_rate,
             "screen_runs": screen_runs,
             "screen_worst_case_cost": {_setting_label(s): worst[s] for s in [chosen, *candidates]},
             "reward_over_training": _rise(first.curve),
@@ -321,24 +311,119 @@ class IntegrityUseCase(UseCase):
         }
         if out is not None:
             _write_table(out / "robust.csv", learner_rows)
-            (out / "learning.json").write_text(
-                json.dumps(
-                    {
-                        **result,
-                        "policies": {
-                            s: {k: np.asarray(v).tolist() for k, v in r.policy.items()} for s, r in learned.items()
-                        },
-                        "curves": {name: np.asarray(c).tolist() for name, c in curves.items()},
-                        "learner_rows": learner_rows,
-                        "screen_rows": screen_rows,
+            write_json_atomic(
+                out / "learning.json",
+                {
+                    **result,
+                    "policies": {
+                        s: {k: np.asarray(v).tolist() for k, v in r.policy.items()} for s, r in learned.items()
                     },
-                    indent=2,
-                )
-                + "\n"
+                    "curves": {name: np.asarray(c).tolist() for name, c in curves.items()},
+                    "learner_rows": learner_rows,
+                    "screen_rows": screen_rows,
+                },
             )
             sweep.plot_learning(curves, out / "learning_curves.png")
             sweep.plot_robust(rows, learner_rows, chosen, robust_setting, out / "robust.png")
         return result
+
+
+def _default_per_call(setup: RunSetup) -> int:
+    """The runtime's ``runs_per_call`` where it declares one; else 36 on JAX (vectorised) and 8 elsewhere."""
+    declared = getattr(setup.runtime_class, "runs_per_call", None)
+    if isinstance(declared, int) and declared >= 1:
+        return declared
+    return DEFAULT_JAX_BATCH if setup.runtime == "jax" else 8
+
+
+def _follow_updates(p: Mapping[str, Any]) -> int:
+    """Updates of the best responses at the candidate settings (they start from the first one)."""
+    return max(1, int(p["train_updates"]) // 2)
+
+
+def _screen_runs(p: Mapping[str, Any]) -> int:
+    return max(2, int(p["num_runs"]) // 4)
+
+
+def _records(store: RunStore, jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    """The finished records of ``jobs`` (records of other options in the same file are never among them)."""
+    return store.select([(j.policy, float(j.rate_limit), float(j.threshold), j.run) for j in jobs])
+
+
+def _run_jobs(
+    runner: SweepRunner,
+    store: RunStore,
+    jobs: Sequence[Job],
+    policies: Mapping[str, Any],
+    seed: int,
+    tracker: _Progress,
+    per_call: int,
+) -> None:
+    """Run the jobs ``store`` lacks, ``per_call`` at a time, storing each chunk's runs as soon as it finishes."""
+    todo = [j for j in jobs if (j.policy, float(j.rate_limit), float(j.threshold), j.run) not in store]
+    tracker.advance(len(jobs) - len(todo))
+    for start in range(0, len(todo), per_call):
+        part = todo[start : start + per_call]
+        for record in runner.run(part, policies, seed=seed):
+            record = {**record, "rate_limit": float(record["rate_limit"]), "threshold": float(record["threshold"])}
+            bad = [m for m in sweep.METRICS if not np.isfinite(record[m])]
+            if bad:
+                raise RecosimError(
+                    f"integrity run {record['run']} of {record['policy']} at {_setting_label(_setting(record))} "
+                    f"gave non-finite {', '.join(bad)}; run it with --validate to find the variable and step"
+                )
+            store.add(record)
+        tracker.advance(len(part))
+
+
+def _setting(record: Mapping[str, Any]) -> tuple[float, float]:
+    return (float(record["rate_limit"]), float(record["threshold"]))
+
+
+def _best_response(
+    train: Any,
+    setting: tuple[float, float],
+    init: Mapping[str, Any] | None,
+    updates: int,
+    seed: int,
+    out: Path | None,
+    tracker: _Progress,
+) -> Any:
+    """The scammers' best response to ``setting``: read back if an earlier job finished it, else trained.
+
+    Training writes checkpoints under ``out/training/<setting>/`` and resumes from
+    them; the finished policy and learning curve are kept in ``result.json`` there.
+    """
+    from recosim.usecases.integrity_learning import LearnedPolicy, train_best_response
+
+    folder = None if out is None else out / "training" / _setting_label(setting)
+    done_file = None if folder is None else folder / "result.json"
+    if done_file is not None and done_file.exists():
+        try:
+            data = json.loads(done_file.read_text())
+        except json.JSONDecodeError:
+            data = None
+        if data is not None and data.get("updates") == updates and data.get("seed") == seed:
+            tracker.advance(updates)
+            policy = {k: np.asarray(v, np.float32) for k, v in data["policy"].items()}
+            return LearnedPolicy(policy, np.asarray(data["curve"], np.float64), setting)
+    before = [0]
+
+    def callback(done: int, _: Any) -> None:
+        tracker.advance(done - before[0])
+        before[0] = done
+
+    result = train_best_response(
+        train, *setting, init_policy=init, updates=updates, seed=seed, checkpoint=folder, callback=callback
+    )
+    tracker.advance(updates - before[0])
+    if done_file is not None:
+        write_json_atomic(done_file, {
+            "setting": list(setting), "updates": updates, "seed": seed,
+            "policy": {k: np.asarray(v).tolist() for k, v in result.policy.items()},
+            "curve": np.asarray(result.curve).tolist(),
+        })
+    return result
 
 
 def _learner(setting: tuple[float, float]) -> str:
@@ -387,33 +472,25 @@ def _trend_summary(trends: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    keys = list(rows[0]) if rows else []
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-
-
-def _fingerprint(config: Mapping[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """``rows`` as CSV, written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]) if rows else [])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomic(path, text.getvalue().encode())
 
 
 class _Progress:
-    """Counts units of work (runs and training updates) for the ``progress(done, total)`` callback."""
+    """Counts units of work (runs and training updates) for ``progress(done, total)``; earlier jobs' work counts."""
 
-    def __init__(self, progress: Progress | None) -> None:
+    def __init__(self, progress: Progress | None, total: int) -> None:
         self.progress = progress
         self.done = 0
-        self.total = 0
-
-    def expect(self, units: int) -> None:
-        self.total += int(units)
+        self.total = int(total)
 
     def advance(self, units: int) -> None:
         if units <= 0:
             return
-        self.done += int(units)
+        self.done = min(self.total, self.done + int(units))
         if self.progress is not None:
             self.progress(self.done, self.total)
