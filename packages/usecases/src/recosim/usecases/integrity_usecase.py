@@ -14,8 +14,13 @@
    scammers is reported with its friction cost (``learning.json``, ``robust.csv``,
    ``learning_curves.png``, ``robust.png``).
 
-Finished runs are appended to ``runs.jsonl`` under ``--out`` as they complete and
-training writes checkpoints, so an interrupted job resumes where it stopped.
+Every finished run is a line of ``runs.jsonl`` under ``--out`` (core's `RunStore`:
+appended and fsynced as each chunk of ``--runs-per-call`` runs finishes, tagged with
+a hash of the model, horizon, seed and runtime), and every finished best response
+is kept in ``training/<setting>/result.json`` (training itself checkpoints there),
+so a job stopped at any point and started again with the same ``--out`` computes
+only what was missing. ``summary.json`` starts with the run header (use case,
+runtime and its provider, seed, checked mode, options).
 """
 
 from __future__ import annotations
@@ -102,7 +107,8 @@ class IntegrityUseCase(UseCase):
             except ValueError as err:
                 text = str(err).replace("IntegrityConfig.num_accounts", flag).replace("IntegrityConfig: ", "")
                 text = text.replace("IntegrityConfig.scammer_fraction", "--scammer-fraction")
-                raise UsageError(f"{flag} {size} with --scammer-fraction {params['scammer_fraction']:g}: {text}") from None
+                fraction = params["scammer_fraction"]
+                raise UsageError(f"{flag} {size} with --scammer-fraction {fraction:g}: {text}") from None
         if params["learning_adversary"]:
             from recosim.usecases.integrity_learning import trainer_available
 
@@ -236,7 +242,8 @@ class IntegrityUseCase(UseCase):
         per_call = runner.batch_size
 
         # 1. the best response to the setting chosen against rule followers, and how it fares there
-        first = _best_response(train, chosen, None, p["train_updates"], seed, out, tracker)
+        tag = {"config": store.config_hash, "train_users": p["train_users"]}
+        first = _best_response(train, chosen, None, p["train_updates"], seed, out, tracker, tag)
         policies: dict[str, Any] = {FIXED: None, _learner(chosen): first.policy}
         _run_jobs(runner, store, [Job(_learner(chosen), *chosen, i) for i in runs], policies, seed, tracker, per_call)
         # 2. screen the grid with probe adversaries: the rule followers (the sweep), the learned policy, and
@@ -260,7 +267,7 @@ class IntegrityUseCase(UseCase):
         learned = {_setting_label(chosen): first}
         learner_jobs = [Job(_learner(chosen), *chosen, i) for i in runs]
         for setting in candidates:
-            res = _best_response(train, setting, first.policy, follow_updates, seed, out, tracker)
+            res = _best_response(train, setting, first.policy, follow_updates, seed, out, tracker, tag)
             learned[_setting_label(setting)] = res
             curves[f"best response to {_setting_label(setting)} (from the first)"] = res.curve
             policies[_learner(setting)] = res.policy
@@ -388,11 +395,13 @@ def _best_response(
     seed: int,
     out: Path | None,
     tracker: _Progress,
+    tag: Mapping[str, Any],
 ) -> Any:
     """The scammers' best response to ``setting``: read back if an earlier job finished it, else trained.
 
     Training writes checkpoints under ``out/training/<setting>/`` and resumes from
-    them; the finished policy and learning curve are kept in ``result.json`` there.
+    them; the finished policy and learning curve are kept in ``result.json`` there,
+    with ``tag`` (what the result depends on besides the setting, updates and seed).
     """
     from recosim.usecases.integrity_learning import LearnedPolicy, train_best_response
 
@@ -403,7 +412,7 @@ def _best_response(
             data = json.loads(done_file.read_text())
         except json.JSONDecodeError:
             data = None
-        if data is not None and data.get("updates") == updates and data.get("seed") == seed:
+        if data is not None and data.get("tag") == {**tag, "updates": updates, "seed": seed}:
             tracker.advance(updates)
             policy = {k: np.asarray(v, np.float32) for k, v in data["policy"].items()}
             return LearnedPolicy(policy, np.asarray(data["curve"], np.float64), setting)
@@ -419,7 +428,7 @@ def _best_response(
     tracker.advance(updates - before[0])
     if done_file is not None:
         write_json_atomic(done_file, {
-            "setting": list(setting), "updates": updates, "seed": seed,
+            "setting": list(setting), "tag": {**tag, "updates": updates, "seed": seed},
             "policy": {k: np.asarray(v).tolist() for k, v in result.policy.items()},
             "curve": np.asarray(result.curve).tolist(),
         })

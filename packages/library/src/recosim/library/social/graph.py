@@ -195,6 +195,23 @@ class SparseSocialGraph(Entity):
         return np_.sum(np_.where(nbr >= 0, vals, np_.zeros_like(vals)), axis=-1)
 
     # -- growth ---------------------------------------------------------------------------
+    def _pairs(self, a: Any, b: Any, valid: Any) -> tuple[Any, Any, Any, tuple[int, ...]]:
+        """``a`` and ``b`` broadcast together and flattened, which pairs are usable, and their common shape.
+
+        A pair is usable when both ids are accounts, they differ, and ``valid`` (if given) holds.
+        """
+        B = get_backend()
+        np_ = B.np
+        n = self.num_accounts
+        a, b = int32(a), int32(b)
+        shape = tuple(np.broadcast_shapes(static_shape(a), static_shape(b)))
+        a = flatten(np_.broadcast_to(a, shape))
+        b = flatten(np_.broadcast_to(b, shape))
+        ok = (a != b) & (a >= 0) & (a < n) & (b >= 0) & (b < n)
+        if valid is not None:
+            ok = ok & flatten(np_.broadcast_to(B.asarray(valid) != 0, shape))
+        return a, b, ok, shape
+
     def add_edges(self, state: Value, a: Any, b: Any, valid: Any = None) -> tuple[Value, Any, Any]:
         """Add the edges ``a[i] - b[i]`` where ``valid`` (any shapes that broadcast; flattened).
 
@@ -210,13 +227,7 @@ class SparseSocialGraph(Entity):
         np_ = B.np
         nbr, deg = self._check(state)
         n, k = self.num_accounts, self.capacity
-        a, b = int32(a), int32(b)
-        shape = tuple(np.broadcast_shapes(static_shape(a), static_shape(b)))
-        a = flatten(np_.broadcast_to(a, shape))
-        b = flatten(np_.broadcast_to(b, shape))
-        ok = (a != b) & (a >= 0) & (a < n) & (b >= 0) & (b < n)
-        if valid is not None:
-            ok = ok & flatten(np_.broadcast_to(B.asarray(valid) != 0, shape))
+        a, b, ok, shape = self._pairs(a, b, valid)
         total = int(np.prod(shape, dtype=np.int64))
         size = total if self.max_new_edges is None else min(total, self.max_new_edges)
 
@@ -280,13 +291,7 @@ class SparseSocialGraph(Entity):
         np_ = B.np
         nbr, _ = self._check(state)
         n, k = self.num_accounts, self.capacity
-        a, b = int32(a), int32(b)
-        shape = tuple(np.broadcast_shapes(static_shape(a), static_shape(b)))
-        a = flatten(np_.broadcast_to(a, shape))
-        b = flatten(np_.broadcast_to(b, shape))
-        ok = (a >= 0) & (a < n) & (b >= 0) & (b < n) & (a != b)
-        if valid is not None:
-            ok = ok & flatten(np_.broadcast_to(B.asarray(valid) != 0, shape))
+        a, b, ok, shape = self._pairs(a, b, valid)
         drop = np_.zeros((n * k,), dtype="int32")
         found = None
         for owner, other in ((a, b), (b, a)):
