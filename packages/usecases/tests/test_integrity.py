@@ -125,8 +125,8 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     case = IntegrityUseCase()
     args = dict(
         runtime=runtime, seed=3, out=tmp_path, num_users=120, scammer_fraction=0.05, horizon=HORIZON,
-        rate_limits="8,2", thresholds="3", runs_per_call=BATCH, num_runs=4,
-    )
+        rate_limits="2", thresholds="3", runs_per_call=BATCH, num_runs=2 * BATCH,
+    )  # one cell (one runtime to build), two chunks of runs
 
     def stop_after_first_chunk(done, total):
         raise KeyboardInterrupt
@@ -136,10 +136,10 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == BATCH  # the finished chunk is saved
     seen = []
     summary = case.run(progress=lambda d, t: seen.append((d, t)), **args)
-    assert seen == [(BATCH, 8), (8, 8)]  # the saved runs were read back, not recomputed
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 8
+    assert seen == [(BATCH, 2 * BATCH), (2 * BATCH, 2 * BATCH)]  # the saved runs were read back, not recomputed
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2 * BATCH
     rows = json.loads((tmp_path / "sweep.json").read_text())["rows"]
-    assert [(r["rate_limit"], r["threshold"], r["runs"]) for r in rows] == [(2.0, 3.0, 4), (8.0, 3.0, 4)]
+    assert [(r["rate_limit"], r["threshold"], r["runs"]) for r in rows] == [(2.0, 3.0, 2 * BATCH)]
     for r in rows:
         assert all(np.isfinite(r[m]) for m in sweep.METRICS) and r["overflow"] == 0
     for name in ("pareto.png", "heatmaps.png"):
@@ -147,9 +147,8 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     assert (tmp_path / "sweep.csv").read_text().splitlines()[0].startswith("policy,rate_limit,threshold,runs,victims")
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["usecase"] == "integrity" and written["runtime"] == runtime and written["num_users"] == 120
-    assert written["rate_limits"] == [2.0, 8.0] and written["runtime_provider"]["distribution"]
-    assert summary["chosen_against_fixed_rule"]["runs"] == 4
-    assert summary["chosen_against_fixed_rule"]["rate_limit"] in (2.0, 8.0)
+    assert written["rate_limits"] == [2.0] and written["runtime_provider"]["distribution"]
+    assert summary["chosen_against_fixed_rule"]["runs"] == 2 * BATCH
 
 
 @pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
@@ -197,6 +196,7 @@ def test_statistics_on_synthetic_records():
 
 def test_bad_input_is_named(tmp_path, capsys):
     case = IntegrityUseCase()
+    assert case.validate({"rate_limits": "8,2", "thresholds": [4, 3.5]})["rate_limits"] == (2.0, 8.0)
     with pytest.raises(UsageError, match="--rate-limits"):
         case.run(runtime="numpy", seed=0, out=None, rate_limits="1,x")
     with pytest.raises(UsageError, match="--thresholds must all be > 0"):
