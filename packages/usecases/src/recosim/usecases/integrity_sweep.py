@@ -469,6 +469,8 @@ def plot_robust(
     chosen_fixed: tuple[float, float],
     chosen_learner: tuple[float, float],
     path: Path,
+    *,
+    title: str = "",
 ) -> None:
     """Victims against friction at the candidate settings: fixed-rule scammers and best-responding learners."""
     fig, ax = _figure(figsize=(7.5, 5.5))
@@ -499,7 +501,8 @@ def plot_robust(
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel("friction: genuine accounts wrongly suspended (mean ± s.e.)")
     ax.set_ylabel("victims (mean ± s.e.)")
-    ax.set_title("Robust design: settings against best-responding scammers", fontsize=10)
+    ax.set_title("Robust design: settings against best-responding scammers" + (f"\n{title}" if title else ""),
+                 fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     _save(fig, path)

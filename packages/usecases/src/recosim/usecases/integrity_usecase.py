@@ -331,7 +331,12 @@ class IntegrityUseCase(UseCase):
                 },
             )
             sweep.plot_learning(curves, out / "learning_curves.png")
-            sweep.plot_robust(rows, learner_rows, chosen, robust_setting, out / "robust.png")
+            runs_text = f"{p['num_runs']} run{'s' * (p['num_runs'] != 1)}"
+            sweep.plot_robust(
+                rows, learner_rows, chosen, robust_setting, out / "robust.png",
+                title=f"{cfg.num_accounts} accounts, {cfg.num_scammers} scammers, {p['horizon']} steps, "
+                f"{runs_text} per setting; cost = victims + {weight:g} x friction",
+            )
         return result
 
 
