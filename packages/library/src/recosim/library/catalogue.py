@@ -6,7 +6,7 @@ The library's plugin registers these with ``registry.add_named(*BLOCKS)``, so
 imports every block module (NumPy and recosim.core only, never a framework).
 
 >>> sorted({block.block_kind for block in BLOCKS})
-['bandit', 'choice', 'metric', 'network', 'prototype', 'state', 'story']
+['bandit', 'choice', 'mechanism', 'metric', 'network', 'prototype', 'social', 'state', 'story']
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from recosim.library.bandits import algorithms, metrics, problems
 from recosim.library.choice import affinities, selectors
 from recosim.library.entities import base, corpora, policies, recommenders, users
 from recosim.library.entities import metrics as entity_metrics
+from recosim.library.social import detector, graph, ratelimit, requests
 from recosim.library.state import dynamic, estimation, static
 from recosim.library.stories import bandit, recommendation, replay
 
@@ -70,6 +71,11 @@ BLOCKS: tuple[object, ...] = (
     policies.HistoryPolicyRecommender,
     networks.HistoryScorer,
     entity_metrics.CumulativeRewardMetrics,
+    # social platforms: graph, requests, mechanism
+    graph.SparseSocialGraph,
+    requests.ContactRequests,
+    detector.ThresholdDetector,
+    ratelimit.RateLimiter,
     # stories
     recommendation.recommendation_story,
     recommendation.static_corpus_story,

@@ -14,3 +14,8 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
         summary="provider ecosystem (paper 4.3): myopic vs ecosystem-aware recommender",
     )
+    registry.add(
+        "integrity",
+        "recosim.usecases.integrity_usecase:IntegrityUseCase",
+        summary="social-platform integrity: scammers vs rate limit and detector; mechanism sweep, learning scammers",
+    )
