@@ -14,3 +14,8 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
         summary="provider ecosystem (paper 4.3): myopic vs ecosystem-aware recommender",
     )
+    registry.add(
+        "interest-evolution",
+        "recosim.usecases.interest_evolution_usecase:InterestEvolutionUseCase",
+        summary="interest evolution (paper 4.1): REINFORCE learning curves per recommender history length",
+    )
