@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.plugins import get_plugins
-from recosim.core.results import content_hash, write_bytes_atomic
+from recosim.core.results import content_hash, prepare_out, write_bytes_atomic
 from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
 from recosim.usecases.interest_evolution import POLICY, REWARD, InterestEvolutionConfig, init_params, make_model
 
@@ -50,6 +52,7 @@ __all__ = [
     "InterestEvolutionUseCase",
     "IntList",
     "plot_figure1",
+    "read_checkpoint_records",
     "read_learning_curve",
 ]
 
@@ -151,7 +154,7 @@ class InterestEvolutionUseCase(UseCase):
                 f"--runtime {runtime}: interest-evolution trains the recommender by gradient, "
                 f"which needs a runtime that differentiates: {' or '.join(TRAINABLE_RUNTIMES)}"
             )
-        setup = super().setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        setup = super().setup(runtime=runtime, seed=seed, out=None, validate=validate, **params)
         try:
             import recosim.inference  # noqa: F401
         except ImportError:
@@ -159,7 +162,7 @@ class InterestEvolutionUseCase(UseCase):
                 f"--runtime {runtime}: interest-evolution trains with recosim-inference, which is not installed "
                 f"(pip install 'recosim-usecases[{runtime}]')"
             ) from None
-        return setup
+        return setup if out is None else replace(setup, out=prepare_out(Path(out)))
 
     def run(
         self,
@@ -279,8 +282,6 @@ def _partial(setup: RunSetup, length: int, done: int) -> dict[int, dict[str, np.
 
 def read_checkpoint_records(directory: Path) -> dict[str, np.ndarray]:
     """The per-step records a training checkpoint holds (empty if there is none yet); no pickles."""
-    import json
-
     meta_path = directory / "meta.json"
     if not meta_path.exists():
         return {}
