@@ -96,7 +96,7 @@ def test_checkpoints_are_kept_apart_by_options_but_not_by_the_number_of_steps(tm
     base = where(train_steps=10)
     assert where(train_steps=20) == base  # more steps continue the same training
     assert where(train_steps=10, learning_rate=0.5) != base
-    assert where(train_steps=10, baseline="mean") != base
+    assert where(train_steps=10, baseline="none") != base
     assert base.name.startswith("h2-")
 
 

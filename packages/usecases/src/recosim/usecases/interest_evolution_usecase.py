@@ -127,7 +127,7 @@ class InterestEvolutionUseCase(UseCase):
         Parameter("history_lengths", IntList(), (5, 10, 15),
                   "comma-separated history lengths (documents the recommender remembers), one curve each"),
         Parameter("train_steps", int, 100, "REINFORCE steps per history length", minimum=1),
-        Parameter("baseline", _choice("baseline", BASELINES), "none",
+        Parameter("baseline", _choice("baseline", BASELINES), "mean",
                   "REINFORCE baseline: none (reward-to-go), mean (running mean per step) or group "
                   "(normalised within groups of --group-size episodes of the same users)"),
         Parameter("group_size", int, 4, "episodes per group for --baseline group (each step simulates that many)",
