@@ -38,7 +38,7 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_writes_curves_and_
     pytest.importorskip("recosim.inference")
     steps = CHECKPOINT_EVERY + 1
     case = InterestEvolutionUseCase()
-    args = dict(runtime=runtime, seed=3, history_lengths="3,2", train_steps=steps, learning_rate=0.05, **TINY_ARGS)
+    args = dict(runtime=runtime, seed=3, history_lengths="3,2", train_steps=steps, learning_rate=0.01, **TINY_ARGS)
     out = tmp_path / "out"
     seen = []
 
@@ -75,7 +75,7 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_writes_curves_and_
 
     # through the command: everything is done already, so nothing trains again; the files are all there
     assert main(["run", "interest-evolution", "--runtime", runtime, *TINY, "--seed", "3", "--history-lengths", "2,3",
-                 "--train-steps", str(steps), "--learning-rate", "0.05", "--out", str(out), "--quiet"]) == 0
+                 "--train-steps", str(steps), "--learning-rate", "0.01", "--out", str(out), "--quiet"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((out / "summary.json").read_text()) and printed["history_lengths"] == [2, 3]
     for key, entry in summary["curves"].items():
