@@ -10,6 +10,7 @@ from recosim.usecases.interest_evolution import (
     POLICY,
     REWARD,
     InterestEvolutionConfig,
+    history_scores,
     init_params,
     make_model,
     sample_corpus,
@@ -193,3 +194,14 @@ def test_bad_parameters_and_sizes_are_named():
         InterestEvolutionConfig(num_docs=2, slate_size=3)
     with pytest.raises(ValueError, match="history_length"):
         InterestEvolutionConfig(history_length=0)
+
+
+def test_folded_first_layer_scores_equal_the_history_scorer():
+    cfg = InterestEvolutionConfig(num_docs=7, history_length=4, embedding_dim=5, hidden_units=6)
+    params = init_params(4, cfg)
+    rng = np.random.default_rng(1)
+    ids = rng.integers(0, cfg.num_docs + 1, size=(3, 9, 4)).astype(np.int32)  # 0: an empty slot
+    times = rng.uniform(0.0, 2.0, size=(3, 9, 4)).astype(np.float32)
+    folded = np.asarray(history_scores(cfg.scorer(), params, ids, times))
+    np.testing.assert_allclose(folded, _scores(params, ids.reshape(-1, 4), times.reshape(-1, 4)).reshape(3, 9, 7),
+                               rtol=1e-5, atol=1e-5)

@@ -19,3 +19,8 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.integrity_usecase:IntegrityUseCase",
         summary="social-platform integrity: scammers vs rate limit and detector; mechanism sweep, learning scammers",
     )
+    registry.add(
+        "interest-evolution",
+        "recosim.usecases.interest_evolution_usecase:InterestEvolutionUseCase",
+        summary="interest evolution (paper 4.1): REINFORCE learning curves per recommender history length",
+    )

@@ -1,0 +1,377 @@
+"""``recosim run interest-evolution``: REINFORCE learning curves per history length (paper 4.1, figure 1).
+
+For every history length ``H`` of ``--history-lengths`` the recommender of
+`recosim.usecases.interest_evolution` (which sees only its last ``H`` consumed
+documents and times) starts from the same seeded initial network and is trained
+by `recosim.inference.train_reinforce` for ``--train-steps`` policy-gradient
+steps. Each step simulates ``--num-users`` users for ``--horizon`` steps with
+the current network and records the mean cumulative consumed time per user
+(the learning curve) and the surrogate objective. Under ``--out`` the job writes
+
+* ``learning_curve.csv``: one row per history length and training step, rewritten
+  atomically after every checkpoint;
+* ``checkpoints/h<H>-<options hash>/``: the training state (network parameters,
+  optimiser state, the baseline's running mean, the step reached and the curve
+  so far) every `CHECKPOINT_EVERY` steps, written by `train_reinforce`. A rerun
+  with the same ``--out`` and options continues from there; a rerun with more
+  ``--train-steps`` continues the same training; other options train afresh in
+  their own directory;
+* ``summary.json``: per history length the mean cumulative consumed time of the
+  untrained recommender (training step 0), its mean over the last `WINDOW`
+  training steps, and the relative rise between the two;
+* ``figure1.png``: the learning curves of every history length.
+
+Training needs gradients, so it runs on the ``jax`` and ``tf`` runtimes (with
+``recosim-inference`` installed); ``numpy`` is refused before any work.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recosim.core.errors import RecosimError, UsageError
+from recosim.core.plugins import get_plugins
+from recosim.core.results import content_hash, prepare_out, write_bytes_atomic
+from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.usecases.interest_evolution import POLICY, REWARD, InterestEvolutionConfig, init_params, make_model
+
+__all__ = [
+    "BASELINES",
+    "CHECKPOINT_EVERY",
+    "TRAINABLE_RUNTIMES",
+    "WINDOW",
+    "InterestEvolutionUseCase",
+    "IntList",
+    "plot_figure1",
+    "read_checkpoint_records",
+    "read_learning_curve",
+]
+
+TRAINABLE_RUNTIMES = ("jax", "tf")
+"""Runtimes that differentiate the slate's log-probability."""
+BASELINES = ("none", "mean", "group")
+"""``--baseline`` choices, as `train_reinforce` names them (``none`` is its ``None``)."""
+OPTIMIZERS = ("sgd", "adam")
+CHECKPOINT_EVERY = 5
+"""Training steps between checkpoints (and progress reports)."""
+WINDOW = 5
+"""Training steps averaged for the end of a learning curve in the summary."""
+CURVE_FILE = "learning_curve.csv"
+FIGURE_FILE = "figure1.png"
+CURVE_COLUMNS = ("history_length", "step", "mean_cumulative_consumed_time", "surrogate_objective", "grad_norm")
+STATE_FORMAT = 1  # checkpoints of another format are not resumed
+
+
+class IntList:
+    """Parses ``"5,10,15"`` (or a sequence) into a tuple of distinct integers ``>= minimum``.
+
+    >>> IntList()("15, 5,10")
+    (15, 5, 10)
+    >>> IntList()("5,2.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: '2.5' is not an integer
+    """
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def __call__(self, value: Any) -> tuple[int, ...]:
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+        if not items or any(v == "" for v in items):
+            raise ValueError(f"give comma-separated integers, got {value!r}")
+        numbers = []
+        for item in items:
+            if isinstance(item, bool):
+                raise ValueError(f"{item!r} is not an integer")
+            try:
+                number = int(item) if isinstance(item, (int, np.integer)) else int(str(item))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an integer") from None
+            if number < self.minimum:
+                raise ValueError(f"{item!r} is below {self.minimum}")
+            numbers.append(number)
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"a value repeats in {value!r}")
+        return tuple(numbers)
+
+
+def _choice(name: str, choices: Sequence[str]) -> Any:
+    def parse(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"choose one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    parse.__name__ = name
+    return parse
+
+
+class InterestEvolutionUseCase(UseCase):
+    name = "interest-evolution"
+    summary = "interest evolution (paper 4.1): REINFORCE learning curves of a history-based recommender"
+    summary_metadata = ("training", "metric", "files", "window")
+    parameters = (
+        NUM_USERS.with_default(1000, "users simulated in every training step"),
+        Parameter("num_docs", int, 100, "documents in the frozen corpus (at least the slate size, 2)", minimum=1),
+        HORIZON.with_default(100, "time steps of every simulated episode"),
+        Parameter("history_lengths", IntList(), (5, 10, 15),
+                  "comma-separated history lengths (documents the recommender remembers), one curve each"),
+        Parameter("train_steps", int, 100, "REINFORCE steps per history length", minimum=1),
+        Parameter("baseline", _choice("baseline", BASELINES), "mean",
+                  "REINFORCE baseline: none (reward-to-go), mean (running mean per step) or group "
+                  "(normalised within groups of --group-size episodes of the same users)"),
+        Parameter("group_size", int, 4, "episodes per group for --baseline group (each step simulates that many)",
+                  minimum=2),
+        Parameter("learning_rate", float, 0.01, "optimiser step size (> 0)"),
+        Parameter("optimizer", _choice("optimizer", OPTIMIZERS), "adam", "sgd or adam"),
+    )
+
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        slate = InterestEvolutionConfig.slate_size
+        if params["num_docs"] < slate:
+            raise UsageError(f"--num-docs must be at least the slate size {slate}, got {params['num_docs']}")
+        if not params["learning_rate"] > 0:
+            raise UsageError(f"--learning-rate must be > 0, got {params['learning_rate']}")
+        params["history_lengths"] = tuple(sorted(params["history_lengths"]))
+        return params
+
+    def setup(
+        self, *, runtime: str, seed: Any, out: Path | str | None, validate: bool = False, **params: Any
+    ) -> RunSetup:
+        """As `UseCase.setup`, refusing runtimes that cannot differentiate and a missing trainer first."""
+        if runtime in get_plugins().runtime_names() and runtime not in TRAINABLE_RUNTIMES:
+            raise UsageError(
+                f"--runtime {runtime}: interest-evolution trains the recommender by gradient, "
+                f"which needs a runtime that differentiates: {' or '.join(TRAINABLE_RUNTIMES)}"
+            )
+        setup = super().setup(runtime=runtime, seed=seed, out=None, validate=validate, **params)
+        try:
+            import recosim.inference  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                f"--runtime {runtime}: interest-evolution trains with recosim-inference, which is not installed "
+                f"(pip install 'recosim-usecases[{runtime}]')"
+            ) from None
+        return setup if out is None else replace(setup, out=prepare_out(Path(out)))
+
+    def run(
+        self,
+        *,
+        runtime: str,
+        seed: int,
+        out: Path | None,
+        progress: Progress | None = None,
+        validate: bool = False,
+        **params: Any,
+    ) -> Mapping[str, Any]:
+        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        p = setup.params
+        lengths, steps = p["history_lengths"], p["train_steps"]
+        if setup.validate:
+            self._check_model(setup)
+        curves: dict[int, dict[str, np.ndarray]] = {}
+        for i, length in enumerate(lengths):
+            finished = i * steps
+
+            def report(done: int, _record: Any, length: int = length, finished: int = finished) -> None:
+                if setup.out is not None:
+                    _write_curve(setup.out, {**curves, **_partial(setup, length, done)})
+                if progress is not None:
+                    progress(finished + min(done, steps), len(lengths) * steps)
+
+            curves[length] = self._train(setup, length, report)
+        summary = _summarise(setup, curves)
+        if setup.out is not None:
+            _write_curve(setup.out, curves)
+            write_summary(setup.out, summary)
+            plot_figure1(summary, curves, setup.out / FIGURE_FILE)
+        return summary
+
+    def _check_model(self, setup: RunSetup) -> None:
+        """Checked mode: one episode per history length with the runtime's checks on, before training."""
+        p = setup.params
+        for length in p["history_lengths"]:
+            cfg = _config(p, length)
+            setup.make_runtime(make_model(init_params(setup.seed, cfg), cfg)).execute(p["horizon"] - 1)
+
+    def _train(self, setup: RunSetup, length: int, report: Any) -> dict[str, np.ndarray]:
+        from recosim.inference import train_reinforce
+
+        p = setup.params
+        cfg = _config(p, length)
+        baseline = None if p["baseline"] == "none" else p["baseline"]
+        directory = None if setup.out is None else _checkpoint_dir(setup, length)
+        result = train_reinforce(
+            lambda params: make_model(params, cfg),
+            init_params(setup.seed, cfg),
+            policy=POLICY,
+            reward=REWARD,
+            horizon=p["horizon"],
+            runtime=setup.runtime,
+            num_steps=p["train_steps"],
+            baseline=baseline,
+            group_size=p["group_size"],
+            num_rollouts=None if baseline == "group" else 1,
+            learning_rate=p["learning_rate"],
+            optimizer=p["optimizer"],
+            seed=setup.seed,
+            checkpoint=directory,
+            checkpoint_every=CHECKPOINT_EVERY,
+            resume=directory is not None,
+            quiet=True,
+            callback=report,
+        )
+        history = {k: np.asarray(v, np.float64)[: p["train_steps"]] for k, v in result.history.items()}
+        curve = {
+            "mean_cumulative_consumed_time": history["mean_return"],
+            "surrogate_objective": -history["loss"],
+            "grad_norm": history["grad_norm"],
+        }
+        bad = np.flatnonzero(~np.isfinite(curve["mean_cumulative_consumed_time"]))
+        if bad.size:
+            raise RecosimError(
+                f"interest-evolution with history length {length}: the mean consumed time is not finite at "
+                f"training step {int(bad[0])}; rerun with --validate to find the variable and step at fault"
+            )
+        return curve
+
+
+def _config(p: Mapping[str, Any], length: int) -> InterestEvolutionConfig:
+    return InterestEvolutionConfig(num_users=p["num_users"], num_docs=p["num_docs"], history_length=length)
+
+
+def _checkpoint_dir(setup: RunSetup, length: int) -> Path:
+    """``checkpoints/h<H>-<hash>``: the hash covers everything the training depends on but its length."""
+    p = setup.params
+    key = {
+        "format": STATE_FORMAT,
+        "runtime": setup.runtime,
+        "seed": setup.seed,
+        "history_length": length,
+        **{k: p[k] for k in ("num_users", "num_docs", "horizon", "baseline", "learning_rate", "optimizer")},
+        "group_size": p["group_size"] if p["baseline"] == "group" else None,
+    }
+    assert setup.out is not None
+    return setup.out / "checkpoints" / f"h{length}-{content_hash(key)[:12]}"
+
+
+def _partial(setup: RunSetup, length: int, done: int) -> dict[int, dict[str, np.ndarray]]:
+    """The curve of ``length`` so far, read back from its latest checkpoint (written just before)."""
+    assert setup.out is not None
+    records = read_checkpoint_records(_checkpoint_dir(setup, length))
+    if not records:
+        return {}
+    return {
+        length: {
+            "mean_cumulative_consumed_time": records["mean_return"][:done],
+            "surrogate_objective": -records["loss"][:done],
+            "grad_norm": records["grad_norm"][:done],
+        }
+    }
+
+
+def read_checkpoint_records(directory: Path) -> dict[str, np.ndarray]:
+    """The per-step records a training checkpoint holds (empty if there is none yet); no pickles."""
+    meta_path = directory / "meta.json"
+    if not meta_path.exists():
+        return {}
+    meta = json.loads(meta_path.read_text())
+    with np.load(directory / meta["records"], allow_pickle=False) as data:
+        return {k: np.asarray(data[k], np.float64) for k in data.files}
+
+
+def _write_curve(out: Path, curves: Mapping[int, Mapping[str, np.ndarray]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CURVE_COLUMNS)
+    for length in sorted(curves):
+        c = curves[length]
+        for step in range(len(c["mean_cumulative_consumed_time"])):
+            writer.writerow([length, step, *(repr(float(c[k][step])) for k in CURVE_COLUMNS[2:])])
+    write_bytes_atomic(out / CURVE_FILE, buf.getvalue().encode())
+
+
+def read_learning_curve(path: Path | str) -> dict[int, dict[str, np.ndarray]]:
+    """``learning_curve.csv`` back as ``{history_length: {column: array over steps}}``."""
+    curves: dict[int, dict[str, list[float]]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            c = curves.setdefault(int(row["history_length"]), {k: [] for k in CURVE_COLUMNS[1:]})
+            for k in CURVE_COLUMNS[1:]:
+                c[k].append(float(row[k]))
+    return {h: {k: np.asarray(v) for k, v in c.items()} for h, c in curves.items()}
+
+
+def _summarise(setup: RunSetup, curves: Mapping[int, Mapping[str, np.ndarray]]) -> dict[str, Any]:
+    p = setup.params
+    per_length = {}
+    for length, c in curves.items():
+        y = c["mean_cumulative_consumed_time"]
+        initial, final = float(y[0]), float(np.mean(y[-min(WINDOW, len(y)) :]))
+        per_length[f"H={length}"] = {
+            "history_length": length,
+            "steps": len(y),
+            "initial": initial,
+            "final": final,
+            "relative_rise": final / initial - 1.0 if initial > 0 else math.nan,
+            "best": float(np.max(y)),
+            "final_surrogate_objective": float(c["surrogate_objective"][-1]),
+        }
+    return {
+        **setup.header(),
+        "history_lengths": list(p["history_lengths"]),
+        "training": {
+            "method": "REINFORCE (recosim.inference.train_reinforce), one episode of all users per step"
+            if p["baseline"] != "group" else
+            f"REINFORCE (recosim.inference.train_reinforce), {p['group_size']} episodes of the same users per step",
+            "objective": "sum over users and steps of advantage x log p(slate) / (episodes x users); advantage: "
+            "the reward-to-go" + {"none": "", "mean": " minus its running mean per step",
+                                   "group": " normalised within the group"}[p["baseline"]],
+            "baseline": p["baseline"],
+            "optimizer": p["optimizer"],
+            "learning_rate": p["learning_rate"],
+        },
+        "metric": "mean over users of the consumed time summed over the horizon, per training step",
+        "window": WINDOW,
+        "curves": per_length,
+        "files": None if setup.out is None else {"learning_curve": CURVE_FILE, "figure": FIGURE_FILE,
+                                                 "checkpoints": "checkpoints"},
+    }
+
+
+def plot_figure1(
+    summary: Mapping[str, Any], curves: Mapping[int, Mapping[str, np.ndarray]], path: Path | str
+) -> Path:
+    """Figure 1: mean cumulative consumed time per training step, one curve per history length (atomic PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for i, length in enumerate(sorted(curves)):
+        y = np.asarray(curves[length]["mean_cumulative_consumed_time"])
+        ax.plot(np.arange(len(y)), y, color=f"C{i}", linewidth=1.6, label=f"history length {length}")
+    ax.set_xlabel("REINFORCE training step")
+    ax.set_ylabel(f"mean cumulative consumed time per user ({summary['horizon']} steps)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(title="recommender memory", loc="lower right")
+    t = summary["training"]
+    ax.set_title(
+        f"Interest evolution (paper figure 1): {summary['num_users']} users, {summary['num_docs']} documents, "
+        f"on {summary['runtime']}\nbaseline {t['baseline']}, {t['optimizer']} learning rate {t['learning_rate']:g}",
+        fontsize=10,
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return write_bytes_atomic(path, buf.getvalue())
