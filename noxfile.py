@@ -54,6 +54,10 @@ JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
 LOWEST_IN_CI = ["tf", "jax"]
 LOWEST_LEAVES_OUT = {"tf": [f"{USECASES}/tests"], "jax": [f"{USECASES}/tests"]}
 
+# Where a runtime session runs the use cases' suite it also installs the inference methods
+# their trainers use (interest evolution on TF and JAX, learning scammers on JAX).
+USECASE_TRAINERS = {"tf": ["packages/inference[tf]"], "jax": ["packages/inference[jax]"]}
+
 # package -> (what to install, what to test, the runtimes the shared suites run on there).
 # The runtime sessions also run the library's and the use cases' suites on their runtime.
 PACKAGES = {
@@ -116,6 +120,8 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     targets = _existing(test_dirs)
     if not targets:
         session.error(f"package {package!r} has no tests")
+    if f"{USECASES}/tests" in targets:
+        installs = [*installs, *USECASE_TRAINERS.get(package, [])]
     if resolution == "lowest" and session.venv_backend != "uv":
         session.error("the lowest-version sessions need uv (pip has no lowest-direct resolution): pip install uv")
     session.install("--upgrade", *TEST_DEPS)
