@@ -18,6 +18,7 @@ import tensorflow_probability as tfp
 
 from recosim.core.backend import using_backend
 from recosim.core.evaluation import initial_step
+from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
 from recosim.inference.policy import shared_initial_draws, step_log_prob
@@ -96,20 +97,76 @@ def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
 
 
 # -- densities and chains -------
+UNROLL_STEPS = 64
+"""Trajectories up to this many steps are scored with the steps unrolled (XLA compiles them)."""
+
+
+class Compiled:
+    """``fn`` as a ``tf.function`` compiled with XLA, or without it where XLA cannot compile it.
+
+    XLA turns the many small ops of a sampler step into one kernel (for the
+    latent-variable model, about 30x faster than graph mode). A model whose ops XLA
+    does not support (a ``tf.while_loop`` carrying variables inside a vectorised
+    map, say) falls back to a plain graph on the first call, with the same numbers.
+    """
+
+    def __init__(self, fn: Callable[..., Any], xla: bool = True) -> None:
+        self.fn = fn
+        self.xla = xla
+        self.compiled = tf.function(fn, autograph=False, jit_compile=xla)
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.xla:
+            return self.compiled(*args)
+        try:
+            return self.compiled(*args)
+        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as err:
+            if "XLA" not in str(err) and "tf2xla" not in str(err) and "xla" not in str(err):
+                raise
+            self.xla = False
+            self.compiled = tf.function(self.fn, autograph=False)
+            return self.compiled(*args)
+
+
 class ChainDensity:
-    """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``)."""
+    """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``).
+
+    One chain's log-probability is core's step log-probabilities summed over the
+    logged steps, unrolled for short trajectories (`UNROLL_STEPS`) and otherwise
+    the TF runtime's compiled ``tf.while_loop`` scorer; chains (and, in the
+    M-step, posterior draws) are vectorised with ``tf.vectorized_map``, whose
+    gradients reach the parameters' ``tf.Variable`` s.
+    """
 
     def __init__(self, network: Any, problem: LatentProblem) -> None:
         self.problem = problem
         self.network = network
-        self.fn = make_log_probability_fn(network, problem.logged, latent=problem.names)
+        self.unrolled = problem.length <= UNROLL_STEPS
+        if self.unrolled:
+            self.base = {n: {k: tf.constant(x) for k, x in f.items()} for n, f in problem.logged.items()}
+        else:
+            self.fn = make_log_probability_fn(network, problem.logged, latent=problem.names)
 
     def one(self, parts: Sequence[Any]) -> Any:
         values = [self.problem.per_step(s, x, tf.broadcast_to) for s, x in zip(self.problem.slots, parts)]
-        return self.fn(*values)
+        if not self.unrolled:
+            return self.fn(*values)
+        traj = {n: dict(f) for n, f in self.base.items()}
+        for slot, x in zip(self.problem.slots, values):
+            traj[slot.variable][slot.key] = tf.cast(x, traj[slot.variable][slot.key].dtype)
+        B = tf_backend()
+        total = tf.zeros((), tf.float32)
+        previous = None
+        with using_backend(B):
+            for t in range(self.problem.length):
+                current = {n: Value({k: x[t] for k, x in f.items()}) for n, f in traj.items()}
+                for lp in step_log_probabilities(self.network, current, previous, backend=B).values():
+                    total = total + tf.reduce_sum(tf.cast(lp, tf.float32))
+                previous = current
+        return total
 
     def __call__(self, *parts: Any) -> Any:
-        return tf.vectorized_map(lambda xs: self.one(xs), tuple(parts))
+        return tf.vectorized_map(lambda xs: self.one(xs), tuple(_dense_gradient(x) for x in parts))
 
     def check_start(self, parts: Sequence[Any], what: str) -> None:
         lps = self(*parts).numpy()
@@ -121,6 +178,16 @@ class ChainDensity:
                 f"{what}: the log-probability at the starting point of chain {c} is {lps[c]}; "
                 + explain_non_finite(self.network, self.problem.trajectory_with(point), tf_backend())
             )
+
+
+@tf.custom_gradient
+def _dense_gradient(x: Any) -> Any:
+    """``x``, with its gradient made a dense tensor (a gather over time steps gives ``IndexedSlices``)."""
+
+    def grad(dy: Any) -> Any:
+        return tf.convert_to_tensor(dy)
+
+    return tf.identity(x), grad
 
 
 class Chains:
@@ -183,7 +250,7 @@ class Chains:
                     return_final_kernel_results=True,
                 )
 
-            fn = self._compiled[key] = tf.function(go, autograph=False)
+            fn = self._compiled[key] = Compiled(go)
         return fn(state, results, step_size, seed)
 
     def bootstrap(self, state: list[Any], step_size: Any, num_adaptation: int) -> Any:
@@ -301,13 +368,12 @@ class MCEMEngine(_Optimised):
 
         def m_step(samples: Any) -> Any:
             with tf.GradientTape() as tape:
-                # map_fn, not vectorized_map: inside tf.function the latter drops gradients to tf.Variables
-                value = tf.reduce_mean(_map(self.density.one, tuple(samples)))
+                value = tf.reduce_mean(self.density(*samples))
             grads = tape.gradient(value, self.var_list)
             self._apply(grads)
             return value
 
-        self.m_step = tf.function(m_step, autograph=False)
+        self.m_step = Compiled(m_step)
 
     def start(self) -> None:
         o = self.o
