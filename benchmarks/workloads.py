@@ -183,8 +183,8 @@ def ecosystem(
     from recosim.usecases.ecosystem import EcosystemConfig, ecosystem_variables, load_provider_means
     from recosim.usecases.ecosystem_usecase import EcosystemUseCase
 
-    if runs_per_call is None:
-        runs_per_call = int(EcosystemUseCase().defaults()["runs_per_call"])
+    if runs_per_call is None:  # the use case's default: None, the runtime's own runs_per_call
+        runs_per_call = EcosystemUseCase().defaults()["runs_per_call"]
     with clock.phase("import"):
         runtime_cls = get_plugins().get_runtime(runtime)
     with clock.phase("build"):
@@ -197,7 +197,8 @@ def ecosystem(
     def one_pass(first_run: int) -> dict[float, list[float]]:
         utilities: dict[float, list[float]] = {}
         for cap, rt in runtimes.items():
-            batch = runs_per_call if hasattr(rt, "run_many") else 1
+            own = max(1, int(getattr(rt, "runs_per_call", 1) or 1))
+            batch = (runs_per_call or own) if hasattr(rt, "run_many") else 1
             runs = list(range(first_run, first_run + num_runs))
             for start in range(0, num_runs, batch):
                 seeds = [chunk_seed(seed, i) for i in runs[start : start + batch]]
@@ -213,7 +214,7 @@ def ecosystem(
     with clock.phase("first"):
         first = one_pass(0)
     result: dict[str, Any] = {
-        "runs_per_call": runs_per_call,
+        "runs_per_call": runs_per_call or max(1, int(getattr(next(iter(runtimes.values())), "runs_per_call", 1) or 1)),
         "utility": {f"L={cap:g}": _mean_and_stderr(u) for cap, u in first.items()},
         "units": num_runs * len(boost_caps) * horizon,
         "unit": "run-step",

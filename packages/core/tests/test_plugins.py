@@ -122,7 +122,12 @@ def test_failures_are_isolated_and_reported():
     assert "fine_block" not in plugins.blocks  # all-or-nothing per plugin and family
     assert "recosim_add_widgets" in stages["odd"].error
     assert "missing 1 required keyword-only argument: 'kind'" in stages["untyped"].error
-    with pytest.raises(PluginError, match="block 'ghost' from plugin 'lazy' \\(distribution 'lazy-dist'\\) could not be loaded: ModuleNotFoundError"):
+    # an import string naming a module that is not installed fails at registration, once, with the reason
+    assert stages["lazy"].stage == "recosim_add_blocks"
+    assert "block 'ghost' from plugin 'lazy' (distribution 'lazy-dist') points at 'no_such_module_xyz:Thing'" in \
+        stages["lazy"].error and "no module 'no_such_module_xyz' is installed" in stages["lazy"].error
+    assert "ghost" not in plugins.blocks
+    with pytest.raises(UnknownPluginError, match="no block named 'ghost'.*lazy"):
         plugins.get_block("ghost")
     with pytest.raises(UnknownPluginError, match="no runtime named 'tpu'.*failed to load.*broken"):
         plugins.get_runtime("tpu")
@@ -138,7 +143,8 @@ class _TorchRuntime:
     @hookimpl
     def recosim_add_inference_methods(self, registry):
         registry.add("log_probability", implementations={"torch": _fit})
-        registry.add("mle", implementations={"jax": "x:y", "torch": _fit}, summary="maximum likelihood")
+        registry.add("mle", implementations={"jax": "recosim.core.runtime:no_such_attr", "torch": _fit},
+                     summary="maximum likelihood")
 
 
 class _Clash:
@@ -280,3 +286,151 @@ def test_installed_third_party_plugin_is_found_and_broken_one_reported(tmp_path)
     freq = json.loads(res.stdout.strip().splitlines()[-1])
     # temperature 0.5 squares the weights: (1, 4, 1) / 6
     assert abs(freq[1] - 4 / 6) < 0.015 and abs(freq[0] - 1 / 6) < 0.015
+
+
+# -- plugins that try to hijack names or end the host ------------------------------------------
+
+
+class _TakesJax:
+    """A third party registering recosim's runtime name 'jax' (and one of its own, in the same hook)."""
+
+    @hookimpl
+    def recosim_add_runtimes(self, registry):
+        registry.add("mine", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend")
+        registry.add("jax", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend")
+
+
+class _OfficialJax:
+    @hookimpl
+    def recosim_add_runtimes(self, registry):
+        registry.add("jax", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend",
+                     framework="jax")
+
+
+class _Exits:
+    @hookimpl
+    def recosim_add_blocks(self, registry):
+        raise SystemExit(3)
+
+
+class _Interrupts:
+    @hookimpl
+    def recosim_add_usecases(self, registry):
+        raise KeyboardInterrupt
+
+
+class _FakeDist:
+    def __init__(self, name, version):
+        self.name, self.version = name, version
+
+
+def _entry_point(name, module, dist, version="1.0"):
+    ep = md.EntryPoint(name=name, value=module, group="recosim")
+    return ep._for(_FakeDist(dist, version)) if hasattr(ep, "_for") else ep
+
+
+def _plugin_module(tmp_path, monkeypatch, name, body):
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+def test_builtin_names_win_over_a_third_party_plugin_whatever_the_load_order(tmp_path, monkeypatch):
+    official = _plugin_module(tmp_path, monkeypatch, "official_jax_plugin", """
+        from recosim.core import hookimpl
+        @hookimpl
+        def recosim_add_runtimes(registry):
+            registry.add("jax", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend",
+                         framework="jax")
+    """)
+    hijack = _plugin_module(tmp_path, monkeypatch, "aaa_hijack_plugin", """
+        from recosim.core import hookimpl
+        @hookimpl
+        def recosim_add_runtimes(registry):
+            registry.add("jax", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend")
+    """)
+    # the hijacker's entry point sorts first by name; recosim's own distribution still loads first
+    eps = [_entry_point("aaa", hijack, "evil-dist", "6.6"), _entry_point("jax", official, "recosim-runtime-jax", "0.1.0")]
+    plugins = make_plugins(entry_points=eps)
+    assert plugins.runtime_spec("jax").provider.distribution == "recosim-runtime-jax"
+    assert plugins.runtime_provenance("jax") == {"runtime": "jax", "plugin": "jax",
+                                                 "distribution": "recosim-runtime-jax", "version": "0.1.0"}
+    (failure,) = plugins.failures
+    assert failure.plugin == "aaa" and failure.distribution == "evil-dist"
+    assert "runtime 'jax' is registered twice" in failure.error and "recosim's own names win" in failure.error
+
+
+def test_reserved_runtime_names_are_refused_to_other_distributions_even_when_not_installed():
+    plugins = make_plugins(load_entry_points=False, extra=[(_TakesJax(), "takes", "evil-dist")])
+    (failure,) = plugins.failures
+    assert failure.plugin == "takes" and "runtime 'jax' is recosim's own (distribution 'recosim-runtime-jax')" \
+        in failure.error
+    assert plugins.runtime_names() == ["numpy"]  # all or nothing: 'mine' went with it
+    # recosim's own distribution may register it
+    ok = make_plugins(load_entry_points=False, extra=[(_OfficialJax(), "jax", "recosim-runtime-jax")])
+    assert not ok.failures and ok.runtime_spec("jax").framework == "jax"
+
+
+def test_runtime_provenance_records_distribution_and_version():
+    plugins = make_plugins(load_entry_points=False)
+    prov = plugins.runtime_provenance("numpy")
+    assert prov == {"runtime": "numpy", "plugin": "core-numpy", "distribution": "recosim-core",
+                    "version": md.version("recosim-core")}
+    assert plugins.providers["core-numpy"].version == md.version("recosim-core")
+
+
+@pytest.mark.parametrize("plugin, stage, error", [
+    (_Exits(), "recosim_add_blocks", "SystemExit: 3"),
+    (_Interrupts(), "recosim_add_usecases", "KeyboardInterrupt"),
+])
+def test_a_plugin_that_exits_while_registering_is_isolated_and_named(plugin, stage, error):
+    plugins = make_plugins(load_entry_points=False, extra=[(plugin, "quitter", "quitter-dist")])
+    (failure,) = plugins.failures
+    assert (failure.plugin, failure.distribution, failure.stage) == ("quitter", "quitter-dist", stage)
+    assert failure.error.startswith(error)
+    assert plugins.get_runtime("numpy").name == "numpy"  # the host carries on
+
+
+def test_a_plugin_that_calls_sys_exit_at_import_is_isolated_and_named(tmp_path, monkeypatch):
+    module = _plugin_module(tmp_path, monkeypatch, "exits_at_import", "import sys\nsys.exit('bye')\n")
+    plugins = make_plugins(entry_points=[_entry_point("quitter", module, "quitter-dist")])
+    (failure,) = plugins.failures
+    assert (failure.plugin, failure.distribution, failure.stage) == ("quitter", "quitter-dist", "import")
+    assert failure.error.startswith("SystemExit: bye")
+    assert "numpy" in plugins.runtime_names()
+
+
+def test_sys_exit_in_a_runtime_module_loaded_later_is_a_plugin_error(tmp_path, monkeypatch):
+    module = _plugin_module(tmp_path, monkeypatch, "runtime_that_exits", "import sys\nsys.exit(1)\n")
+
+    class Later:
+        @hookimpl
+        def recosim_add_runtimes(self, registry):
+            registry.add("later", f"{module}:Runtime", backend="recosim.core.backend:numpy_backend")
+
+    plugins = make_plugins(load_entry_points=False, extra=[(Later(), "later", "later-dist")])
+    with pytest.raises(PluginError, match="runtime 'later' from plugin 'later'.*could not be loaded: SystemExit"):
+        plugins.get_runtime("later")
+
+
+def test_missing_modules_are_found_without_importing_anything(tmp_path, monkeypatch):
+    from recosim.core.plugins.registry import module_exists
+
+    _plugin_module(tmp_path, monkeypatch, "exists_but_raises", "raise RuntimeError('imported!')\n")
+    assert module_exists("exists_but_raises") and "exists_but_raises" not in sys.modules
+    assert module_exists("recosim.core.runtime") and not module_exists("recosim.core.no_such_module")
+    assert not module_exists("no_such_top_level_module_q") and not module_exists("json.no_such_submodule")
+
+
+def test_recosim_plugins_lists_a_missing_module_once_under_failed(tmp_path, monkeypatch, capsys):
+    from recosim.core.cli import main
+    from recosim.core.plugins import manager
+
+    monkeypatch.setattr(manager, "_PLUGINS", make_plugins(load_entry_points=False,
+                                                          extra=[(_Lazy(), "lazy", "lazy-dist")]))
+    assert main(["plugins", "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert [f["plugin"] for f in report["failed"]] == ["lazy"]
+    assert "no module 'no_such_module_xyz' is installed" in report["failed"][0]["error"]
+    assert all(b["name"] != "ghost" for b in report["blocks"]) and captured.err == ""

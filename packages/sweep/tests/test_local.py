@@ -15,7 +15,7 @@ from recosim.core.plugins import get_plugins
 from recosim.sweep import read_results, sweep
 from recosim.sweep.plan import load_usecase
 
-WALK = {"grid": {"scale": [0.5, 2.0]}, "fixed": {"steps": 3, "num-agents": 10}, "seeds": 3}
+WALK = {"grid": {"scale": [0.5, 2.0]}, "fixed": {"horizon": 3, "num-users": 10}, "seeds": 3}
 
 
 def direct_metrics(usecase: str, settings: dict, seed: int) -> dict:
@@ -36,12 +36,12 @@ def test_tiny_sweep_equals_direct_runs_and_reads_back_with_pyarrow(tmp_path):
     rows = table.to_pylist()
     assert {(r["scale"], r["seed"]) for r in rows} == {(s, k) for s in (0.5, 2.0) for k in (0, 1, 2)}
     for row in rows:  # the same seed gives the same numbers as a run in this process
-        expected = direct_metrics("random-walk", {"steps": 3, "num_agents": 10, "scale": row["scale"]}, row["seed"])
+        expected = direct_metrics("random-walk", {"horizon": 3, "num_users": 10, "scale": row["scale"]}, row["seed"])
         assert {k: row[f"metric.{k}"] for k in expected} == expected
         assert row["status"] == "ok" and row["error"] is None and row["wall_time_s"] > 0
         assert row["version.recosim-core"] and row["version.numpy"] == np.__version__
         assert row["runtime_provider"] == "recosim-core"
-        assert "metric.steps" not in row and "metric.seed" not in row  # echoed inputs are settings, not metrics
+        assert "metric.horizon" not in row and "metric.seed" not in row  # echoed inputs are settings, not metrics
     # common random numbers: with the same seed, scale 2 draws exactly 4x the scale-0.5 positions
     by = {(r["scale"], r["seed"]): r["metric.final_mean"] for r in rows}
     assert all(by[(2.0, k)] == pytest.approx(4 * by[(0.5, k)], rel=1e-5) for k in range(3))
@@ -63,9 +63,9 @@ def test_tiny_sweep_equals_direct_runs_and_reads_back_with_pyarrow(tmp_path):
 
 def test_pandas_and_polars_read_the_table(tmp_path):
     pd = pytest.importorskip("pandas")
-    sweep("counting", grid={"steps": [2, 4]}, seeds=2, out=tmp_path, workers=1, plots=False)
+    sweep("counting", grid={"horizon": [2, 4]}, seeds=2, out=tmp_path, workers=1, plots=False)
     df = pd.read_parquet(tmp_path / "results.parquet")
-    assert df.groupby("steps")["metric.final_count"].mean().to_dict() == {2: 2.0, 4: 4.0}
+    assert df.groupby("horizon")["metric.final_count"].mean().to_dict() == {2: 1.0, 4: 3.0}
     try:
         import polars as pl
     except ImportError:
@@ -138,7 +138,7 @@ def test_command_line_sweep_of_the_ecosystem_at_a_tiny_size(tmp_path, capsys):
     assert len(table) == 4 and all(r["status"] == "ok" for r in table)
     row = next(r for r in table if r["horizon"] == 3 and r["seed"] == 1)
     # the same settings and seed through `recosim run` give the same metrics
-    run_argv = ["run", "ecosystem", "--seed", "1", "--quiet", "--horizon", "3"]
+    run_argv = ["run", "ecosystem", "--seed", "1", "--quiet", "--horizon", "3", "--out", str(tmp_path / "direct")]
     for name, value in tiny.items():
         if name in names:
             run_argv += [f"--{name.replace('_', '-')}", str(value)]

@@ -15,23 +15,23 @@ from recosim.sweep.task import flatten_summary
 
 
 def test_tasks_are_the_grid_times_the_seeds_with_defaults_filled():
-    plan = plan_sweep("random-walk", grid={"num-agents": ["5", "7"], "scale": [0.5, 2]}, fixed={"steps": "3"},
+    plan = plan_sweep("random-walk", grid={"num-users": ["5", "7"], "scale": [0.5, 2]}, fixed={"horizon": "3"},
                       seeds=3, first_seed=10)
     assert len(plan.cells) == 4 and len(plan.tasks) == 12
     assert plan.seeds == (10, 11, 12)
-    assert plan.cells[1] == {"num_agents": 5, "scale": 2.0}  # the last grid name varies fastest
+    assert plan.cells[1] == {"num_users": 5, "scale": 2.0}  # the last grid name varies fastest
     assert [t.seed for t in plan.tasks[:5]] == [10, 10, 10, 10, 11]  # seed-major order
-    assert plan.tasks[0].params == {"steps": 3, "num_agents": 5, "scale": 0.5}
-    assert plan.tasks[0].settings == {"num_agents": 5, "steps": 3, "scale": 0.5}
+    assert plan.tasks[0].params == {"horizon": 3, "num_users": 5, "scale": 0.5}
+    assert plan.tasks[0].settings == {"num_users": 5, "horizon": 3, "scale": 0.5}
     assert len({t.id for t in plan.tasks}) == 12
     assert plan.describe() == "random-walk: 4 cells x 3 seeds = 12 runs on numpy"
 
 
 def test_task_ids_depend_on_settings_and_seed_only():
     a = plan_sweep("random-walk", grid={"scale": [1.0, 2.0]}, seeds=2)
-    b = plan_sweep("random-walk", grid={"scale": [2.0, 3.0]}, fixed={"steps": 100}, seeds=[1, 5])
+    b = plan_sweep("random-walk", grid={"scale": [2.0, 3.0]}, fixed={"horizon": 100}, seeds=[1, 5])
     same = {(t.settings["scale"], t.seed): t.id for t in a.tasks}
-    # steps=100 is the default, so (scale=2, seed=1) is the same run in both sweeps
+    # horizon=100 is the default, so (scale=2, seed=1) is the same run in both sweeps
     assert {t.id for t in b.tasks} & set(same.values()) == {same[(2.0, 1)]}
 
 
@@ -46,32 +46,41 @@ def test_grid_option_parsing():
     assert parse_grid_option("boost-caps=0, 0.6,1.2") == ("boost-caps", ["0", "0.6", "1.2"])
     assert parse_grid_option('caps=["0,1.2", "0.6"]') == ("caps", ["0,1.2", "0.6"])
     assert parse_set_option("boost-caps=0,1.2") == ("boost-caps", "0,1.2")
-    for bad in ("steps", "=1,2", "steps=1,,2", "steps=", "steps=[1, [2]]", "steps=[1"):
+    for bad in ("horizon", "=1,2", "steps=1,,2", "steps=", "steps=[1, [2]]", "steps=[1"):
         with pytest.raises(SweepConfigError, match="--grid"):
             parse_grid_option(bad)
     with pytest.raises(SweepConfigError, match="--set expects NAME=VALUE"):
-        parse_set_option("steps")
+        parse_set_option("horizon")
 
 
 @pytest.mark.parametrize(
     ("grid", "fixed", "seeds", "message"),
     [
-        ({"stepz": [1, 2]}, {}, 2, "use case 'random-walk' has no option 'stepz'; its options: num-agents, steps, scale"),
+        ({"stepz": [1, 2]}, {}, 2, "use case 'random-walk' has no option 'stepz'; its options: num-users, horizon, scale"),
         ({}, {"seed": 3}, 2, "--set seed: the seeds come from --seeds"),
         ({"runtime": ["numpy"]}, {}, 2, "--grid runtime: choose the runtime with --runtime"),
-        ({"steps": ["ten"]}, {}, 2, "--grid steps: 'ten' is not a valid int"),
-        ({"scale": ["1", "x"]}, {}, 2, "--grid scale: 'x' is not a valid float"),
-        ({"steps": [1, 2]}, {"steps": 3}, 2, "steps is both gridded (--grid) and fixed (--set)"),
-        ({"steps": [1, 2]}, {"num_agents": "2"}, 0, "--seeds must be at least 1"),
-        ({"steps": [1, 1]}, {}, 2, "--grid steps: values repeat"),
-        ({"steps": []}, {}, 2, "--grid steps: give a non-empty list"),
-        ({"num-agents": [1], "num_agents": [2]}, {}, 2, "--grid num-agents is given twice"),
+        ({"horizon": ["ten"]}, {}, 2, "--grid horizon: 'ten' is rejected: --horizon must be an integer"),
+        ({"scale": ["1", "x"]}, {}, 2, "--grid scale: 'x' is rejected: --scale must be a number"),
+        ({"horizon": [0, 2]}, {}, 2, "--grid horizon: 0 is rejected: --horizon must be >= 1, got 0"),
+        ({"horizon": [1, 2]}, {"horizon": 3}, 2, "horizon is both gridded (--grid) and fixed (--set)"),
+        ({"horizon": [1, 2]}, {"num_users": "2"}, 0, "--seeds must be at least 1"),
+        ({"horizon": [1, 1]}, {}, 2, "--grid horizon: values repeat"),
+        ({"horizon": []}, {}, 2, "--grid horizon: give a non-empty list"),
+        ({"num-users": [1], "num_users": [2]}, {}, 2, "--grid num-users is given twice"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_option(grid, fixed, seeds, message):
     with pytest.raises(SweepConfigError) as err:
         plan_sweep("random-walk", grid=grid, fixed=fixed, seeds=seeds)
     assert message in str(err.value)
+
+
+def test_seeds_beyond_two_to_the_32_are_refused_not_wrapped():
+    with pytest.raises(SweepConfigError, match="reaches 4294967296; seeds must be below 2\\*\\*32"):
+        plan_sweep("counting", seeds=2, first_seed=2**32 - 1)
+    with pytest.raises(SweepConfigError, match=r"seeds must be integers in \[0, 2\*\*32\)"):
+        plan_sweep("counting", seeds=[1, 2**32])
+    assert plan_sweep("counting", seeds=1, first_seed=2**32 - 1).seeds == (2**32 - 1,)
 
 
 def test_the_use_case_own_validation_runs_for_every_cell(probe):
@@ -94,9 +103,9 @@ def test_unknown_use_case_and_runtime_are_refused():
     ("argv", "message"),
     [
         (["random-walk", "--grid", "stepz=1,2"], "has no option 'stepz'"),
-        (["random-walk", "--grid", "steps=1,x"], "--grid steps: 'x' is not a valid int"),
-        (["random-walk", "--grid", "steps"], "--grid expects NAME=V1,V2,..."),
-        (["random-walk", "--grid", "steps=1", "--grid", "steps=2"], "--grid steps is given twice"),
+        (["random-walk", "--grid", "horizon=1,x"], "--grid horizon: 'x' is rejected: --horizon must be an integer"),
+        (["random-walk", "--grid", "horizon"], "--grid expects NAME=V1,V2,..."),
+        (["random-walk", "--grid", "horizon=1", "--grid", "horizon=2"], "--grid horizon is given twice"),
         (["random-walk", "--workers", "0"], "--workers must be at least 1"),
         (["random-walk", "--num-gpus", "1"], "--num-gpus apply to the ray backend"),
         (["random-walk", "--address", "127.0.0.1:1", "--backend", "local"], "--address joins a Ray cluster"),
@@ -115,9 +124,9 @@ def test_command_line_errors_are_one_line_and_status_2(tmp_path, capsys, argv, m
 def test_flatten_summary_dots_nested_names_and_drops_echoes():
     import numpy as np
 
-    summary = {"seed": 4, "steps": 9, "policies": {"L=0": {"mean": np.float32(1.5), "runs": np.int64(2)}},
+    summary = {"seed": 4, "horizon": 9, "policies": {"L=0": {"mean": np.float32(1.5), "runs": np.int64(2)}},
                "hist": np.arange(3), "one": np.array([7.0]), "steps_done": 9, "runtime": "jax"}
-    flat = flatten_summary(summary, echoes={"seed": 4, "steps": 9, "runtime": "numpy"})
+    flat = flatten_summary(summary, echoes={"seed": 4, "horizon": 9, "runtime": "numpy"})
     assert flat == {"policies.L=0.mean": 1.5, "policies.L=0.runs": 2, "hist": "[0, 1, 2]", "one": 7.0,
                     "steps_done": 9, "runtime": "jax"}  # a differing 'runtime' is a result, kept
     assert json.loads(json.dumps(flat)) == flat

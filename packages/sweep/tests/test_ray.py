@@ -13,7 +13,7 @@ ray = pytest.importorskip("ray")
 from recosim.sweep import sweep  # noqa: E402
 from recosim.sweep.ray_backend import RayBackend, start_local_cluster  # noqa: E402
 
-WALK = {"grid": {"scale": [0.5, 2.0]}, "fixed": {"steps": 3, "num-agents": 10}, "seeds": 2}
+WALK = {"grid": {"scale": [0.5, 2.0]}, "fixed": {"horizon": 3, "num-users": 10}, "seeds": 2}
 
 
 @pytest.fixture(scope="module")

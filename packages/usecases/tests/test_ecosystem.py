@@ -1,12 +1,9 @@
-"""The ecosystem model and its use case, on every installed runtime."""
-
-import json
+"""The ecosystem model on every installed runtime (its use case: test_ecosystem_usecase.py)."""
 
 import numpy as np
 import pytest
 
 from recosim.core import RandomVariableError, log_probability_from_value_trajectory
-from recosim.core.summary import summarize
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.usecases.ecosystem import (
     EcosystemConfig,
@@ -14,7 +11,6 @@ from recosim.usecases.ecosystem import (
     ecosystem_variables,
     sample_provider_means,
 )
-from recosim.usecases.ecosystem_usecase import EcosystemUseCase
 
 
 @pytest.fixture(params=runtime_names())
@@ -90,39 +86,6 @@ def test_log_probability_refuses_the_unlogged_score_noise():
         log_probability_from_value_trajectory(variables, traj)
 
 
-def test_usecase_resumes_and_pairs_runs(tmp_path):
-    case = EcosystemUseCase()
-    args = dict(runtime="numpy", seed=4, out=tmp_path, num_users=20, num_docs=15, horizon=5, boost_caps="0,1.2")
-    first = case.run(num_runs=2, **args)
-    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
-    assert len(lines) == 4
-    seen = []
-    second = case.run(num_runs=3, progress=lambda d, t: seen.append((d, t)), **args)
-    assert seen == [(5, 6), (6, 6)]  # only the third run of each cap was computed
-    assert second["policies"]["L=0"]["runs"] == 3
-    records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
-    assert {(r["cap"], r["run"]) for r in records} == {(c, i) for c in (0.0, 1.2) for i in range(3)}
-    m = float(summarize([r["mean_cumulative_utility"] for r in records if r["cap"] == 0.0 and r["run"] < 2]).mean)
-    assert first["policies"]["L=0"]["mean"] == pytest.approx(m)
-    diff = second["policies"]["L=1.2"]["paired_difference_vs_L=0"]
-    assert np.isfinite(diff["mean"]) and diff["stderr"] >= 0
-
-
 def test_bad_configuration_is_named():
     with pytest.raises(ValueError, match="slate_size"):
         EcosystemConfig(num_docs=2, slate_size=3)
-    with pytest.raises(ValueError, match="boost-caps"):
-        EcosystemUseCase().run(runtime="numpy", seed=0, out=None, boost_caps="0,x")
-
-
-@pytest.mark.parametrize("runtime", [r for r in runtime_names() if r != "numpy"])
-def test_batched_runs_equal_single_runs_and_other_runtimes_agree_in_distribution(runtime):
-    case = EcosystemUseCase()
-    args = dict(seed=2, out=None, num_users=40, num_docs=20, horizon=6, boost_caps="1.2", num_runs=3)
-    batched = case.run(runtime=runtime, runs_per_call=3, **args)
-    single = case.run(runtime=runtime, runs_per_call=1, **args)
-    assert batched["policies"]["L=1.2"]["mean"] == pytest.approx(single["policies"]["L=1.2"]["mean"], rel=1e-5)
-    reference = case.run(runtime="numpy", **args)["policies"]["L=1.2"]
-    got = batched["policies"]["L=1.2"]
-    # different random streams: the per-run means agree within sampling error (3 runs x 40 users x 6 steps)
-    assert abs(got["mean"] - reference["mean"]) < 5 * np.hypot(got["stderr"], reference["stderr"]) + 1.0

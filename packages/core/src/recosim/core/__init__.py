@@ -8,7 +8,7 @@ it never imports TensorFlow or JAX.
 >>> count = Variable(name="count", spec=ValueSpec(n=FieldSpec()))
 >>> count.initial_value = value(lambda: Value(n=0))
 >>> count.value = value(lambda prev: Value(n=prev.get("n") + 1), (count.previous,))
->>> NumpyRuntime([count], seed=0).execute(3)["count"].get("n")
+>>> int(NumpyRuntime([count], seed=0).execute(3)["count"].get("n"))
 3
 """
 
@@ -45,7 +45,7 @@ def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Run
     """Build the runtime registered as ``runtime`` for ``model`` (a Network, Story or variables).
 
     >>> from recosim.core.examples import counting_variables
-    >>> make_runtime(counting_variables(), "numpy", seed=1).execute(2)["count"].get("n")
+    >>> int(make_runtime(counting_variables(), "numpy", seed=1).execute(2)["count"].get("n"))
     2
     """
     return get_plugins().make_runtime(runtime, model, **kwargs)

@@ -3,20 +3,31 @@
 ``recosim plugins`` lists what is installed (and what failed to load, and why);
 ``recosim run <usecase>`` runs a use case contributed by any plugin; plugins may add
 subcommands of their own through the ``recosim_add_commands`` hook.
+
+Every command behaves the same way at its edges: a bad option is one
+``recosim: error: ...`` line and exit status 2, checked before any work; Ctrl-C is
+one line saying how to resume (exit status 130); TensorFlow's and XLA's C++ log
+lines are silenced (unless ``TF_CPP_MIN_LOG_LEVEL`` is set).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shlex
+import signal
 import sys
-import time
+import tempfile
+import threading
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn
 
-from recosim.core.errors import RecosimError
+from recosim.core.errors import Interrupted, RecosimError, UsageError
 from recosim.core.plugins import (
     ANY_RUNTIME,
     FAMILIES,
@@ -25,12 +36,20 @@ from recosim.core.plugins import (
     RuntimeRegistration,
     get_plugins,
 )
+from recosim.core.progress import ProgressBar
+from recosim.core.results import RecoveryWarning, default_out, hold_out, jsonable
+from recosim.core.usecase import UseCase
 
-__all__ = ["Command", "ProgressBar", "main"]
+__all__ = ["Command", "ProgressBar", "build_parser", "main", "quiet_native_stderr", "resume_command"]
 
 
 class Command(ABC):
-    """A subcommand contributed by a plugin."""
+    """A subcommand contributed by a plugin.
+
+    Raise `recosim.core.errors.UsageError` for a bad option (before any work) and
+    `recosim.core.errors.Interrupted` when Ctrl-C stops work that a rerun resumes;
+    the command line turns them into one line each.
+    """
 
     summary: str = ""
 
@@ -43,35 +62,15 @@ class Command(ABC):
         """Run the command; return the exit status."""
 
 
-class ProgressBar:
-    """A dependency-free progress bar on stderr (silent when stderr is not a terminal,
-    unless ``force`` is set; then it prints a line per tenth)."""
+class _CommandLineError(Exception):
+    """What argparse found wrong with the command line."""
 
-    def __init__(self, label: str, stream: TextIO | None = None, *, force: bool = False, width: int = 30) -> None:
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
-        self.interactive = self.stream.isatty()
-        self.enabled = self.interactive or force
-        self.start = time.perf_counter()
-        self._last_tenth = -1
 
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(max(done / total, 0.0), 1.0)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-        if self.interactive:
-            filled = round(frac * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            end = "\n" if done >= total else ""
-            self.stream.write(f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s elapsed, {eta:6.1f}s left{end}")
-        else:
-            tenth = int(frac * 10)
-            if tenth == self._last_tenth:
-                return
-            self._last_tenth = tenth
-            self.stream.write(f"{self.label}: {done}/{total} ({elapsed:.1f}s)\n")
-        self.stream.flush()
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``recosim: error: ...`` and status 2, no usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _CommandLineError(message)
 
 
 def _entry(reg: Any) -> dict[str, Any]:
@@ -127,9 +126,34 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(p: argparse.ArgumentParser, runtimes: Sequence[str]) -> None:
+    """The options of ``run`` that every use case shares (declared here once)."""
+    p.add_argument("--runtime", default="numpy", help="runtime plugin: " + ", ".join(runtimes) + " (default: numpy)")
+    p.add_argument("--seed", default=0, help="random seed, an integer in [0, 2**32) (same seed, same result)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="directory for the results; running again with it resumes (default: a new one under runs/)")
+    p.add_argument("--validate", action="store_true",
+                   help="checked mode: validate distribution arguments and stop at the first non-finite value")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_usecase_options(p: argparse.ArgumentParser, case: UseCase) -> None:
+    """One option per parameter; values stay text here and are checked by the use case (one message style)."""
+    for param in case.parameters:
+        shown = "chosen by the use case" if param.default is None else param.default
+        if isinstance(shown, (tuple, list)):
+            shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown)
+        if param.type is bool:
+            p.add_argument(param.flag, dest=param.name, default=argparse.SUPPRESS,
+                           action=argparse.BooleanOptionalAction, help=f"{param.help} (default: {shown})")
+        else:
+            p.add_argument(param.flag, dest=param.name, default=argparse.SUPPRESS, metavar=param.name.upper(),
+                           help=f"{param.help} (default: {shown})")
+
+
 def _add_run_parser(sub: Any) -> None:
     run = sub.add_parser("run", help="run a use case", description="Run a use case contributed by a plugin.")
-    cases = run.add_subparsers(dest="usecase", metavar="USECASE")
+    cases = run.add_subparsers(dest="usecase", metavar="USECASE", parser_class=_Parser)
     plugins = get_plugins()
     for reg in plugins.usecases:
         try:
@@ -140,48 +164,73 @@ def _add_run_parser(sub: Any) -> None:
             continue
         p = cases.add_parser(reg.name, help=reg.summary, description=reg.summary)
         p.set_defaults(_usecase=case)
-        p.add_argument("--runtime", default="numpy", help="runtime plugin: " + ", ".join(plugins.runtime_names()))
-        p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same result)")
-        p.add_argument("--out", type=Path, default=None, help="directory for result files")
-        p.add_argument("--quiet", action="store_true", help="no progress output")
-        for param in case.parameters:
-            kind = param.type
-            if kind is bool:
-                p.add_argument(
-                    param.flag,
-                    dest=param.name,
-                    default=param.default,
-                    action=argparse.BooleanOptionalAction,
-                    help=param.help,
-                )
-            else:
-                p.add_argument(
-                    param.flag,
-                    dest=param.name,
-                    type=kind,
-                    default=param.default,
-                    help=f"{param.help} (default: {param.default})",
-                )
+        _run_options(p, plugins.runtime_names())
+        _add_usecase_options(p, case)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Discard what native code writes to file descriptor 2 while the body runs.
+
+    TensorFlow's shared libraries log a few lines when they load, before its log
+    level is read; importing a framework inside this keeps them off the terminal.
+    Python exceptions still propagate as usual.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 to redirect
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    case = getattr(args, "_usecase", None)
+    case: UseCase | None = getattr(args, "_usecase", None)
     if case is None:
         names = get_plugins().usecases.names()
-        print(f"recosim run: name a use case: {', '.join(names) or 'none installed'}", file=sys.stderr)
-        return 2
-    if args.runtime not in get_plugins().runtime_names():
-        get_plugins().runtime_spec(args.runtime)  # raises with the list and failures
-    params = {p.name: getattr(args, p.name) for p in case.parameters}
-    progress = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]", force=True)
-    summary = case.run(runtime=args.runtime, seed=args.seed, out=args.out, progress=progress, **params)
-    print(json.dumps(dict(summary), indent=2, sort_keys=True, default=float))
+        raise UsageError(f"recosim run needs a use case: {', '.join(names) or 'none installed'}")
+    params = {p.name: getattr(args, p.name) for p in case.parameters if hasattr(args, p.name)}
+    out = args.out if args.out is not None else default_out(case.name)
+    try:
+        with quiet_native_stderr():  # the runtime's framework is imported while checking --runtime
+            setup = case.setup(runtime=args.runtime, seed=args.seed, out=out, validate=args.validate, **params)
+    except ValueError as err:  # a use case's own validate may raise ValueError
+        raise UsageError(str(err)) from None
+    if args.out is None:
+        print(f"recosim: results in {out}", file=sys.stderr)
+    with hold_out(out):
+        bar = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]")
+        try:
+            checked = {"validate": True} if setup.validate else {}  # use cases written before checked mode run too
+            summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar, **checked, **setup.params)
+        except KeyboardInterrupt as stop:
+            if isinstance(stop, Interrupted):
+                raise
+            done, total = (bar.last if bar is not None and bar.last is not None else (None, None))
+            raise Interrupted(out, done, total) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    print(json.dumps(jsonable(dict(summary)), indent=2, sort_keys=True))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recosim", description="Simulate recommender ecosystems.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="recosim", description="Simulate recommender ecosystems.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     pl = sub.add_parser("plugins", help="list installed plugins and what failed to load")
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     pl.set_defaults(_func=_cmd_plugins)
@@ -200,19 +249,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resume_command(argv: Sequence[str], out: object) -> str:
+    """The command line that resumes ``argv``: the same, with ``--out OUT`` added if it was not given."""
+    argv = list(argv)
+    if not any(a == "--out" or a.startswith("--out=") for a in argv):
+        argv += ["--out", str(out)]
+    return "recosim " + shlex.join(argv)
+
+
+def _interrupted(stop: KeyboardInterrupt, argv: Sequence[str]) -> str:
+    if not isinstance(stop, Interrupted):
+        return "recosim: interrupted"
+    if stop.done is None:
+        what = "before any work finished"
+    else:
+        unit = f" {stop.unit}" if stop.unit else ""
+        what = f"with {stop.done} of {stop.total}{unit} finished and saved in {stop.out}"
+    return f"recosim: interrupted {what}; resume with: {resume_command(argv, stop.out)}"
+
+
+def _one_line_warnings(original: Any) -> Any:
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, RecoveryWarning):
+            print(f"recosim: warning: {message}", file=sys.stderr)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recosim`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func = getattr(args, "_func", None)
-    if func is None:
-        parser.print_help()
-        return 2
-    try:
-        return int(func(args))
-    except RecosimError as err:
-        print(f"recosim: error: {err}", file=sys.stderr)
-        return 1
+    # Before any framework is imported: TensorFlow's and XLA's C++ logging stays quiet.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
+        try:
+            parser = build_parser()
+            try:
+                args = parser.parse_args(argv)
+            except _CommandLineError as err:
+                raise UsageError(str(err)) from None
+            except SystemExit as done:  # --help
+                return int(done.code or 0)
+            func = getattr(args, "_func", None)
+            if func is None:
+                parser.print_help()
+                return 2
+            return int(func(args))
+        except UsageError as err:
+            print(f"recosim: error: {err}", file=sys.stderr)
+            return 2
+        except RecosimError as err:
+            print(f"recosim: error: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as stop:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+            try:
+                print(_interrupted(stop, argv), file=sys.stderr)
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
+            return 130
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,10 @@ __all__ = [
     "DuplicateRegistrationError",
     "UnknownPluginError",
     "RandomVariableError",
+    "BehaviourError",
+    "ValidationError",
+    "UsageError",
+    "Interrupted",
 ]
 
 
@@ -51,3 +55,73 @@ class UnknownPluginError(PluginError, KeyError):
 
 class RandomVariableError(RecosimError):
     """A random variable could not be sampled or scored (no seed, unobserved in a log-probability)."""
+
+
+class BehaviourError(RecosimError):
+    """A variable's behaviour raised; the message names the variable (and step where known).
+
+    The behaviour's own exception is chained as ``__cause__`` and kept as
+    :attr:`original` (TensorFlow's traceback filtering drops the chain of errors
+    raised while it traces a function). Built with
+    :meth:`wrapping`, the error is also an instance of the original exception's
+    class, so ``except ValueError`` around a run still catches a behaviour's
+    ``ValueError``.
+    """
+
+    def __str__(self) -> str:  # a KeyError base would quote the message
+        return str(self.args[0]) if self.args else ""
+
+    @classmethod
+    def wrapping(cls, err: Exception, message: str) -> BehaviourError:
+        """A `BehaviourError` that is also of ``type(err)`` where that class allows it (chain it yourself)."""
+        kind = _BEHAVIOUR_ERRORS.get(type(err))
+        if kind is None:
+            try:
+                kind = type(f"BehaviourError[{type(err).__name__}]", (cls, type(err)), {"__module__": __name__})
+                kind(message)
+            except TypeError:  # incompatible layouts or constructors: the plain class
+                kind = cls
+            _BEHAVIOUR_ERRORS[type(err)] = kind
+        wrapped = kind(message)
+        wrapped.original = err
+        return wrapped
+
+    original: BaseException | None = None
+    """The exception the behaviour raised."""
+
+
+_BEHAVIOUR_ERRORS: dict[type, type[BehaviourError]] = {}
+
+
+class ValidationError(RecosimError, ValueError):
+    """A checked run (``validate=True``) found a bad number: invalid distribution arguments,
+    a non-finite value, or logged data outside its distribution's support.
+
+    ``variable``, ``field`` and ``step`` say where (``None`` where unknown).
+    """
+
+    def __init__(self, message: str, *, variable: str | None = None, field: str | None = None,
+                 step: int | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+        self.field = field
+        self.step = step
+class UsageError(RecosimError, ValueError):
+    """An option or input file given to a command or use case is invalid.
+
+    Raised before any work starts; the ``recosim`` command prints it as one
+    ``recosim: error: ...`` line and exits with status 2.
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a job whose finished work is saved in ``out``; running it again resumes.
+
+    ``done`` of ``total`` (in ``unit``, such as ``"runs"``) were finished, when known.
+    The ``recosim`` command prints one line saying how to resume and exits with 130.
+    """
+
+    def __init__(self, out: object, done: int | None = None, total: int | None = None, unit: str = "") -> None:
+        progress = f" with {done} of {total}{' ' + unit if unit else ''} finished" if done is not None else ""
+        super().__init__(f"interrupted{progress}; results so far in {out}")
+        self.out, self.done, self.total, self.unit = out, done, total, unit

@@ -1,7 +1,7 @@
 """Two small use cases that recosim-core ships: ``recosim run counting`` and ``recosim run random-walk``.
 
-They exercise the whole host: a runtime chosen by name, resumable checkpointed
-runs, progress reports and result files.
+They exercise the whole host: the common options, a runtime chosen by name,
+resumable checkpointed runs, progress reports and result files.
 """
 
 from __future__ import annotations
@@ -13,70 +13,90 @@ from typing import Any
 import numpy as np
 
 from recosim.core.checkpoint import run_resumable
+from recosim.core.errors import UsageError
 from recosim.core.examples import counting_variables, random_walk_variables
-from recosim.core.plugins import get_plugins
-from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
+from recosim.core.results import hold_out
+from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
 
 __all__ = ["CountingUseCase", "RandomWalkUseCase"]
 
 
-def _checkpoint(out: Path | None) -> Path | None:
-    return None if out is None else out / "checkpoint.npz"
+def _run_checkpointed(setup: RunSetup, variables: Any, progress: Progress | None) -> Any:
+    """``horizon`` time steps (``horizon - 1`` transitions), checkpointed under ``out`` so that a rerun resumes."""
+    checkpoint = None if setup.out is None else setup.out / "checkpoint.npz"
+    config = {**setup.params, "runtime": setup.runtime}
+    with hold_out(setup.out):
+        return run_resumable(
+            setup.make_runtime(variables),
+            setup.params["horizon"] - 1,
+            seed=setup.seed,
+            checkpoint=checkpoint,
+            progress=progress,
+            config=config,
+        )
 
 
 class CountingUseCase(UseCase):
-    """The paper's count-to-n model (section 3.1)."""
+    """The paper's count-to-n model (section 3.1): the count after ``horizon`` steps is ``horizon - 1``."""
 
     name = "counting"
     summary = "count to n: the smallest deterministic network"
-    parameters = (Parameter("steps", int, 10, "number of transitions"),)
+    parameters = (HORIZON.with_default(10),)
 
     def run(
-        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+        self,
+        *,
+        runtime: str,
+        seed: int,
+        out: Path | None,
+        progress: Progress | None = None,
+        validate: bool = False,
+        **params: Any,
     ) -> Mapping[str, Any]:
-        p = self.validate(params)
-        rt = get_plugins().get_runtime(runtime)(counting_variables(), seed=seed)
-        final = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
-        summary = {
-            "usecase": self.name,
-            "runtime": runtime,
-            "seed": seed,
-            "steps": p["steps"],
-            "final_count": int(np.asarray(final["count"].get("n"))),
-        }
-        write_summary(out, summary)
+        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        final = _run_checkpointed(setup, counting_variables(), progress)
+        summary = {**setup.header(), "final_count": int(np.asarray(final["count"].get("n")))}
+        write_summary(setup.out, summary)
         return summary
 
 
 class RandomWalkUseCase(UseCase):
-    """A population of independent Gaussian random walks."""
+    """A population of independent Gaussian random walks (one walker per user)."""
 
     name = "random-walk"
-    summary = "Gaussian random walks for a population of agents"
+    summary = "Gaussian random walks for a population of users"
     parameters = (
-        Parameter("num_agents", int, 1000, "population size"),
-        Parameter("steps", int, 100, "number of transitions"),
-        Parameter("scale", float, 1.0, "standard deviation of each increment"),
+        NUM_USERS.with_default(1000, "walkers"),
+        HORIZON.with_default(100),
+        Parameter("scale", float, 1.0, "standard deviation of each increment (> 0)"),
     )
 
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["scale"] <= 0:
+            raise UsageError(f"--scale must be > 0, got {params['scale']}")
+        return params
+
     def run(
-        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+        self,
+        *,
+        runtime: str,
+        seed: int,
+        out: Path | None,
+        progress: Progress | None = None,
+        validate: bool = False,
+        **params: Any,
     ) -> Mapping[str, Any]:
-        p = self.validate(params)
-        rt = get_plugins().get_runtime(runtime)(random_walk_variables(p["num_agents"], p["scale"]), seed=seed)
-        final_value = run_resumable(rt, p["steps"], seed=seed, checkpoint=_checkpoint(out), progress=progress, config=p)
+        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        p = setup.params
+        final_value = _run_checkpointed(setup, random_walk_variables(p["num_users"], p["scale"]), progress)
         final = np.asarray(final_value["walk"].get("position"))
         summary = {
-            "usecase": self.name,
-            "runtime": runtime,
-            "seed": seed,
-            **p,
+            **setup.header(),
             "final_mean": float(final.mean()),
             "final_std": float(final.std()),
-            "expected_std": float(p["scale"] * np.sqrt(p["steps"] + 1)),
+            "expected_std": float(p["scale"] * np.sqrt(p["horizon"])),
         }
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            np.save(out / "final_positions.npy", final)
-        write_summary(out, summary)
+        if setup.out is not None:
+            np.save(setup.out / "final_positions.npy", final)
+        write_summary(setup.out, summary)
         return summary

@@ -1,7 +1,7 @@
 """Two small models used in documentation, tests and the built-in use cases.
 
 >>> from recosim.core.runtime import NumpyRuntime
->>> NumpyRuntime(counting_variables(), seed=0).execute(5)["count"].get("n")
+>>> int(NumpyRuntime(counting_variables(), seed=0).execute(5)["count"].get("n"))
 5
 """
 

@@ -27,9 +27,11 @@ runtime, whose ``Runtime.log_probability_fn`` builds its own compiled version.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from recosim.core.backend import Backend, backend_for, get_backend, using_backend
+from recosim.core.checks import checked
 from recosim.core.errors import NetworkError
 from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
@@ -66,8 +68,15 @@ def step_log_probabilities(
     *,
     seed: Any = None,
     backend: Backend,
+    step: Any = None,
+    validate: bool = False,
 ) -> dict[str, Any]:
-    """Per-variable log-probabilities of one logged step (``previous=None`` for step 0)."""
+    """Per-variable log-probabilities of one logged step (``previous=None`` for step 0).
+
+    Logged values outside their distribution's support score ``-inf``; with
+    ``validate=True`` they are refused instead (a `ValidationError` naming the
+    variable, field and ``step``), and distribution arguments are validated.
+    """
     data = observed_sites(current)
     out: dict[str, Any] = {}
     order = network.initial_order if previous is None else network.transition_order
@@ -76,14 +85,13 @@ def step_log_probabilities(
         if binding is None:  # static variable: a deterministic copy
             continue
         args = [_arg(d, current, previous) for d in binding.dependencies]
-        handlers = [trace(), substitute(data)]
-        handlers.append(
+        outer = (
             seed_handler(seed, backend)
             if seed is not None
             else block_unobserved("; pass seed= to sample unobserved draws, or log them as fields")
         )
-        with handlers[2], handlers[1], handlers[0] as tr:
-            evaluate(network, var, binding, args)
+        with outer, substitute(data), trace() as tr, (checked(step) if validate else nullcontext()):
+            evaluate(network, var, binding, args, step=step)
         out[var.name] = tr.log_prob(observed_only=True)
     return out
 
@@ -102,6 +110,7 @@ def log_probability_from_value_trajectory(
     *,
     backend: Backend | None = None,
     seed: Any = None,
+    validate: bool = False,
 ) -> Any:
     """Sum of the log-probabilities of steps ``0..num_steps`` of ``value_trajectory``.
 
@@ -109,6 +118,8 @@ def log_probability_from_value_trajectory(
     leading time axis (what ``runtime.trajectory`` returns). ``num_steps`` counts
     transitions (default: all that the data holds). The backend is taken from the
     data's arrays unless given, so gradients flow with TensorFlow or JAX arrays.
+    Data outside its distribution's support scores ``-inf``; ``validate=True``
+    refuses it instead, naming the variable, field and step (checked mode).
     """
     network = network_from_story(variables)
     steps = check_num_steps(num_steps, trajectory_length(network.names, value_trajectory))
@@ -119,7 +130,9 @@ def log_probability_from_value_trajectory(
         for t in range(steps + 1):
             current = slice_step(value_trajectory, t)
             key = None if seed is None else fold(B, B.make_seed(seed) if isinstance(seed, int) else seed, t)
-            per_var = step_log_probabilities(network, current, previous, seed=key, backend=B)
+            per_var = step_log_probabilities(
+                network, current, previous, seed=key, backend=B, step=t, validate=validate
+            )
             for lp in per_var.values():
                 total = total + lp
             previous = current
@@ -192,8 +205,10 @@ class LogProbabilityFn:
         *,
         seed: Any = None,
         backend: Backend | None = None,
+        validate: bool = False,
     ) -> None:
         self.network = network_from_story(variables)
+        self.validate = bool(validate)
         self.latent: tuple[str, ...] = (latent,) if isinstance(latent, str) else tuple(latent)
         if not self.latent:
             raise ValueError("make_log_probability_fn needs at least one latent name ('variable' or 'variable/field')")
@@ -222,7 +237,7 @@ class LogProbabilityFn:
     def __call__(self, *values: Any) -> Any:
         traj = self.trajectory_with(*values)
         return log_probability_from_value_trajectory(
-            self.network, traj, self.num_steps, backend=self.backend, seed=self.seed
+            self.network, traj, self.num_steps, backend=self.backend, seed=self.seed, validate=self.validate
         )
 
     def latent_values(self, value_trajectory: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
@@ -253,6 +268,7 @@ def make_log_probability_fn(
     *,
     seed: Any = None,
     backend: Backend | None = None,
+    validate: bool = False,
 ) -> LogProbabilityFn:
     """The log-probability of ``value_trajectory`` as a function of its ``latent`` entries' values.
 
@@ -262,7 +278,9 @@ def make_log_probability_fn(
     >>> round(float(fn(np.zeros((2, 1), np.float32))), 4)  # two steps at 0: 2 log N(0; 0, 1)
     -1.8379
     """
-    return LogProbabilityFn(variables, value_trajectory, latent, num_steps, seed=seed, backend=backend)
+    return LogProbabilityFn(
+        variables, value_trajectory, latent, num_steps, seed=seed, backend=backend, validate=validate
+    )
 
 
 def log_probability_accumulator_variables(

@@ -34,6 +34,7 @@ from typing import Any
 from recosim.core.backend import get_backend
 from recosim.core.errors import RandomVariableError
 from recosim.core.seeds import fold, name_hash
+from recosim.core.support import log_prob_in_support
 from recosim.core.value import Value
 
 __all__ = [
@@ -67,11 +68,16 @@ class Site:
 
     @property
     def log_prob(self) -> Any:
-        """``distribution.log_prob(value)``, computed once on first use."""
+        """``distribution.log_prob(value)``, computed once on first use; ``-inf`` outside the support.
+
+        Values outside the distribution's support (a categorical index past the
+        last class, a negative value under a Gamma, a non-integer count, NaN)
+        score ``-inf`` on every backend (`recosim.core.support`).
+        """
         if self._log_prob is None:
             if self.value is None:
                 raise RandomVariableError(f"random variable {self.name!r} has no value to score")
-            self._log_prob = self.distribution.log_prob(self.value)
+            self._log_prob = log_prob_in_support(self.distribution, self.value, get_backend())
         return self._log_prob
 
 

@@ -33,13 +33,15 @@ from __future__ import annotations
 import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 
 from recosim.core.backend import Backend, numpy_backend, using_backend
+from recosim.core.checks import checked
 from recosim.core.errors import NetworkError, RandomVariableError
-from recosim.core.evaluation import initial_step, transition
+from recosim.core.evaluation import initial_step, settle_field, transition
 from recosim.core.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
 from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
@@ -62,6 +64,11 @@ RunKind: TypeAlias = Literal["trajectory", "execute"]
 class Runtime(ABC):
     """Base class of runtimes: the whole contract, over one method a subclass implements.
 
+    ``validate=True`` builds a runtime in checked mode (`recosim.core.checks`): it
+    validates distribution arguments, refuses the first non-finite value and
+    logged data outside its support, each error naming the variable, field and
+    step. Checked runs evaluate their steps eagerly, so they are slower.
+
     A subclass sets ``name``, provides :attr:`backend` and implements :meth:`simulate`
     (one run from a backend key); it may override :meth:`simulate_batch` to run many
     keys at once, and ``log_probability`` / ``log_probability_fn`` with compiled
@@ -71,9 +78,10 @@ class Runtime(ABC):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None) -> None:
+    def __init__(self, network: ModelLike, *, seed: int | None = None, validate: bool = False) -> None:
         self.network = network_from_story(network)
         self.seed = int(secrets.randbits(31)) if seed is None else int(seed)
+        self.validate = bool(validate)
         self._calls = 0
 
     @property
@@ -154,7 +162,7 @@ class Runtime(ABC):
         which samples the draws the data does not log (see `recosim.core.log_probability`).
         """
         return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed
+            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed, validate=self.validate
         )
 
     def log_probability_fn(
@@ -172,7 +180,9 @@ class Runtime(ABC):
         an MCMC kernel calls as ``target_log_prob_fn(*state)``; compiled runtimes
         return compiled, differentiable versions.
         """
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend)
+        return LogProbabilityFn(
+            self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend, validate=self.validate
+        )
 
     # -- keys and checks -----------------------------------------------------------------
     def _next_key(self, seed: int | None) -> Any:
@@ -241,7 +251,15 @@ class Runtime(ABC):
             raise NetworkError(
                 f"starting_value must give every variable of the network: missing {missing}, unknown {extra}"
             )
-        return {n: Value(starting_value[n]) for n in self.network.names}
+        B = self.backend
+        out = {}
+        for n in self.network.names:
+            specs = self.network[n].spec.as_dict
+            where = f"the starting value of variable {n!r}, field"
+            out[n] = Value(starting_value[n]).map_with_key(
+                lambda k, x, specs=specs, where=where: settle_field(x, specs.get(k), None, B, f"{where} {k!r}")
+            )
+        return out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"
@@ -257,9 +275,14 @@ class NumpyRuntime(Runtime):
     name = "numpy"
 
     def __init__(
-        self, network: ModelLike, *, seed: int | None = None, callback: Callable[[int], None] | None = None
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        callback: Callable[[int], None] | None = None,
+        validate: bool = False,
     ) -> None:
-        super().__init__(network, seed=seed)
+        super().__init__(network, seed=seed, validate=validate)
         self.callback = callback
 
     @property
@@ -270,17 +293,20 @@ class NumpyRuntime(Runtime):
         B = self.backend
         with using_backend(B):
             if start is None:
-                with seed_handler(fold(B, key, 0), B):
+                with seed_handler(fold(B, key, 0), B), self._checked(0):
                     current = initial_step(self.network)
             else:
                 current = start
             yield current
             for t in range(1, count):
-                with seed_handler(fold(B, key, t), B):
-                    current = transition(self.network, current)
+                with seed_handler(fold(B, key, t), B), self._checked(t):
+                    current = transition(self.network, current, step=t)
                 if self.callback is not None:
                     self.callback(t)
                 yield current
+
+    def _checked(self, step: int) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
         if kind == "trajectory":

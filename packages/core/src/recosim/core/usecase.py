@@ -1,57 +1,321 @@
 """`UseCase`: a runnable experiment that ``recosim run <name>`` can start.
 
-A use case declares its size options as `Parameter` objects (they become
-command-line options) and implements :meth:`UseCase.run`, which returns a flat
-mapping of summary figures and writes its result files under ``out``.
+A use case declares its options as `Parameter` objects (they become command-line
+options) and implements :meth:`UseCase.run`, which writes its result files under
+``out`` and returns a mapping of summary figures. The options every use case
+shares have one name and one meaning everywhere: the sizes `NUM_USERS`,
+`HORIZON` and `NUM_RUNS` are parameters (give each its own default with
+:meth:`Parameter.with_default`); ``seed``, ``runtime``, ``out`` and ``validate``
+(checked mode) are arguments of ``run``.
+
+Every option is checked before any work: :meth:`UseCase.setup` converts and
+range-checks the parameters, runs the use case's own :meth:`UseCase.check`,
+refuses seeds outside ``[0, 2**32)``, an unknown runtime, checked mode on a
+runtime without one, and an ``out`` that is a file or cannot be written, each
+with a `UsageError` naming the option. The command line calls it before it
+starts the progress bar; ``run`` calls it again (it is cheap) so that the
+Python API checks the same things.
+
+>>> class Squares(UseCase):
+...     name = "squares"
+...     parameters = (NUM_USERS.with_default(3),)
+...     def run(self, *, runtime, seed, out, progress=None, validate=False, **params):
+...         setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+...         return {"total": sum(i * i for i in range(setup.params["num_users"]))}
+>>> Squares().run(runtime="numpy", seed=0, out=None)
+{'total': 5}
+>>> Squares().run(runtime="numpy", seed=0, out=None, num_users="0")
+Traceback (most recent call last):
+...
+recosim.core.errors.UsageError: --num-users must be >= 1, got 0
 """
 
 from __future__ import annotations
 
-import json
+import inspect
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-__all__ = ["Parameter", "UseCase", "Progress", "write_summary"]
+from recosim.core.errors import PluginError, UsageError
+from recosim.core.plugins import get_plugins
+from recosim.core.results import prepare_out, runtime_provenance, write_json_atomic
+
+__all__ = [
+    "HEADER_KEYS",
+    "HORIZON",
+    "NUM_RUNS",
+    "NUM_USERS",
+    "SEED_LIMIT",
+    "NumberList",
+    "Parameter",
+    "Progress",
+    "RunSetup",
+    "UseCase",
+    "check_runtime",
+    "check_seed",
+    "write_summary",
+]
+
+SEED_LIMIT = 2**32
+"""Seeds are integers in ``[0, SEED_LIMIT)``; larger ones are refused, never wrapped."""
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
 
 
 @dataclass(frozen=True)
 class Parameter:
-    """A size or model option of a use case (``--num-users 100`` on the command line)."""
+    """An option of a use case (``--num-users 100`` on the command line).
+
+    ``type`` is ``int``, ``float``, ``str``, ``bool`` or a parsing function (such
+    as a `NumberList`) that takes the command-line text (or a Python value) and
+    returns the value or raises ``ValueError``. Numbers must be finite and at least
+    ``minimum`` (when given). A default of ``None`` means "chosen by the use case".
+    """
 
     name: str
-    type: type
+    type: Any
     default: Any
     help: str = ""
+    minimum: float | None = None
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def with_default(self, default: Any, help: str | None = None) -> Parameter:
+        """The same option with another default (and help text)."""
+        return replace(self, default=default, help=self.help if help is None else help)
+
+    def convert(self, value: Any) -> Any:
+        """``value`` (command-line text or a Python value) as this option's type, checked.
+
+        >>> NUM_USERS.convert("12"), NUM_USERS.convert(12.0)
+        (12, 12)
+        >>> NUM_USERS.convert("1e3")
+        Traceback (most recent call last):
+        ...
+        recosim.core.errors.UsageError: --num-users must be an integer, got '1e3'
+        """
+        if value is None:
+            if self.default is None:
+                return None
+            raise UsageError(f"{self.flag} needs a value")
+        kind = self.type
+        if kind is bool:
+            return self._bool(value)
+        if kind is int:
+            converted: Any = self._int(value)
+        elif kind is float:
+            converted = self._float(value)
+        elif kind is str:
+            if not isinstance(value, str):
+                raise UsageError(f"{self.flag} must be text, got {value!r}")
+            return value
+        else:
+            try:
+                return kind(value)
+            except (TypeError, ValueError) as err:
+                raise UsageError(f"{self.flag}: {err}") from None
+        if self.minimum is not None and converted < self.minimum:
+            raise UsageError(f"{self.flag} must be >= {self.minimum:g}, got {value}")
+        return converted
+
+    def _bool(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise UsageError(f"{self.flag} must be true or false, got {value!r}")
+
+    def _int(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise UsageError(f"{self.flag} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise UsageError(f"{self.flag} must be an integer, got {value!r}") from None
+
+    def _float(self, value: Any) -> float:
+        if isinstance(value, bool):
+            raise UsageError(f"{self.flag} must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{self.flag} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise UsageError(f"{self.flag} must be a finite number, got {value!r}")
+        return number
+
+
+@dataclass(frozen=True)
+class NumberList:
+    """Parses ``"0,0.6,1.2"`` (or a sequence of numbers) into a tuple of finite floats.
+
+    >>> NumberList(minimum=0.0)("0, 1.2,0.6")
+    (0.0, 1.2, 0.6)
+    >>> NumberList(minimum=0.0)("0,nan")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'nan' is not a finite number
+    """
+
+    minimum: float | None = None
+    distinct: bool = True
+
+    def __call__(self, value: Any) -> tuple[float, ...]:
+        items = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+        if not items or any(v == "" for v in items):
+            raise ValueError(f"give comma-separated numbers, got {value!r}")
+        numbers = []
+        for item in items:
+            try:
+                number = float(item)
+            except (TypeError, ValueError):
+                raise ValueError(f"{item!r} is not a number") from None
+            if isinstance(item, bool) or not math.isfinite(number):
+                raise ValueError(f"{item!r} is not a finite number")
+            if self.minimum is not None and number < self.minimum:
+                raise ValueError(f"{item!r} is below {self.minimum:g}")
+            numbers.append(number)
+        if self.distinct and len(set(numbers)) != len(numbers):
+            raise ValueError(f"a value repeats in {value!r}")
+        return tuple(numbers)
+
+
+NUM_USERS = Parameter("num_users", int, 100, "users simulated at once", minimum=1)
+HORIZON = Parameter("horizon", int, 100, "time steps of each run", minimum=1)
+NUM_RUNS = Parameter("num_runs", int, 1, "independent runs", minimum=1)
+
 
 Progress = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` while a use case runs."""
+"""Called as ``progress(done, total)`` after each unit of work is saved.
+
+``done`` counts work finished by earlier, interrupted jobs too, so a resumed job's
+first report says where it starts; the host's bar derives its time estimate from
+the work done by this job alone.
+"""
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in ``[0, 2**32)``; anything else is refused, never wrapped."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        try:
+            if isinstance(seed, bool) or float(seed) != int(seed):
+                raise ValueError
+            seed = int(seed)
+        except (TypeError, ValueError, OverflowError):
+            raise UsageError(f"--seed must be an integer in [0, 2**32), got {seed!r}") from None
+    if not 0 <= seed < SEED_LIMIT:
+        raise UsageError(f"--seed must be in [0, 2**32) = [0, {SEED_LIMIT}), got {seed}")
+    return seed
+
+
+def check_runtime(name: str, *, validate: bool = False) -> type:
+    """The class of runtime ``name`` (its framework imported now), or a `UsageError` saying why not.
+
+    With ``validate``, the runtime must offer checked mode (a ``validate`` argument).
+    """
+    plugins = get_plugins()
+    try:
+        spec = plugins.runtime_spec(name)
+    except PluginError as err:
+        raise UsageError(f"--runtime: {err}") from None
+    try:
+        cls = spec.load()
+    except Exception as err:
+        raise UsageError(f"--runtime {name}: it could not be loaded: {err}") from None
+    if validate and "validate" not in inspect.signature(cls).parameters:
+        raise UsageError(f"--validate: runtime {name!r} (from {spec.distribution}) has no checked mode")
+    return cls  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """The checked arguments of one ``run``: what a use case works from."""
+
+    usecase: str
+    runtime: str
+    seed: int
+    out: Path | None
+    validate: bool
+    params: dict[str, Any]
+    runtime_class: type = field(repr=False)
+
+    def make_runtime(self, model: Any, *, seed: int | None = None, **kwargs: Any) -> Any:
+        """The chosen runtime on ``model``, seeded with ``seed`` (default: the run's), checked mode if asked."""
+        if self.validate:
+            kwargs["validate"] = True
+        return self.runtime_class(model, seed=self.seed if seed is None else seed, **kwargs)
+
+    def header(self) -> dict[str, Any]:
+        """What every summary starts with: use case, runtime and who provided it, seed, checked mode, options."""
+        return {
+            "usecase": self.usecase,
+            "runtime": self.runtime,
+            "runtime_provider": runtime_provenance(self.runtime),
+            "seed": self.seed,
+            "validate": self.validate,
+            **self.params,
+        }
+
+
+HEADER_KEYS = ("usecase", "runtime", "runtime_provider", "seed", "validate")
+"""The keys `RunSetup.header` puts first in every summary (with the options)."""
 
 
 class UseCase(ABC):
-    """Base class of use cases; set ``name``, ``summary`` and ``parameters``."""
+    """Base class of use cases; set ``name``, ``summary`` and ``parameters``, implement ``run``.
+
+    ``summary_metadata`` names the top-level keys of the returned summary that
+    describe the run rather than measure it (input hashes, file names, the chosen
+    batch size); tools that tabulate many runs, such as ``recosim sweep``, leave
+    them and `HEADER_KEYS` out of the metrics.
+    """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     parameters: ClassVar[Sequence[Parameter]] = ()
+    summary_metadata: ClassVar[tuple[str, ...]] = ()
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Fill defaults and reject unknown parameters, naming them."""
-        known = {p.name for p in self.parameters}
-        unknown = sorted(set(params) - known)
+        """Every option converted and checked, defaults filled in; `UsageError` naming the option otherwise."""
+        known = {p.name: p for p in self.parameters}
+        unknown = sorted(set(params) - set(known))
         if unknown:
-            raise ValueError(f"use case {self.name!r} has no parameter(s) {unknown}; it takes {sorted(known)}")
-        return {**self.defaults(), **params}
+            flags = ", ".join(p.flag for p in self.parameters) or "none"
+            raise UsageError(
+                f"use case {self.name!r} has no option(s) {', '.join('--' + u.replace('_', '-') for u in unknown)}; "
+                f"its options: {flags}"
+            )
+        converted = {n: (p.convert(params[n]) if n in params else p.default) for n, p in known.items()}
+        return self.check(converted)
+
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Checks across options and of input files (override; raise `UsageError`). Returns the options."""
+        return params
+
+    def setup(
+        self, *, runtime: str, seed: Any, out: Path | str | None, validate: bool = False, **params: Any
+    ) -> RunSetup:
+        """Check every argument of ``run`` before any work (see the module docstring)."""
+        checked = self.validate(params)
+        seed = check_seed(seed)
+        runtime_class = check_runtime(runtime, validate=validate)
+        out_dir = None if out is None else prepare_out(Path(out))
+        return RunSetup(self.name, runtime, seed, out_dir, bool(validate), checked, runtime_class)
 
     @abstractmethod
     def run(
@@ -61,16 +325,13 @@ class UseCase(ABC):
         seed: int,
         out: Path | None,
         progress: Progress | None = None,
+        validate: bool = False,
         **params: Any,
     ) -> Mapping[str, Any]:
         """Run, write results under ``out`` (if given) and return summary figures."""
 
 
 def write_summary(out: Path | None, summary: Mapping[str, Any], name: str = "summary.json") -> None:
-    """Write ``summary`` as JSON under ``out`` (atomically: a crash never leaves half a file)."""
-    if out is None:
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / (name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=float) + "\n")
-    tmp.replace(out / name)
+    """Write ``summary`` as JSON under ``out`` atomically (a crash leaves the old file or the new one)."""
+    if out is not None:
+        write_json_atomic(Path(out) / name, summary)

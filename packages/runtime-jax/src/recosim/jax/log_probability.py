@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from recosim.core.backend import Backend, using_backend
+from recosim.core.errors import SpecError
 from recosim.core.log_probability import LogProbabilityFn as CoreLogProbabilityFn
 from recosim.core.log_probability import replace_fields, step_log_probabilities
 from recosim.core.network import Network
@@ -46,6 +47,7 @@ __all__ = [
     "replace_fields",
     "LogProbabilityFn",
     "TrajectoryScorer",
+    "refuse_64_bit_specs",
     "total_of",
 ]
 
@@ -56,16 +58,54 @@ def _float_dtype() -> Any:
     return jax.dtypes.canonicalize_dtype(np.float64)  # float32 unless x64 is enabled
 
 
+_WIDE = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}
+
+
+def refuse_64_bit_specs(network: Network) -> None:
+    """A `SpecError` for the first field whose spec declares a 64-bit dtype while JAX's 64-bit mode is off.
+
+    Without ``jax_enable_x64`` JAX silently makes such arrays 32-bit, so a
+    declared ``int64`` counter would wrap at ``2**31``.
+    """
+    if jax.config.jax_enable_x64:
+        return
+    for var in network.variables:
+        for key, spec in var.spec.items():
+            if spec.dtype in _WIDE:
+                raise SpecError(
+                    f"variable {var.name!r}, field {key!r}: its FieldSpec declares {spec.dtype}, which JAX "
+                    f"carries as {_WIDE[spec.dtype]} unless 64-bit mode is on; call "
+                    "jax.config.update('jax_enable_x64', True) first, or declare a 32-bit dtype"
+                )
+
+
+def _as_jax(name: str, key: str, field: Any) -> Any:
+    """A logged field as a JAX array; 64-bit integers that 32 bits cannot hold are refused, not wrapped."""
+    if isinstance(field, jax.core.Tracer):
+        return field
+    if not jax.config.jax_enable_x64 and isinstance(field, (np.ndarray, np.generic)) and field.size:
+        kind, wide = field.dtype.kind, field.dtype.itemsize > 4
+        if kind in "iu" and wide:
+            info = np.iinfo(np.int32 if kind == "i" else np.uint32)
+            low, high = field.min(), field.max()
+            if low < info.min or high > info.max:
+                raise SpecError(
+                    f"variable {name!r}, field {key!r}: the logged {field.dtype.name} values reach "
+                    f"{low if low < info.min else high}, which JAX would wrap to 32 bits; turn on "
+                    "jax_enable_x64, or log values that fit"
+                )
+    return jnp.asarray(field)
+
+
 def prepare_trajectory(network: Network, value_trajectory: Mapping[str, Any]) -> tuple[dict[str, Value], int]:
-    """The network's variables of ``value_trajectory`` as JAX arrays, and its number of steps (checked by core)."""
+    """The network's variables of ``value_trajectory`` as JAX arrays, and its number of steps (checked by core).
+
+    Logged 64-bit integers that do not fit in 32 bits are refused (a `SpecError`)
+    unless JAX's 64-bit mode is on, instead of wrapping to another class.
+    """
     length = trajectory_length(network.names, value_trajectory)
     out = {
-        name: Value(
-            {
-                key: field if isinstance(field, jax.core.Tracer) else jnp.asarray(field)
-                for key, field in Value(value_trajectory[name]).items()
-            }
-        )
+        name: Value({key: _as_jax(name, key, field) for key, field in Value(value_trajectory[name]).items()})
         for name in network.names
     }
     return out, length
@@ -81,13 +121,18 @@ class TrajectoryScorer:
 
     Compiled functions are cached per number of scored transitions (and per
     trajectory shapes, by ``jax.jit`` itself). With ``jit=False`` the steps are
-    scored in a Python loop on concrete arrays, which is easier to debug.
+    scored in a Python loop on concrete arrays, which is easier to debug; so
+    they are with ``validate=True`` (checked mode: impossible data is refused,
+    naming the variable, field and step, instead of scoring ``-inf``).
     """
 
-    def __init__(self, network: Network, backend: Backend | None = None, *, jit: bool = True) -> None:
+    def __init__(
+        self, network: Network, backend: Backend | None = None, *, jit: bool = True, validate: bool = False
+    ) -> None:
         self.network = network
         self.backend = backend if backend is not None else jax_backend()
-        self.jit = jit
+        self.validate = bool(validate)
+        self.jit = jit and not self.validate  # checked mode reads concrete values: a Python loop
         self._compiled: dict[tuple[int, bool], Callable[..., dict[str, Any]]] = {}
 
     def by_step(
@@ -124,7 +169,9 @@ class TrajectoryScorer:
         B = self.backend
         step_key = None if key is None else B.fold_in(key, t)
         with using_backend(B):
-            lps = step_log_probabilities(self.network, current, previous, seed=step_key, backend=B)
+            lps = step_log_probabilities(
+                self.network, current, previous, seed=step_key, backend=B, step=t, validate=self.validate
+            )
         return _per_variable(self.network, lps)
 
     def score_scan(self, steps: int, traj: dict[str, Value], key: Any) -> dict[str, Any]:
@@ -210,10 +257,14 @@ class LogProbabilityFn(CoreLogProbabilityFn):
         *,
         seed: Any = None,
         jit: bool = True,
+        validate: bool = False,
     ) -> None:
-        super().__init__(variables, value_trajectory, latent, num_steps, seed=seed, backend=jax_backend())
+        super().__init__(
+            variables, value_trajectory, latent, num_steps, seed=seed, backend=jax_backend(), validate=validate
+        )
         self._base = jax.tree.map(jnp.asarray, self.base)
-        self._scorer = TrajectoryScorer(self.network, jit=jit)
+        self._scorer = TrajectoryScorer(self.network, jit=jit, validate=self.validate)
+        jit = jit and not self.validate
 
         def evaluate(base: dict[str, Value], values: tuple[Any, ...]) -> Any:
             traj = replace_fields(base, dict(zip(self.latent, values)))

@@ -17,6 +17,7 @@ seed therefore gives the same trajectory on every call, and runs in a batch
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import Any
 
@@ -25,8 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from recosim.core.backend import Backend, using_backend
+from recosim.core.checks import checked
 from recosim.core.errors import SpecError
-from recosim.core.evaluation import initial_step, transition
+from recosim.core.evaluation import carried_dtype_problem, initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.random import seed as seed_handler
 from recosim.core.runtime import ModelLike, RunKind, Runtime
@@ -35,7 +37,7 @@ from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.backend import is_weakly_typed, jax_backend, strong
-from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer
+from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer, refuse_64_bit_specs
 
 __all__ = ["JaxRuntime"]
 
@@ -74,7 +76,9 @@ def _conform(name: str, new: Any, previous: Value) -> Value:
                 f"step holds shape {tuple(ref.shape)}; a scanned simulation keeps every field's shape fixed"
             )
         dtype = jnp.result_type(field) if not hasattr(field, "dtype") else field.dtype
-        if dtype != ref.dtype and not is_weakly_typed(field):
+        new_name, ref_name = np.dtype(dtype).name, np.dtype(ref.dtype).name
+        castable = is_weakly_typed(field) and carried_dtype_problem(new_name, ref_name, weak=True) is None
+        if dtype != ref.dtype and not castable:
             raise SpecError(
                 f"variable {name!r}, field {key!r}: the transition returns dtype {np.dtype(dtype).name} but "
                 f"the previous step holds {np.dtype(ref.dtype).name}; give both the same dtype (declare it "
@@ -88,7 +92,11 @@ class JaxRuntime(Runtime):
     """Ancestral sampling compiled with ``jax.jit``; time is a ``lax.scan``.
 
     ``jit=False`` evaluates the same steps eagerly in a Python loop (concrete
-    arrays, breakpoints work). ``callback(t)`` is called on the host after each
+    arrays, breakpoints work). ``validate=True`` is checked mode
+    (`recosim.core.checks`): the steps run eagerly and every draw and value is
+    checked, errors naming the variable, field and step. A field whose spec
+    declares a 64-bit dtype is refused unless JAX's 64-bit mode is on (JAX would
+    otherwise carry it in 32 bits). ``callback(t)`` is called on the host after each
     transition (single runs only). Compiled functions are cached per call kind and
     length: build a new runtime after changing parameters the behaviours close over
     (or build the model inside a function you jit or differentiate).
@@ -103,12 +111,14 @@ class JaxRuntime(Runtime):
         seed: int | None = None,
         jit: bool = True,
         callback: Callable[[int], None] | None = None,
+        validate: bool = False,
     ) -> None:
-        super().__init__(network, seed=seed)
+        super().__init__(network, seed=seed, validate=validate)
+        refuse_64_bit_specs(self.network)
         self.jit = bool(jit)
         self.callback = callback
         self._compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
-        self._scorer = TrajectoryScorer(self.network, self.backend, jit=self.jit)
+        self._scorer = TrajectoryScorer(self.network, self.backend, jit=self.jit, validate=self.validate)
 
     @property
     def backend(self) -> Backend:
@@ -118,16 +128,19 @@ class JaxRuntime(Runtime):
     def initial_step(self, key: Any) -> NetworkValue:
         """The initial value under step key ``fold_in(key, 0)`` (traceable)."""
         B = self.backend
-        with using_backend(B), seed_handler(fold(B, key, 0), B):
+        with using_backend(B), seed_handler(fold(B, key, 0), B), self._checked(0):
             out = initial_step(self.network)
         return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
 
     def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
         """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
         B = self.backend
-        with using_backend(B), seed_handler(fold(B, key, t), B):
-            out = transition(self.network, previous)
+        with using_backend(B), seed_handler(fold(B, key, t), B), self._checked(t):
+            out = transition(self.network, previous, step=t)
         return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
+
+    def _checked(self, step: Any) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
     @staticmethod
     def _carry_start(start: NetworkValue | None) -> NetworkValue | None:
@@ -195,7 +208,7 @@ class JaxRuntime(Runtime):
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
         """One run, compiled (a ``lax.scan`` over steps) unless ``jit=False``."""
         start = self._carry_start(start)
-        if not self.jit:
+        if not self.jit or self.validate:
             count, stack = (n, True) if kind == "trajectory" else (n + 1, False)
             return self._eager(count, key, start, stack)
         self._refuse_outer_handlers()
@@ -203,7 +216,7 @@ class JaxRuntime(Runtime):
 
     def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
         """Every key's run in one compiled call: the whole run ``vmap`` ped over the keys."""
-        if not self.jit:
+        if not self.jit or self.validate:
             return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         return self._compiled_fn(kind, n, True)(keys, self._carry_start(start))
@@ -228,7 +241,9 @@ class JaxRuntime(Runtime):
         seed: Any = None,
     ) -> LogProbabilityFn:
         """The log-probability as a jit-compiled, differentiable function of the ``latent`` entries."""
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, jit=self.jit)
+        return LogProbabilityFn(
+            self.network, value_trajectory, latent, num_steps, seed=seed, jit=self.jit, validate=self.validate
+        )
 
     def log_probability_by_step(
         self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None

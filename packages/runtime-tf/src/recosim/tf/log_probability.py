@@ -57,10 +57,15 @@ def _slice(traj: Flat, t: Any) -> dict[str, Value]:
     return {n: Value({k: tf.gather(x, t) for k, x in f.items()}) for n, f in traj.items()}
 
 
-def _step_total(network: Network, current: Any, previous: Any, key: Any, dtype: Any = None) -> Any:
+def _step_total(
+    network: Network, current: Any, previous: Any, key: Any, dtype: Any = None, *, step: Any = None,
+    validate: bool = False,
+) -> Any:
     B = tf_backend()
     with edward2_random_variables():
-        per_var = step_log_probabilities(network, current, previous, seed=key, backend=B)
+        per_var = step_log_probabilities(
+            network, current, previous, seed=key, backend=B, step=step, validate=validate
+        )
     terms = [tf.convert_to_tensor(lp) for lp in per_var.values()]
     if dtype is None:
         floats = [t.dtype for t in terms if t.dtype.is_floating]
@@ -71,14 +76,25 @@ def _step_total(network: Network, current: Any, previous: Any, key: Any, dtype: 
     return total
 
 
-def _score(network: Network, traj: Flat, num_steps: Any, seed: Any) -> Any:
-    """Sum of the step log-probabilities of steps ``0..num_steps`` (a graph-friendly loop)."""
+def _score(network: Network, traj: Flat, num_steps: Any, seed: Any, *, validate: bool = False) -> Any:
+    """Sum of the step log-probabilities of steps ``0..num_steps`` (a graph-friendly loop).
+
+    ``validate=True`` (checked mode, eager only) scores the steps in a Python loop
+    and refuses impossible data, naming the variable, field and step.
+    """
     B = tf_backend()
     def key_at(t: Any) -> Any:
         return None if seed is None else fold(B, seed, t)
 
     with using_backend(B):
-        first = _step_total(network, _slice(traj, 0), None, key_at(0))
+        first = _step_total(network, _slice(traj, 0), None, key_at(0), step=0, validate=validate)
+        if validate:
+            total = first
+            for t in range(1, int(num_steps) + 1):
+                total = total + _step_total(
+                    network, _slice(traj, t), _slice(traj, t - 1), key_at(t), total.dtype, step=t, validate=True
+                )
+            return total
 
         def body(t: Any, total: Any) -> tuple[Any, Any]:
             step = _step_total(network, _slice(traj, t), _slice(traj, t - 1), key_at(t), total.dtype)
@@ -120,6 +136,7 @@ def log_probability_from_value_trajectory(
     *,
     seed: int | Any = None,
     compiled: bool = True,
+    validate: bool = False,
 ) -> Any:
     """Log-probability of steps ``0..num_steps`` of ``value_trajectory`` under ``variables``.
 
@@ -127,13 +144,15 @@ def log_probability_from_value_trajectory(
     time axis (NumPy arrays or tensors). Unlogged draws are an error naming them,
     unless ``seed`` (an int or an ``int32[2]`` tensor) is given to sample them. The
     compiled function is cached per model, so calling this in a training loop
-    traces once per trajectory shape. Returns a scalar tensor.
+    traces once per trajectory shape. Returns a scalar tensor. Data outside its
+    distribution's support scores ``-inf``; ``validate=True`` (checked mode, run
+    eagerly) refuses it instead, naming the variable, field and step.
     """
     network, traj, steps = _prepare(variables, value_trajectory, num_steps)
     B = tf_backend()
     key = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
-    if not compiled:
-        return _score(network, traj, steps, key)
+    if not compiled or validate:
+        return _score(network, traj, steps, key, validate=validate)
     fn = _compiled_scorer(network)
     return fn(traj, tf.constant(steps, tf.int32), key) if key is not None else fn(traj, tf.constant(steps, tf.int32))
 
@@ -157,8 +176,9 @@ class LogProbabilityFn(CoreLogProbabilityFn):
         num_steps: int | None = None,
         *,
         seed: int | Any = None,
+        validate: bool = False,
     ) -> None:
-        super().__init__(variables, value_trajectory, latent, num_steps, backend=tf_backend())
+        super().__init__(variables, value_trajectory, latent, num_steps, backend=tf_backend(), validate=validate)
         B = tf_backend()
         self.seed = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
         self._base = to_tensors(self.base, self.network)
@@ -196,6 +216,8 @@ class LogProbabilityFn(CoreLogProbabilityFn):
     def __call__(self, *values: Any) -> Any:
         traj = self._fill(values)
         steps = tf.constant(check_num_steps(self.num_steps, trajectory_length(self.network.names, traj)), tf.int32)
+        if self.validate:
+            return _score(self.network, traj, steps, self.seed, validate=True)
         return self._fn(traj, steps) if self.seed is None else self._fn(traj, steps, self.seed)
 
 

@@ -20,12 +20,14 @@ Seeds follow the NumPy runtime's convention: a call's key is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from recosim.core.backend import Backend
+from recosim.core.checks import checked
 from recosim.core.errors import SpecError
 from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
@@ -50,6 +52,10 @@ class TFRuntime(Runtime):
             non-XLA samples for the same seed (TensorFlow's samplers transform the
             random bits differently), but are reproducible among themselves.
         eager: run the step functions in a Python loop instead of a graph.
+        validate: checked mode (`recosim.core.checks`): the steps run eagerly and
+            every draw and value is checked, errors naming the variable, field
+            and step; log-probabilities refuse impossible data instead of
+            scoring it ``-inf``.
 
     Compiled functions see Python state (attributes, recosim handlers opened
     around the call) as it was when they were traced; parameters meant to change
@@ -58,11 +64,23 @@ class TFRuntime(Runtime):
 
     name = "tf"
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None, xla: bool = False, eager: bool = False) -> None:
-        super().__init__(network, seed=seed)
+    def __init__(
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        xla: bool = False,
+        eager: bool = False,
+        validate: bool = False,
+    ) -> None:
+        super().__init__(network, seed=seed, validate=validate)
         enable_numpy_behavior()
-        if xla and eager:
-            raise ValueError("TFRuntime: xla=True compiles the graph and eager=True avoids it; choose one")
+        if xla and (eager or validate):
+            raise ValueError(
+                "TFRuntime: xla=True compiles the graph and "
+                + ("eager=True" if eager else "validate=True (checked mode runs the steps eagerly)")
+                + " avoids it; choose one"
+            )
         self.xla = bool(xla)
         self.eager = bool(eager)
         self._functions: dict[tuple[Any, ...], Any] = {}
@@ -75,7 +93,7 @@ class TFRuntime(Runtime):
     def initial_step(self, key: Any) -> Flat:
         """The initial value under the seed ``fold(key, 0)``, as tensors."""
         B = self.backend
-        with step_handlers(fold(B, key, 0)):
+        with step_handlers(fold(B, key, 0)), self._checked(0):
             value = initial_step(self.network)
         return to_tensors(value, self.network)
 
@@ -86,9 +104,12 @@ class TFRuntime(Runtime):
         ``previous``; otherwise a `SpecError` names the variable and field.
         """
         B = self.backend
-        with step_handlers(fold(B, key, t)):
-            value = transition(self.network, as_values(previous))
+        with step_handlers(fold(B, key, t)), self._checked(t):
+            value = transition(self.network, as_values(previous), step=t)
         return self._conform(value, previous)
+
+    def _checked(self, step: Any) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
     def _conform(self, value: NetworkValue, previous: Flat) -> Flat:
         out: Flat = {}
@@ -249,7 +270,7 @@ class TFRuntime(Runtime):
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
         """One run: the compiled loop (unless ``eager``), from a checked starting value or the initial step."""
         flat_start = None if start is None else to_tensors(start, self.network)
-        if self.eager:
+        if self.eager or self.validate:
             steps = self._eager_steps(n if kind == "trajectory" else n + 1, key, flat_start)
             if kind == "execute":
                 return as_values(steps[-1])
@@ -263,7 +284,7 @@ class TFRuntime(Runtime):
 
     def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
         """Every key's run in one compiled call (a ``tf.while_loop`` over the keys), unless ``eager``."""
-        if self.eager:
+        if self.eager or self.validate:
             return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
@@ -274,7 +295,7 @@ class TFRuntime(Runtime):
     ) -> Any:
         """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable."""
         return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager
+            self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager, validate=self.validate
         )
 
     def log_probability_fn(
@@ -286,7 +307,7 @@ class TFRuntime(Runtime):
         seed: int | Any = None,
     ) -> LogProbabilityFn:
         """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target)."""
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed)
+        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, validate=self.validate)
 
     def step_function(self, kind: str = "trajectory") -> Callable[..., Any]:
         """The Python function that ``kind`` ("trajectory" or "execute") compiles, for use in other graphs.

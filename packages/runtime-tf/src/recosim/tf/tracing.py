@@ -95,7 +95,10 @@ class edward2_random_variables(Handler):  # noqa: N801 - handlers read as verbs
             # substituted data) cannot be an Edward2 random variable; score it all the same
             return
         self.random_variables[site.name] = random_variable
-        if random_variable.value is not value:
+        # Edward2 casts a value to the distribution's dtype; a logged value keeps its own, so
+        # that an index 1.99 is scored as impossible rather than truncated to class 1
+        recast = random_variable.value.dtype != value.dtype
+        if random_variable.value is not value and not (site.observed and recast):
             site.value = random_variable.value
 
 

@@ -1,7 +1,7 @@
 """recosim.sweep: grids of settings x seeds as independent runs, in parallel, resumable, in Parquet.
 
 >>> from recosim.sweep import sweep
->>> result = sweep("random-walk", grid={"scale": [0.5, 2.0]}, fixed={"steps": 3, "num-agents": 10},
+>>> result = sweep("random-walk", grid={"scale": [0.5, 2.0]}, fixed={"horizon": 4, "num-users": 10},
 ...                seeds=2, out=__import__("tempfile").mkdtemp(), workers=1, plots=False)
 >>> result.table.num_rows, result.summary.column("scale").to_pylist()
 (4, [0.5, 2.0])

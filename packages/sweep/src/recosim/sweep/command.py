@@ -7,19 +7,19 @@ parser); pyarrow, matplotlib and Ray are imported only when a sweep runs.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recosim.core.cli import Command, ProgressBar
+from recosim.core.cli import Command
+from recosim.core.progress import ProgressBar
 
 __all__ = ["SweepCommand"]
 
 EXAMPLES = """\
 examples:
-  recosim sweep random-walk --grid steps=10,20,40 --set num-agents=500 --seeds 8 --out runs/walk
+  recosim sweep random-walk --grid horizon=10,20,40 --set num-users=500 --seeds 8 --out runs/walk
   recosim sweep ecosystem --grid boost-caps=0,0.6,1.2 --set num-runs=1 --seeds 40 --out runs/fig3
   recosim sweep random-walk --grid scale=0.5,1 --seeds 4 --out runs/walk2 --backend ray --num-cpus 1
 
@@ -72,17 +72,10 @@ class SweepCommand(Command):
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def __call__(self, args: argparse.Namespace) -> int:
-        from recosim.sweep.plan import SweepConfigError
-
-        try:
-            return self._run(args)
-        except SweepConfigError as err:
-            print(f"recosim: error: {err}", file=sys.stderr)
-            return 2
-
-    def _run(self, args: argparse.Namespace) -> int:
+        """Run the sweep. Bad options raise `SweepConfigError` (a core `UsageError`: one line, status 2);
+        Ctrl-C raises `SweepInterrupted` (core's `Interrupted`: one line saying how to resume, status 130)."""
         from recosim.sweep.plan import SweepConfigError, parse_grid_option, parse_set_option, plan_sweep
-        from recosim.sweep.runner import SweepInterrupted, default_out, make_backend, run_plan
+        from recosim.sweep.runner import default_out, make_backend, run_plan
         from recosim.sweep.summary import format_summary
 
         grid = _options(args.grid, parse_grid_option, "--grid")
@@ -98,32 +91,26 @@ class SweepCommand(Command):
         print(f"recosim sweep: {plan.describe()}; results in {out}", file=sys.stderr)
 
         bar: ProgressBar | None = None
-        before = 0
 
         def on_start(resumed: int, to_run: int) -> None:
-            nonlocal bar, before
-            before = resumed
+            nonlocal bar
             if resumed:
                 print(f"recosim sweep: resuming: {resumed} of {len(plan.tasks)} runs already finished", file=sys.stderr)
             if to_run:
                 print(f"recosim sweep: running {to_run} on the {backend.describe()}", file=sys.stderr)
-            if not args.quiet:  # counts the runs still to do, so that its time estimate holds after a resume
-                bar = ProgressBar(f"sweep {plan.usecase}" + (f" ({resumed} done before)" if resumed else ""),
-                                  force=True)
+            if not args.quiet:  # core's bar: its first report is where this job starts, so the estimate holds
+                bar = ProgressBar(f"sweep {plan.usecase}")
 
         def progress(done: int, total: int) -> None:
-            if bar is not None and total > before:
-                bar(done - before, total - before)
+            if bar is not None:
+                bar(done, total)
 
         try:
             result = run_plan(plan, out, backend, retry_failed=args.retry_failed, task_files=args.task_files,
                               plots=not args.no_plots, metrics=args.metrics, progress=progress, on_start=on_start)
-        except SweepInterrupted as stop:
-            if bar is not None and bar.interactive:
-                sys.stderr.write("\n")
-            print(f"recosim: interrupted with {stop.finished} of {stop.total} runs finished and saved in {out}; "
-                  f"resume with: {_resume_command(args, out)}", file=sys.stderr)
-            return 130
+        finally:
+            if bar is not None:
+                bar.close()
         print(format_summary(result.summary, plan.grid_names, args.metrics))
         print(f"\nresults: {result.files['results']}\nsummary: {result.files['summary']}", end="")
         print("".join(f"\nplot:    {p}" for p in result.plots))
@@ -146,12 +133,3 @@ def _options(texts: list[str], parse: Callable[[str], tuple[str, Any]], flag: st
             raise SweepConfigError(f"{flag} {name} is given twice")
         found[name] = value
     return found
-
-
-def _resume_command(args: argparse.Namespace, out: Path) -> str:
-    argv = list(sys.argv[1:]) if sys.argv and Path(sys.argv[0]).name.startswith("recosim") else None
-    if not argv or "sweep" not in argv:
-        return f"the same recosim sweep command with --out {shlex.quote(str(out))}"
-    if args.out is None:
-        argv += ["--out", str(out)]
-    return "recosim " + shlex.join(argv)

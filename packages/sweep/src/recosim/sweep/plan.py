@@ -5,11 +5,11 @@ gridded parameter) times a list of seeds. Each (cell, seed) pair is one *task*: 
 independent call of the use case's ``run``. Everything is checked here, before any
 task starts, so a typo never costs a cluster's worth of failed runs.
 
->>> plan = plan_sweep("random-walk", grid={"steps": [5, 10]}, fixed={"num-agents": 3}, seeds=2)
->>> [(t.params["steps"], t.seed) for t in plan.tasks]
+>>> plan = plan_sweep("random-walk", grid={"horizon": [5, 10]}, fixed={"num-users": 3}, seeds=2)
+>>> [(t.params["horizon"], t.seed) for t in plan.tasks]
 [(5, 0), (10, 0), (5, 1), (10, 1)]
 >>> plan.tasks[0].settings
-{'num_agents': 3, 'steps': 5, 'scale': 1.0}
+{'num_users': 3, 'horizon': 5, 'scale': 1.0}
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recosim.core.errors import RecosimError
-from recosim.core.usecase import Parameter, UseCase
+from recosim.core.errors import RecosimError, UsageError
+from recosim.core.usecase import SEED_LIMIT, Parameter, UseCase
 
 __all__ = [
     "SweepConfigError",
@@ -41,16 +41,15 @@ RESERVED_NAMES = {
     "runtime": "choose the runtime with --runtime",
     "out": "the sweep gives each run its own directory (see --task-files)",
     "progress": "the sweep reports progress over all its runs",
+    "validate": "checked mode is an argument of a single run (recosim run --validate)",
 }
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
-class SweepConfigError(RecosimError, ValueError):
+class SweepConfigError(UsageError):
     """A sweep's use case, settings, seeds, backend or output directory is invalid.
 
     Raised before any task starts; the command line prints it as one
-    ``recosim: error:`` line and exits with status 2.
+    ``recosim: error:`` line and exits with status 2 (it is a core `UsageError`).
     """
 
 
@@ -161,46 +160,18 @@ def parse_set_option(text: str) -> tuple[str, str]:
 
 
 def _convert(param: Parameter, value: Any, where: str) -> Any:
-    """``value`` as ``param``'s type, as a JSON value; a clear error if it is not one."""
-    kind = param.type
-    bad = SweepConfigError(f"{where}: {value!r} is not a valid {getattr(kind, '__name__', kind)}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise bad
-    if isinstance(value, bool):  # True is an int to Python, never a number setting here
-        raise bad
-    if kind is int:
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise bad from None
-    if kind is float:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise bad from None
-    if kind is str:
-        if isinstance(value, str | int | float):
-            return str(value)
-        raise bad
-    # A parameter with a parsing function as its type: keep the text, check that it parses.
-    if not isinstance(value, str | int | float):
-        raise bad
+    """``value`` as ``param``'s type, checked by core's `Parameter.convert`, as a JSON value."""
+    basic = param.type in (bool, int, float, str)
+    if param.type is str and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not basic and not isinstance(value, str | int | float):
+        raise SweepConfigError(f"{where}: {value!r} is not a valid {getattr(param.type, '__name__', param.type)}")
     try:
-        kind(str(value))
-    except Exception as err:
+        converted = param.convert(value)
+    except UsageError as err:
         raise SweepConfigError(f"{where}: {value!r} is rejected: {err}") from None
-    return str(value)
+    # A parameter with a parsing function as its type travels as its text (the task parses it again).
+    return converted if basic else str(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -222,10 +193,14 @@ def _seeds(seeds: int | Sequence[int], first_seed: int) -> tuple[int, ...]:
             raise SweepConfigError(f"--seeds must be at least 1, got {seeds}")
         if isinstance(first_seed, bool) or not isinstance(first_seed, int) or first_seed < 0:
             raise SweepConfigError(f"--seed (the first seed) must be an integer >= 0, got {first_seed!r}")
+        if first_seed + seeds > SEED_LIMIT:
+            raise SweepConfigError(
+                f"--seed {first_seed} with --seeds {seeds} reaches {first_seed + seeds - 1}; seeds must be below 2**32"
+            )
         return tuple(range(first_seed, first_seed + seeds))
     out = tuple(seeds)
-    if not out or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in out):
-        raise SweepConfigError(f"seeds must be integers >= 0, got {list(out)!r}")
+    if not out or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT for s in out):
+        raise SweepConfigError(f"seeds must be integers in [0, 2**32), got {list(out)!r}")
     if len(set(out)) != len(out):
         raise SweepConfigError(f"seeds must be distinct, got {list(out)!r}")
     return out

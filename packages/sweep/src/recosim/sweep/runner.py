@@ -1,7 +1,7 @@
 """`sweep`: plan, run the tasks not yet finished, and write the table, summary and plots.
 
 >>> import tempfile
->>> result = sweep("counting", grid={"steps": [3, 5]}, seeds=2, out=tempfile.mkdtemp(), workers=1)
+>>> result = sweep("counting", grid={"horizon": [4, 6]}, seeds=2, out=tempfile.mkdtemp(), workers=1)
 >>> [row["metric.final_count"] for row in result.table.to_pylist()]
 [3, 5, 3, 5]
 >>> result.summary.column("final_count.mean").to_pylist()
@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv
 
+from recosim.core.errors import Interrupted
+from recosim.core.results import default_out as new_out_dir
+from recosim.core.results import write_bytes_atomic
 from recosim.sweep.plan import SweepConfigError, SweepPlan, plan_sweep
 from recosim.sweep.store import ResultStore, make_row, write_table
 from recosim.sweep.summary import summarise
@@ -28,12 +31,12 @@ __all__ = ["sweep", "run_plan", "SweepResult", "SweepInterrupted", "make_backend
 Progress = Callable[[int, int], None]
 
 
-class SweepInterrupted(KeyboardInterrupt):
+class SweepInterrupted(Interrupted):
     """Ctrl-C stopped a sweep; every finished task is saved and a re-run resumes."""
 
     def __init__(self, out: Path, finished: int, total: int) -> None:
-        super().__init__(f"sweep interrupted with {finished} of {total} runs finished (results in {out})")
-        self.out, self.finished, self.total = out, finished, total
+        super().__init__(out, finished, total, unit="runs")
+        self.finished = finished
 
 
 @dataclass
@@ -125,7 +128,9 @@ def run_plan(
         if close is not None:
             close()
     write_table(out / "summary.parquet", summary)
-    pyarrow.csv.write_csv(summary, out / "summary.csv")
+    csv = io.BytesIO()
+    pyarrow.csv.write_csv(summary, csv)
+    write_bytes_atomic(out / "summary.csv", csv.getvalue())
     written: list[Path] = []
     if plots:
         from recosim.sweep.plots import plot_summary
@@ -222,6 +227,4 @@ def sweep(
 
 def default_out(usecase: str) -> Path:
     """``runs/sweep-<usecase>-<UTC time>``: a new directory for a sweep given no ``out``."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in usecase)
-    return Path("runs") / f"sweep-{safe}-{stamp}"
+    return new_out_dir(f"sweep-{usecase}")

@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recosim.core.results import hold_out, write_bytes_atomic
 from recosim.sweep.plan import SweepConfigError, SweepPlan, Task
 
 __all__ = ["ResultStore", "rows_to_table", "read_results", "make_row", "RESULT_COLUMNS"]
@@ -121,15 +121,6 @@ def rows_to_table(rows: Sequence[Mapping[str, Any]], setting_types: Mapping[str,
     return pa.table(dict(zip(names, arrays)))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
@@ -138,14 +129,14 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 def write_table(path: Path, table: pa.Table) -> None:
     """Write ``table`` to ``path`` as Parquet, atomically."""
-    _write_atomic(path, _parquet_bytes(table))
+    write_bytes_atomic(path, _parquet_bytes(table))
 
 
 class ResultStore:
     """The results directory of one sweep; open it with :meth:`open` (a context manager).
 
-    Only one driver may write a directory at a time (an advisory lock, released by
-    the operating system even when the driver is killed).
+    Only one driver may write a directory at a time (core's `hold_out` lock,
+    released by the operating system even when the driver is killed).
     """
 
     def __init__(self, out: Path | str, plan: SweepPlan, *, consolidate_every_s: float = 2.0) -> None:
@@ -197,27 +188,13 @@ class ResultStore:
             "tasks": len(self.plan.tasks),
             "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        _write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+        write_bytes_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
         self.rows = dict(_read_parts(out / PARTS))
 
     def _acquire_lock(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - no advisory locks on this platform
-            return
-        handle = open(self.out / ".lock", "a+")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise SweepConfigError(f"--out {self.out} is being written by another sweep ({holder})") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        self._lock = handle
+        stack = contextlib.ExitStack()
+        stack.enter_context(hold_out(self.out))  # core's lock: "another job (pid N) holds OUT"
+        self._lock = stack
 
     def close(self) -> None:
         if self._dirty:
@@ -258,7 +235,7 @@ class ResultStore:
 
 
 def _read_parts(folder: Path) -> Iterable[tuple[str, dict[str, Any]]]:
-    for stale in folder.glob(".*.tmp-*"):  # a write cut short by a crash
+    for stale in folder.glob(".*.tmp"):  # a write cut short by a crash
         with contextlib.suppress(OSError):
             stale.unlink()
     for path in sorted(folder.glob("*.parquet")):

@@ -4,7 +4,7 @@
 raises for a failure of the use case: the error and its traceback go into the record,
 so one bad cell never stops a sweep.
 
->>> rec = run_task({"task_id": "t", "usecase": "counting", "runtime": "numpy", "seed": 0, "params": {"steps": 4}})
+>>> rec = run_task({"task_id": "t", "usecase": "counting", "runtime": "numpy", "seed": 0, "params": {"horizon": 5}})
 >>> rec["status"], rec["metrics"]
 ('ok', {'final_count': 4})
 """
@@ -142,7 +142,9 @@ def run_task(spec: Mapping[str, Any]) -> dict[str, Any]:
             raise TypeError(f"use case {spec['usecase']!r} returned a {type(summary).__name__}, not a mapping")
         echoes = {**(spec.get("settings") or params), "seed": spec["seed"], "runtime": spec["runtime"],
                   "usecase": getattr(case, "name", spec["usecase"])}
-        record["metrics"] = flatten_summary(summary, echoes)
+        # what describes the run rather than measures it: the provider and versions have columns of their own
+        described = {"runtime_provider", "validate", *getattr(case, "summary_metadata", ())}
+        record["metrics"] = flatten_summary({k: v for k, v in summary.items() if k not in described}, echoes)
     except (Exception, SystemExit) as err:
         record["status"] = "failed"
         record["error"] = f"{type(err).__name__}: {err}"

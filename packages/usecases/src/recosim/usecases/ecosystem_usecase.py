@@ -1,27 +1,61 @@
-"""``recosim run ecosystem``: compare boost caps on the ecosystem model, paired by seed.
+"""``recosim run ecosystem``: compare boost caps on the ecosystem model, paired by seed (paper 4.3, figure 3).
 
-Each run draws a fresh population and trajectory; every boost cap is run with the
-same run seeds on the same provider means (common random numbers), so differences
-between caps are paired. Each finished run is appended to ``runs.jsonl`` under
-``--out`` at once; an interrupted job resumes where it stopped.
+Every boost cap runs the same run seeds on the same provider means (common
+random numbers), so the differences between caps are paired: run ``i`` of every
+cap sees the same users and the same first documents. Under ``--out`` the job
+writes
+
+* ``runs.jsonl``: one line per finished run, appended and fsynced at once (core's
+  `RunStore`); a rerun with the same ``--out`` resumes, reusing only runs made
+  with the same options and the same provider means (compared by content);
+* ``summary.json``: per cap the mean cumulative utility per user, its standard
+  error and the number of runs, and the paired difference against ``L=0``; the
+  caps as numbers, the number of providers and the SHA-256 of the provider means;
+* ``figure3.png``: both, with standard-error bars.
+
+Runs are computed ``runs_per_call`` at a time (one ``run_many`` call; the
+runtime's own ``runs_per_call`` unless ``--runs-per-call`` is given); the
+result does not depend on it.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recosim.core.plugins import get_plugins
+from recosim.core.errors import RecosimError, UsageError
+from recosim.core.inputs import load_array
+from recosim.core.results import RunStore, array_hash, write_bytes_atomic
 from recosim.core.seeds import derive_seed
 from recosim.core.summary import summarize
-from recosim.core.usecase import Parameter, Progress, UseCase, write_summary
-from recosim.usecases.ecosystem import EcosystemConfig, ecosystem_variables, load_provider_means
+from recosim.core.usecase import (
+    HORIZON,
+    NUM_RUNS,
+    NUM_USERS,
+    NumberList,
+    Parameter,
+    Progress,
+    RunSetup,
+    UseCase,
+    write_summary,
+)
+from recosim.usecases.ecosystem import EcosystemConfig, default_provider_means, ecosystem_variables
 
-__all__ = ["EcosystemUseCase", "run_seed"]
+__all__ = ["DEFAULT_CAPS", "FIGURE_CAPS", "EcosystemUseCase", "plot_figure3", "run_seed"]
+
+DEFAULT_CAPS = (0.0, 1.2)
+"""The myopic recommender and the paper's ecosystem-aware one."""
+
+FIGURE_CAPS = (0.0, 0.3, 0.6, 0.9, 1.2, 1.8, 2.4)
+"""The caps of ``--figure``: enough to see utility rise to a peak and fall again."""
+
+SLATE_SIZE = 3
+RECORD_FORMAT = 3  # records written under another format or seed convention are not reused
+FIGURE_FILE = "figure3.png"
 
 
 def run_seed(seed: int, run: int) -> int:
@@ -29,128 +63,214 @@ def run_seed(seed: int, run: int) -> int:
     return derive_seed(seed, run)
 
 
-def _mean_and_stderr(xs: list[float]) -> dict[str, float | None]:
-    """Core's summary of per-run figures, as JSON (a single run's undefined standard error is null)."""
+def _label(cap: float) -> str:
+    return f"L={cap:g}"
+
+
+def _mean_and_stderr(xs: Sequence[float]) -> dict[str, Any]:
+    """Core's summary of per-run figures (a single run's undefined standard error is None)."""
     s = summarize(np.asarray(xs, dtype=np.float64))
     stderr = float(s.stderr)
-    return {"mean": float(s.mean), "stderr": None if np.isnan(stderr) else stderr}
+    return {"mean": float(s.mean), "stderr": None if np.isnan(stderr) else stderr, "runs": s.num_runs}
 
 
-def _parse_caps(text: str) -> list[float]:
-    try:
-        caps = [float(c) for c in str(text).split(",") if c.strip()]
-    except ValueError:
-        raise ValueError(f"--boost-caps must be comma-separated numbers, got {text!r}") from None
-    if not caps or any(c < 0 for c in caps):
-        raise ValueError(f"--boost-caps needs one or more caps >= 0, got {text!r}")
-    return caps
+def _provider_means(path: str) -> tuple[np.ndarray, str | None]:
+    """The provider means and the file they came from (None: the shipped draw), checked."""
+    if not path:
+        return default_provider_means(), None
+    means = load_array(path, option="--provider-means", ndim=2, what="(num_providers, num_topics)")
+    return means, str(path)
 
 
 class EcosystemUseCase(UseCase):
     name = "ecosystem"
     summary = "provider ecosystem (paper 4.3): cumulative user utility under myopic vs ecosystem-aware boosts"
+    summary_metadata = ("boost_caps", "runs_per_call", "provider_means", "num_providers", "num_topics",
+                        "baseline_cap", "metric", "files")
     parameters = (
-        Parameter("num_users", int, 2000, "users"),
-        Parameter("num_docs", int, 400, "documents offered per step"),
-        Parameter("horizon", int, 300, "steps per run"),
-        Parameter("num_runs", int, 5, "independent runs per boost cap"),
-        Parameter("boost_caps", str, "0,1.2", "comma-separated boost caps L (0 = myopic)"),
-        Parameter("provider_means", str, "", "an .npy file of provider means (default: the shipped draw)"),
-        Parameter("runs_per_call", int, 8, "runs batched into one run_many call (one compiled call on TF and JAX)"),
+        NUM_USERS.with_default(2000),
+        Parameter("num_docs", int, 400, "documents offered per step (at least the slate size, 3)", minimum=1),
+        HORIZON.with_default(300),
+        NUM_RUNS.with_default(5, "independent runs per boost cap, paired across caps"),
+        Parameter(
+            "boost_caps",
+            NumberList(minimum=0.0),
+            None,
+            "comma-separated boost caps L >= 0, 0 being the myopic recommender "
+            "(default: 0,1.2; with --figure: 0,0.3,0.6,0.9,1.2,1.8,2.4)",
+        ),
+        Parameter("figure", bool, False, "figure 3: seven boost caps from 0 to 2.4 unless --boost-caps is given"),
+        Parameter("provider_means", str, "", "an .npy file of provider means, (num_providers, num_topics) "
+                  "(default: the shipped draw, provider_means_seed0.npy)"),
+        Parameter("runs_per_call", int, None, "runs per run_many call (default: the runtime's runs_per_call)",
+                  minimum=1),
     )
 
+    def check(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params["num_docs"] < SLATE_SIZE:
+            raise UsageError(f"--num-docs must be at least the slate size {SLATE_SIZE}, got {params['num_docs']}")
+        caps = params["boost_caps"]
+        if caps is None:
+            caps = FIGURE_CAPS if params["figure"] else DEFAULT_CAPS
+        params["boost_caps"] = tuple(sorted(float(c) for c in caps))
+        _provider_means(params["provider_means"])  # a bad file is refused now, before any work
+        return params
+
     def run(
-        self, *, runtime: str, seed: int, out: Path | None, progress: Progress | None = None, **params: Any
+        self,
+        *,
+        runtime: str,
+        seed: int,
+        out: Path | None,
+        progress: Progress | None = None,
+        validate: bool = False,
+        **params: Any,
     ) -> Mapping[str, Any]:
-        p = self.validate(params)
-        caps = _parse_caps(p["boost_caps"])
-        if p["horizon"] < 1 or p["num_runs"] < 1:
-            raise ValueError("--horizon and --num-runs must be >= 1")
-        means = load_provider_means(p["provider_means"] or None)
-        config = {k: p[k] for k in ("num_users", "num_docs", "horizon")} | {
-            "format": 2,  # runs recorded under another seed convention are not reused
-            "seed": seed,
-            "runtime": runtime,
-            "provider_means": p["provider_means"],
+        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        p = setup.params
+        means, source = _provider_means(p["provider_means"])
+        means_hash = array_hash(means)
+        caps, num_runs = p["boost_caps"], p["num_runs"]
+        config = {
+            "format": RECORD_FORMAT,
+            "usecase": self.name,
+            "runtime": setup.runtime,
+            "seed": setup.seed,
+            "num_users": p["num_users"],
+            "num_docs": p["num_docs"],
+            "horizon": p["horizon"],
+            "provider_means_sha256": means_hash,
         }
-        done = _load_runs(out, config)
-        runtime_cls = get_plugins().get_runtime(runtime)
-        total, finished = len(caps) * p["num_runs"], sum(1 for r in done if r["cap"] in caps)
-        for cap in caps:
-            pending = [i for i in range(p["num_runs"]) if (cap, i) not in {(r["cap"], r["run"]) for r in done}]
+        keys = [(cap, i) for cap in caps for i in range(num_runs)]
+        runs_file = None if setup.out is None else setup.out / "runs.jsonl"
+        with RunStore(runs_file, config=config, key=("cap", "run")) as store:
+            per_call = self._simulate(setup, store, means, keys, progress)
+            records = store.select(keys)
+        summary = self._summarise(setup, records, means, source, means_hash, per_call)
+        if setup.out is not None:
+            write_summary(setup.out, summary)
+            plot_figure3(summary, setup.out / FIGURE_FILE)
+        return summary
+
+    def _simulate(
+        self,
+        setup: RunSetup,
+        store: RunStore,
+        means: np.ndarray,
+        keys: list[tuple[float, int]],
+        progress: Progress | None,
+    ) -> int | None:
+        """Compute the runs of ``keys`` that ``store`` lacks, recording each chunk as it finishes."""
+        p = setup.params
+        done = sum(k in store for k in keys)
+        per_call = p["runs_per_call"]
+        for cap in p["boost_caps"]:
+            pending = [i for c, i in keys if c == cap and (c, i) not in store]
             if not pending:
                 continue
-            cfg = EcosystemConfig(num_users=p["num_users"], num_docs=p["num_docs"], boost_cap=cap, provider_means=means)
-            rt = runtime_cls(ecosystem_variables(cfg), seed=seed)
-            for batch in _batches(pending, p["runs_per_call"]):
-                for i, utility in zip(batch, _final_utilities(rt, batch, seed, p["horizon"])):
-                    record = {"cap": cap, "run": i, "mean_cumulative_utility": utility, **config}
-                    done.append(record)
-                    _append_run(out, record)
-                    finished += 1
+            cfg = EcosystemConfig(num_users=p["num_users"], num_docs=p["num_docs"], slate_size=SLATE_SIZE,
+                                  boost_cap=cap, provider_means=means)
+            rt = setup.make_runtime(ecosystem_variables(cfg))
+            size = per_call or max(1, int(getattr(rt, "runs_per_call", 1) or 1))
+            per_call = size
+            for start in range(0, len(pending), size):
+                chunk = pending[start : start + size]
+                for i, utility in zip(chunk, _final_utilities(rt, chunk, setup.seed, p["horizon"])):
+                    if not np.isfinite(utility):
+                        raise RecosimError(
+                            f"ecosystem run {i} at boost cap {cap:g} gave a non-finite mean utility ({utility}); "
+                            "run it with --validate to find the variable and step where it starts"
+                        )
+                    store.add({"cap": cap, "run": i, "seed": run_seed(setup.seed, i),
+                               "mean_cumulative_utility": utility})
+                done += len(chunk)
                 if progress is not None:
-                    progress(finished, total)
-        return self._summarise(done, caps, p, seed, runtime, out)
+                    progress(done, len(keys))
+        return per_call
 
     def _summarise(
         self,
-        done: list[dict[str, Any]],
-        caps: list[float],
-        p: Mapping[str, Any],
-        seed: int,
-        runtime: str,
-        out: Path | None,
+        setup: RunSetup,
+        records: list[dict[str, Any]],
+        means: np.ndarray,
+        source: str | None,
+        means_hash: str,
+        per_call: int | None,
     ) -> dict[str, Any]:
-        by_cap = {cap: {r["run"]: r["mean_cumulative_utility"] for r in done if r["cap"] == cap} for cap in caps}
-        summary: dict[str, Any] = {"usecase": self.name, "runtime": runtime, "seed": seed, **p, "policies": {}}
+        caps = setup.params["boost_caps"]
+        by_cap = {cap: {r["run"]: r["mean_cumulative_utility"] for r in records if r["cap"] == cap} for cap in caps}
+        base = 0.0 if 0.0 in by_cap else caps[0]
+        policies: dict[str, Any] = {}
         for cap, runs in by_cap.items():
-            summary["policies"][f"L={cap:g}"] = {**_mean_and_stderr([runs[i] for i in sorted(runs)]), "runs": len(runs)}
-        if len(caps) > 1:
-            base = by_cap[caps[0]]
-            for cap in caps[1:]:
-                common = sorted(set(base) & set(by_cap[cap]))
-                paired = _mean_and_stderr([by_cap[cap][i] - base[i] for i in common])
-                summary["policies"][f"L={cap:g}"][f"paired_difference_vs_L={caps[0]:g}"] = paired
-        write_summary(out, summary)
-        return summary
-
-
-def _batches(items: list[int], size: int) -> list[list[int]]:
-    size = max(1, int(size))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+            entry = {"cap": cap, **_mean_and_stderr([runs[i] for i in sorted(runs)])}
+            if cap != base:
+                common = sorted(set(runs) & set(by_cap[base]))
+                entry[f"paired_difference_vs_{_label(base)}"] = _mean_and_stderr(
+                    [runs[i] - by_cap[base][i] for i in common]
+                )
+            policies[_label(cap)] = entry
+        return {
+            **setup.header(),
+            "boost_caps": list(caps),
+            "runs_per_call": per_call,
+            "provider_means": {"file": source, "shipped": source is None, "sha256": means_hash},
+            "num_providers": int(means.shape[0]),
+            "num_topics": int(means.shape[1]),
+            "baseline_cap": base,
+            "metric": "mean over users of the utility summed over the horizon; mean and standard error over runs",
+            "policies": policies,
+            "files": None if setup.out is None else {"runs": "runs.jsonl", "figure": FIGURE_FILE},
+        }
 
 
 def _final_utilities(rt: Any, runs: list[int], seed: int, horizon: int) -> list[float]:
     """Mean cumulative utility of each run; run ``i`` uses seed ``run_seed(seed, i)`` on every runtime."""
     final = rt.run_many([run_seed(seed, i) for i in runs], num_steps=horizon - 1)
-    per_user = np.asarray(final["metrics"].get("cumulative_utility"))
+    per_user = np.asarray(final["metrics"].get("cumulative_utility"), dtype=np.float64)
     return [float(u) for u in per_user.mean(axis=-1)]
 
 
-def _runs_file(out: Path | None) -> Path | None:
-    return None if out is None else out / "runs.jsonl"
+def plot_figure3(summary: Mapping[str, Any], path: Path | str) -> Path:
+    """Figure 3 from an ecosystem summary: utility per boost cap and the paired gains, ±1 standard error.
 
+    Drawn with matplotlib's Agg canvas (no display needed) and written atomically.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-def _load_runs(out: Path | None, config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    path = _runs_file(out)
-    if path is None or not path.exists():
-        return []
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut short by a crash
-            continue
-        if all(rec.get(k) == v for k, v in config.items()):
-            keep.append(rec)
-    return keep
+    policies = sorted(summary["policies"].values(), key=lambda e: e["cap"])
+    base = summary["baseline_cap"]
+    caps = [e["cap"] for e in policies]
 
+    def errors(entries: list[Mapping[str, Any]]) -> list[float]:
+        return [np.nan if e["stderr"] is None else e["stderr"] for e in entries]
 
-def _append_run(out: Path | None, record: Mapping[str, Any]) -> None:
-    path = _runs_file(out)
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    left.errorbar(caps, [e["mean"] for e in policies], yerr=errors(policies), fmt="o-", capsize=4, color="C0")
+    left.set_xlabel("boost cap L (0: myopic)")
+    left.set_ylabel("cumulative utility per user")
+    left.set_title("Mean cumulative user utility")
+    key = f"paired_difference_vs_{_label(base)}"
+    paired = [(e["cap"], e[key]) for e in policies if key in e]
+    right.axhline(0.0, color="0.5", linestyle="--", linewidth=1)
+    if paired:
+        right.errorbar([c for c, _ in paired], [d["mean"] for _, d in paired], yerr=errors([d for _, d in paired]),
+                       fmt="s-", capsize=4, color="C1")
+    right.set_xlabel("boost cap L")
+    right.set_ylabel(f"utility minus utility at {_label(base)}")
+    right.set_title(f"Paired difference against {_label(base)} (same run seeds)")
+    for ax in (left, right):
+        ax.set_xticks(caps)
+        ax.set_xticklabels([f"{c:g}" for c in caps])
+        ax.grid(True, alpha=0.3)
+    runs = min(e["runs"] for e in policies)
+    fig.suptitle(
+        f"Ecosystem (paper figure 3): {summary['num_users']} users, {summary['num_providers']} providers, "
+        f"{summary['horizon']} steps, {runs} run{'s' * (runs != 1)} per cap on {summary['runtime']}; "
+        "error bars: ±1 standard error"
+    )
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return write_bytes_atomic(path, buf.getvalue())

@@ -16,5 +16,5 @@ def recosim_add_usecases(registry: UseCaseRegistrar) -> None:
     registry.add(
         "random-walk",
         "recosim.core.example_usecases:RandomWalkUseCase",
-        summary="Gaussian random walks for a population of agents",
+        summary="Gaussian random walks for a population of users",
     )

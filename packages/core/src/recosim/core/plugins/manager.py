@@ -9,6 +9,23 @@ lookup (``get_runtime``, ``get_backend``, ``get_block``, ``get_inference_method`
 True
 >>> "numpy" in plugins.inference_method("log_probability").runtimes
 True
+
+What a plugin cannot do
+-----------------------
+* Take over a name of recosim's own: the plugins of recosim's distributions
+  (`FIRST_PARTY_DISTRIBUTIONS`) load before any other, so a third-party plugin
+  registering a name they hold fails, listed under "failed" with both providers
+  named; the runtime names ``numpy``, ``tf`` and ``jax`` are refused to other
+  distributions even where recosim's own is not installed.
+* End the host: anything a plugin raises at import or while registering,
+  ``SystemExit`` and ``KeyboardInterrupt`` included, is recorded as that plugin's
+  failure (a Ctrl-C that lands while plugins load is recorded the same way).
+* Advertise what it cannot deliver: a registration whose import string names a
+  module that is not installed fails when it is registered (shown once, under
+  "failed", with the reason) instead of being listed and failing on every use.
+
+Every registration's `Provider` carries its distribution's version;
+:meth:`Plugins.runtime_provenance` gives it for a runtime, for results to record.
 """
 
 from __future__ import annotations
@@ -29,6 +46,7 @@ from recosim.core.backend import BackendFactory, add_backend_directory
 from recosim.core.errors import PluginError
 from recosim.core.plugins import hookspecs
 from recosim.core.plugins.registry import (
+    FIRST_PARTY_DISTRIBUTIONS,
     BlockRegistrar,
     BlockRegistration,
     CommandRegistrar,
@@ -96,6 +114,7 @@ class Plugins:
         self.manager = manager
         self.failures: list[PluginFailure] = []
         self.loaded: list[tuple[str, str]] = []  # (plugin name, distribution)
+        self.providers: dict[str, Provider] = {}  # plugin name -> who provided it, with the version
         self.runtimes: Registry[RuntimeRegistration] = Registry("runtimes")
         self.blocks: Registry[BlockRegistration] = Registry("blocks")
         self.inference_methods = InferenceMethods()
@@ -104,18 +123,24 @@ class Plugins:
         self._backends: dict[str, Backend] = {}
 
     # -- loading ------------------------------------------------------------------
-    def register(self, plugin: Any, name: str, distribution: str) -> bool:
-        """Register a plugin object and collect its contributions; failures are recorded, not raised."""
+    def register(self, plugin: Any, name: str, distribution: str, version: str | None = None) -> bool:
+        """Register a plugin object and collect its contributions; failures are recorded, not raised.
+
+        Any exception is isolated, ``SystemExit`` and ``KeyboardInterrupt`` raised by
+        the plugin included: a plugin cannot end the host. ``version`` is the
+        distribution's (looked up when not given).
+        """
         try:
             self.manager.register(plugin, name=name)
             self.manager.check_pending()
-        except Exception as err:
+        except BaseException as err:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
             self.failures.append(PluginFailure(name, distribution, "registration", _describe(err)))
             return False
         self.loaded.append((name, distribution))
-        provider = Provider(name, distribution)
+        provider = Provider(name, distribution, version if version is not None else _version(distribution))
+        self.providers[name] = provider
         for family in FAMILIES:
             for impl in getattr(self.manager.hook, family.hook).get_hookimpls():
                 if impl.plugin is not plugin:
@@ -124,15 +149,15 @@ class Plugins:
                 try:
                     impl.function(registry=registrar)
                     registrar.commit()  # all or nothing per plugin and family
-                except Exception as err:
+                except BaseException as err:
                     self.failures.append(PluginFailure(name, distribution, family.hook, _describe(err)))
         return True
 
     def load_entry_points(self, entry_points: Iterable[importlib_metadata.EntryPoint] | None = None) -> None:
         """Load every plugin of the ``recosim`` entry-point group, isolating failures."""
         eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
-        for ep in sorted(eps, key=lambda e: e.name):
-            dist = getattr(getattr(ep, "dist", None), "name", None) or "<unknown distribution>"
+        for ep in sorted(eps, key=_load_order):
+            dist = _distribution_of(ep) or "<unknown distribution>"
             if self.manager.has_plugin(ep.name):
                 self.failures.append(
                     PluginFailure(ep.name, dist, "entry point", f"a plugin named {ep.name!r} is already loaded")
@@ -140,10 +165,10 @@ class Plugins:
                 continue
             try:
                 plugin = ep.load()
-            except Exception as err:
+            except BaseException as err:
                 self.failures.append(PluginFailure(ep.name, dist, "import", _describe(err)))
                 continue
-            self.register(plugin, ep.name, dist)
+            self.register(plugin, ep.name, dist, getattr(getattr(ep, "dist", None), "version", None))
 
     # -- facade -------------------------------------------------------------------
     def registry(self, family: str) -> Any:
@@ -170,6 +195,17 @@ class Plugins:
     def runtime_spec(self, name: str) -> RuntimeRegistration:
         """The registration of runtime ``name`` (its ``framework``, ``backend`` and provider)."""
         return self.runtimes.get(name, self.failures)
+
+    def runtime_provenance(self, name: str) -> dict[str, str | None]:
+        """Where runtime ``name`` comes from, for result files to record.
+
+        >>> get_plugins().runtime_provenance("numpy")["distribution"]
+        'recosim-core'
+
+        ``{"runtime", "plugin", "distribution", "version"}``: the plugin that
+        registered it and its distribution's installed version (None if unknown).
+        """
+        return {"runtime": name, **self.runtime_spec(name).provider.as_dict()}
 
     def get_runtime(self, name: str) -> type[Runtime]:
         """The runtime class registered as ``name`` (its framework is imported now)."""
@@ -204,6 +240,22 @@ class Plugins:
 
     def get_command(self, name: str) -> Any:
         return self.commands.get(name, self.failures).load()
+
+
+def _distribution_of(ep: importlib_metadata.EntryPoint) -> str | None:
+    return getattr(getattr(ep, "dist", None), "name", None)
+
+
+def _load_order(ep: importlib_metadata.EntryPoint) -> tuple[bool, str]:
+    """recosim's own distributions first (their names win), then the others, each by entry-point name."""
+    return (_distribution_of(ep) not in FIRST_PARTY_DISTRIBUTIONS, ep.name)
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib_metadata.version(distribution)
+    except Exception:
+        return None
 
 
 def _describe(err: BaseException) -> str:

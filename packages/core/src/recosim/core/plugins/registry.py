@@ -16,16 +16,28 @@ same name for the same runtime are an error naming both providers.
 
 >>> registry = Registry("runtimes")
 >>> registrar = RuntimeRegistrar(registry, Provider("mine", "my-dist"))
->>> registrar.add("fast", "my_dist.runtime:Fast", backend="my_dist.backend:backend", framework="my_framework")
+>>> registrar.add("fast", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend")
 >>> registrar.commit()
 >>> registry.get("fast").framework, str(registry.get("fast").provider)
-('my_framework', "plugin 'mine' (distribution 'my-dist')")
+(None, "plugin 'mine' (distribution 'my-dist')")
+
+Import strings are checked when they are added, without importing anything: a
+module that is not installed is an error then, not on first use.
+
+>>> registrar.add("slow", "my_dist.runtime:Slow", backend="my_dist.backend:backend")
+Traceback (most recent call last):
+...
+recosim.core.errors.PluginError: runtime 'slow' from plugin 'mine' (distribution 'my-dist') points at \
+'my_dist.runtime:Slow', but no module 'my_dist.runtime' is installed
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -38,6 +50,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY_RUNTIME",
+    "FIRST_PARTY_DISTRIBUTIONS",
+    "RESERVED_RUNTIMES",
     "BlockRegistrar",
     "BlockRegistration",
     "CommandRegistrar",
@@ -54,8 +68,21 @@ __all__ = [
     "RuntimeRegistration",
     "UseCaseRegistrar",
     "declare_block",
+    "module_exists",
+    "module_of",
     "resolve",
 ]
+
+FIRST_PARTY_DISTRIBUTIONS: frozenset[str] = frozenset(
+    {
+        "recosim-core", "recosim-library", "recosim-runtime-tf", "recosim-runtime-jax", "recosim-usecases",
+        "recosim-inference", "recosim-sweep", "recosim-gym",
+    }
+)  # fmt: skip
+"""recosim's own distributions. Their plugins load before any other, so their names win."""
+
+RESERVED_RUNTIMES: dict[str, str] = {"numpy": "recosim-core", "tf": "recosim-runtime-tf", "jax": "recosim-runtime-jax"}
+"""Runtime names only recosim's own distribution may register, installed or not."""
 
 ANY_RUNTIME = "*"
 """The runtime key of an inference-method implementation that serves every runtime."""
@@ -66,13 +93,27 @@ Target = Any
 
 @dataclass(frozen=True)
 class Provider:
-    """Who registered something: the plugin's name and its distribution."""
+    """Who registered something: the plugin's name, its distribution and that distribution's version.
+
+    ``version`` is ``None`` where it is not known (a plugin registered by hand
+    from code that is not an installed distribution).
+    """
 
     plugin: str
     distribution: str
+    version: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"plugin {self.plugin!r} (distribution {self.distribution!r})"
+
+    @property
+    def first_party(self) -> bool:
+        """Whether the provider is one of recosim's own distributions (`FIRST_PARTY_DISTRIBUTIONS`)."""
+        return self.distribution in FIRST_PARTY_DISTRIBUTIONS
+
+    def as_dict(self) -> dict[str, str | None]:
+        """``{"plugin", "distribution", "version"}``: what a result file records about where code came from."""
+        return {"plugin": self.plugin, "distribution": self.distribution, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -173,8 +214,56 @@ def _singular(family: str) -> str:
 def _load(target: Target, what: str) -> Any:
     try:
         return resolve(target)
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # a plugin's sys.exit() must not end the host; Ctrl-C still does
         raise PluginError(f"{what} could not be loaded: {type(err).__name__}: {err}") from err
+
+
+def module_of(target: Target) -> str | None:
+    """The module an import-string target names (``"pkg.mod:attr"`` -> ``"pkg.mod"``), else None."""
+    return target.partition(":")[0] or None if isinstance(target, str) else None
+
+
+def _static_spec(name: str) -> Any:
+    """The import spec of module ``name``, found without executing any module (None if there is none)."""
+    if name in sys.modules:
+        return getattr(sys.modules[name], "__spec__", None) or importlib.machinery.ModuleSpec(name, None)
+    parent, _, _ = name.rpartition(".")
+    path = None
+    if parent:
+        module = sys.modules.get(parent)
+        if module is not None:
+            path = getattr(module, "__path__", None)
+        else:
+            spec = _static_spec(parent)
+            path = None if spec is None else spec.submodule_search_locations
+        if path is None:
+            return None
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(name, path)
+        except Exception:
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def module_exists(name: str) -> bool:
+    """Whether module ``name`` can be found, without importing it if it can be decided without.
+
+    A package whose ``__init__`` extends its own ``__path__`` (old-style namespace
+    packages) can hide submodules from a static search; only then are the
+    parent packages imported to decide.
+    """
+    if _static_spec(name) is not None:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except BaseException:
+        return False
 
 
 R = TypeVar("R", bound=Registration)
@@ -255,7 +344,16 @@ def _unknown(what: str, name: str, names: Sequence[str], failures: Sequence[Plug
 
 
 def _clash(old: Registration, new: Registration) -> str:
-    return f"{new.describe()} is registered twice: by {old.provider} and by {new.provider}"
+    msg = f"{new.describe()} is registered twice: by {old.provider} and by {new.provider}"
+    if old.provider.first_party and not new.provider.first_party:
+        msg += f"; recosim's own names win, so {new.provider} may not replace it"
+    return msg
+
+
+def _targets(registration: Registration) -> list[Target]:
+    """Every import target a registration holds (a runtime's backend too)."""
+    extra = [registration.backend] if isinstance(registration, RuntimeRegistration) else []
+    return [registration.target, *extra]
 
 
 @dataclass(frozen=True)
@@ -360,6 +458,13 @@ class Registrar:
             old = next((p for p in self.pending if p.key == registration.key), None)
         if old is not None:
             raise DuplicateRegistrationError(_clash(old, registration))
+        for target in _targets(registration):
+            module = module_of(target)
+            if module is not None and not module_exists(module):
+                raise PluginError(
+                    f"{registration.describe()} from {self.provider} points at {target!r}, "
+                    f"but no module {module!r} is installed"
+                )
         self.pending.append(registration)
 
     def commit(self) -> None:
@@ -386,6 +491,12 @@ class RuntimeRegistrar(Registrar):
         its import string); ``framework`` the top-level module whose arrays the
         backend owns (``"tensorflow"``), or None for NumPy.
         """
+        owner = RESERVED_RUNTIMES.get(name)
+        if owner is not None and self.provider.distribution != owner and self.registry.find(name) is None:
+            raise DuplicateRegistrationError(
+                f"runtime {name!r} is recosim's own (distribution {owner!r}); {self.provider} may not register "
+                "it. Register the runtime under a name of its own"
+            )
         self._stage(RuntimeRegistration(self.family, name, runtime, self.provider, summary, backend, framework))
 
 

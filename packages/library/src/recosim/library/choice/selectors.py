@@ -28,6 +28,7 @@ import numpy as np
 
 from recosim.core import Entity, Value, get_backend
 from recosim.core.plugins import declare_block
+from recosim.core.support import whole_numbers
 from recosim.library.choice.affinities import append_no_choice
 from recosim.library.params import as_float_param, check_last_dim, ndim, static_shape
 
@@ -162,6 +163,19 @@ class IteratedMultinomialLogit:
 
     def prob(self, slate: Any) -> Any:
         return get_backend().np.exp(self.log_prob(slate))
+
+    def in_support(self, slate: Any) -> Any:
+        """Whether each slate holds whole-number item indices in range (repeats score ``-inf`` in ``log_prob``).
+
+        recosim scores a slate outside this support ``-inf`` (so ``1.99`` is not
+        read as item 1) and refuses it in checked mode.
+        """
+        B = get_backend()
+        slate = B.asarray(slate)
+        ok = whole_numbers(slate, B) & (slate >= 0)
+        if self.num_items is not None:
+            ok = ok & (slate < self.num_items)
+        return B.np.sum(B.cast(~ok, "int32"), axis=-1) == 0
 
     def __repr__(self) -> str:
         return f"IteratedMultinomialLogit(batch_shape={self.batch_shape}, num_items={self.num_items}, k={self.k})"

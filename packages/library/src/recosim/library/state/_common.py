@@ -7,6 +7,7 @@ from typing import Any
 
 from recosim.core import Value, get_backend, rv
 from recosim.core.random import is_distribution
+from recosim.core.support import log_prob_in_support, support_mask
 from recosim.library.params import batch_shape_tuple, ndim, static_shape
 
 __all__ = ["FieldDraws", "mvn", "broadcast_batch", "SelectDistribution", "batch_shape_tuple"]
@@ -106,11 +107,20 @@ class SelectDistribution:
         return out
 
     def log_prob(self, x: Any) -> Any:
+        """The selected option's log-probability (``-inf`` outside that option's support)."""
+        B = get_backend()
+        return self._select([log_prob_in_support(option, x, B) for option in self.options])
+
+    def in_support(self, x: Any) -> Any:
+        """Whether ``x`` lies in the support of the option selected for each batch element."""
+        B = get_backend()
+        return self._select([support_mask(option, x, B) for option in self.options])
+
+    def _select(self, per_option: Sequence[Any]) -> Any:
         np_ = get_backend().np
-        lps = [option.log_prob(x) for option in self.options]
-        out = lps[-1]
-        for i in range(len(lps) - 2, -1, -1):
-            out = np_.where(np_.equal(self.index, i), lps[i], out)
+        out = per_option[-1]
+        for i in range(len(per_option) - 2, -1, -1):
+            out = np_.where(np_.equal(self.index, i), per_option[i], out)
         return out
 
 
