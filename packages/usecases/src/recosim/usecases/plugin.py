@@ -14,3 +14,8 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
         summary="provider ecosystem (paper 4.3): myopic vs ecosystem-aware recommender",
     )
+    registry.add(
+        "latent-variable",
+        "recosim.usecases.latent_variable_usecase:LatentVariableUseCase",
+        summary="latent-variable user model (paper 4.2): sensitivities learnt by Monte-Carlo EM with HMC",
+    )
