@@ -102,6 +102,17 @@ def check_finite_start(density: JointDensity, params: Any, positions: Mapping[st
 
 
 # -- Markov chains -------
+def jittered_length(key: Any, num_leapfrog_steps: int) -> Any:
+    """An HMC trajectory's number of leapfrog steps: uniform on ``1 .. 2 n - 1`` (mean ``n``).
+
+    A fixed length can resonate with the posterior (on a Gaussian, about half a
+    period gives antithetic draws: wrong variances, effective sample sizes above
+    the number of draws); jittering it breaks that. One length per step, shared
+    by the chains, so a vectorised step costs ``n`` leapfrog steps on average.
+    """
+    return jax.random.randint(key, (), 1, 2 * num_leapfrog_steps)
+
+
 class Chains:
     """Vectorised blackjax HMC or NUTS chains with Stan's window adaptation, run in chunks."""
 
@@ -120,10 +131,10 @@ class Chains:
         adapt_init, adapt_update, adapt_final = window_adaptation_base(True, target_acceptance_rate=target_accept)
         kernel = blackjax.hmc.build_kernel() if method == "hmc" else blackjax.nuts.build_kernel()
 
-        def step(params: Any, state: Any, key: Any, step_size: Any, imm: Any) -> Any:
+        def step(params: Any, state: Any, key: Any, step_size: Any, imm: Any, length: Any) -> Any:
             logdensity = lambda pos: density(params, pos)  # noqa: E731
             if method == "hmc":
-                return kernel(key, state, logdensity, step_size, imm, num_leapfrog_steps)
+                return kernel(key, state, logdensity, step_size, imm, length)
             return kernel(key, state, logdensity, step_size, imm, max_num_doublings=max_tree_depth)
 
         def init(params: Any, positions: Any) -> Any:
@@ -134,13 +145,17 @@ class Chains:
             return states._replace(inverse_mass_matrix=imm)
 
         def warmup(params: Any, states: Any, adapt: Any, keys: Any, stages: Any) -> Any:
-            def one(state: Any, a: Any, key: Any, stage: Any) -> Any:
-                new, info = step(params, state, key, a.step_size, a.inverse_mass_matrix)
+            def one(state: Any, a: Any, key: Any, stage: Any, length: Any) -> Any:
+                new, info = step(params, state, key, a.step_size, a.inverse_mass_matrix, length)
                 return new, adapt_update(a, (stage[0], stage[1]), new.position, info.acceptance_rate)
 
             def body(carry: Any, xs: Any) -> Any:
                 key, stage = xs
-                new, a = jax.vmap(one, in_axes=(0, 0, 0, None))(*carry, jax.random.split(key, num_chains), stage)
+                length_key, key = jax.random.split(key)
+                length = jittered_length(length_key, num_leapfrog_steps)
+                new, a = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
+                    *carry, jax.random.split(key, num_chains), stage, length
+                )
                 return (new, a), None
 
             (states, adapt), _ = jax.lax.scan(body, (states, adapt), (keys, stages))
@@ -148,8 +163,12 @@ class Chains:
 
         def sample(params: Any, states: Any, step_size: Any, imm: Any, keys: Any) -> Any:
             def body(states: Any, key: Any) -> Any:
+                length_key, key = jax.random.split(key)
+                length = jittered_length(length_key, num_leapfrog_steps)
                 keys = jax.random.split(key, num_chains)
-                new, info = jax.vmap(step, in_axes=(None, 0, 0, 0, 0))(params, states, keys, step_size, imm)
+                new, info = jax.vmap(step, in_axes=(None, 0, 0, 0, 0, None))(
+                    params, states, keys, step_size, imm, length
+                )
                 rec = {
                     "position": new.position,
                     "lp": new.logdensity,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import unnest
 
 from recosim.core.backend import using_backend
 from recosim.core.evaluation import initial_step
@@ -99,6 +100,8 @@ def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
 # -- densities and chains -------
 UNROLL_STEPS = 64
 """Trajectories up to this many steps are scored with the steps unrolled (XLA compiles them)."""
+UNROLL_CHAINS = 16
+"""Up to this many chains, the density of each is written out (not vectorised) for HMC and NUTS."""
 
 
 class Compiled:
@@ -133,9 +136,10 @@ class ChainDensity:
 
     One chain's log-probability is core's step log-probabilities summed over the
     logged steps, unrolled for short trajectories (`UNROLL_STEPS`) and otherwise
-    the TF runtime's compiled ``tf.while_loop`` scorer; chains (and, in the
-    M-step, posterior draws) are vectorised with ``tf.vectorized_map``, whose
-    gradients reach the parameters' ``tf.Variable`` s.
+    the TF runtime's compiled ``tf.while_loop`` scorer. Up to `UNROLL_CHAINS`
+    chains of a short trajectory are scored one by one in the same graph; more
+    (the M-step's posterior draws) are vectorised with ``tf.vectorized_map``,
+    whose gradients reach the parameters' ``tf.Variable`` s.
     """
 
     def __init__(self, network: Any, problem: LatentProblem) -> None:
@@ -166,6 +170,11 @@ class ChainDensity:
         return total
 
     def __call__(self, *parts: Any) -> Any:
+        count = parts[0].shape[0]
+        if self.unrolled and count is not None and count <= UNROLL_CHAINS:
+            # one copy of the density per chain: XLA compiles it once, whereas the gradient of a
+            # vectorised map is recompiled whenever the chains' values change
+            return tf.stack([self.one([x[i] for x in parts]) for i in range(count)])
         return tf.vectorized_map(lambda xs: self.one(xs), tuple(_dense_gradient(x) for x in parts))
 
     def check_start(self, parts: Sequence[Any], what: str) -> None:
@@ -190,8 +199,48 @@ def _dense_gradient(x: Any) -> Any:
     return tf.identity(x), grad
 
 
+class JitteredLeapfrogSteps(tfp.mcmc.TransitionKernel):
+    """``inner_kernel`` (HMC) with its number of leapfrog steps drawn uniformly from ``1 .. 2 n - 1`` at every step.
+
+    A fixed trajectory length can resonate with the posterior (on a Gaussian, a
+    trajectory near half its period gives antithetic draws: variances come out
+    wrong while effective sample sizes look better than independent); jittering
+    the length (mean ``n``, shared by the chains of a step) breaks it. The HMC kernel
+    keeps its parameters in its results (``store_parameters_in_results=True``),
+    so step-size adaptation around this kernel works unchanged.
+    """
+
+    def __init__(self, inner_kernel: Any, num_leapfrog_steps: int) -> None:
+        self._inner = inner_kernel
+        self._steps = int(num_leapfrog_steps)
+        self._parameters = {"inner_kernel": inner_kernel, "num_leapfrog_steps": self._steps}
+
+    @property
+    def inner_kernel(self) -> Any:
+        return self._inner
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._parameters
+
+    @property
+    def is_calibrated(self) -> bool:
+        return True
+
+    def one_step(self, current_state: Any, previous_kernel_results: Any, seed: Any = None) -> Any:
+        length_seed, step_seed = tfp.random.split_seed(seed, n=2)
+        length = tf.random.stateless_uniform(
+            (), length_seed, minval=1, maxval=2 * self._steps, dtype=tf.int32
+        )
+        results = unnest.replace_innermost(previous_kernel_results, num_leapfrog_steps=length)
+        return self._inner.one_step(current_state, results, seed=step_seed)
+
+    def bootstrap_results(self, init_state: Any) -> Any:
+        return self._inner.bootstrap_results(init_state)
+
+
 class Chains:
-    """tfp.mcmc HMC or NUTS with dual-averaging step-size adaptation (one step size for all chains)."""
+    """tfp.mcmc HMC (jittered trajectory lengths) or NUTS with dual-averaging step-size adaptation (one step size for all chains)."""
 
     def __init__(self, target: ChainDensity, method: str, o: Mapping[str, Any]) -> None:
         self.target = target
@@ -202,7 +251,9 @@ class Chains:
     def kernel(self, step_size: Any, num_adaptation: int) -> Any:
         o = self.o
         if self.method == "hmc":
-            inner = tfp.mcmc.HamiltonianMonteCarlo(self.target, step_size, o["num_leapfrog_steps"])
+            steps = o["num_leapfrog_steps"]
+            hmc = tfp.mcmc.HamiltonianMonteCarlo(self.target, step_size, steps, store_parameters_in_results=True)
+            inner = JitteredLeapfrogSteps(hmc, steps)
         else:
             inner = tfp.mcmc.NoUTurnSampler(self.target, step_size, max_tree_depth=o["max_tree_depth"])
         return tfp.mcmc.DualAveragingStepSizeAdaptation(
@@ -373,7 +424,8 @@ class MCEMEngine(_Optimised):
             self._apply(grads)
             return value
 
-        self.m_step = Compiled(m_step)
+        # not XLA: the gradient of a vectorised map is recompiled for every new set of draws
+        self.m_step = Compiled(m_step, xla=False)
 
     def start(self) -> None:
         o = self.o
