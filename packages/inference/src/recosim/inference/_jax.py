@@ -8,15 +8,17 @@ written to a plain ``.npz`` file for checkpoints.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from blackjax.adaptation.window_adaptation import base as window_adaptation_base
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
+from jax.flatten_util import ravel_pytree
 
 from recosim.core.backend import import_substrate_without_tensorflow, using_backend
 from recosim.core.evaluation import initial_step
@@ -102,6 +104,56 @@ def check_finite_start(density: JointDensity, params: Any, positions: Mapping[st
 
 
 # -- Markov chains -------
+class WindowState(NamedTuple):
+    """Warm-up state of one chain: dual averaging, the mass-matrix estimate, and the values in use."""
+
+    ss_state: Any
+    imm_state: Any
+    step_size: Any
+    inverse_mass_matrix: Any
+
+
+def window_adaptation(target_accept: float) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """Stan's windowed warm-up as ``(init, update, final)``, from blackjax's dual averaging and mass matrix.
+
+    ``update(state, (stage, window_end), position, acceptance_rate)`` follows a
+    schedule from ``build_schedule``: fast stages adapt the step size only; slow
+    stages also accumulate the (diagonal) covariance of the positions, which
+    becomes the inverse mass matrix at the end of each slow window, where the step
+    size restarts from its window average. ``final`` gives the averaged step size
+    and the last inverse mass matrix.
+    """
+    mm_init, mm_update, mm_final = mass_matrix_adaptation(True)
+    da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
+
+    def init(position: Any, step_size: Any) -> WindowState:
+        imm = mm_init(ravel_pytree(position)[0].size)
+        return WindowState(da_init(step_size), imm, step_size, imm.inverse_mass_matrix)
+
+    def fast(position: Any, accept: Any, ws: WindowState) -> WindowState:
+        ss = da_update(ws.ss_state, accept)
+        return WindowState(ss, ws.imm_state, jnp.exp(ss.log_step_size), ws.inverse_mass_matrix)
+
+    def slow(position: Any, accept: Any, ws: WindowState) -> WindowState:
+        ss = da_update(ws.ss_state, accept)
+        imm = mm_update(ws.imm_state, position)
+        return WindowState(ss, imm, jnp.exp(ss.log_step_size), ws.inverse_mass_matrix)
+
+    def window_end(ws: WindowState) -> WindowState:
+        imm = mm_final(ws.imm_state)
+        ss = da_init(da_final(ws.ss_state))
+        return WindowState(ss, imm, jnp.exp(ss.log_step_size), imm.inverse_mass_matrix)
+
+    def update(ws: WindowState, stage: Any, position: Any, accept: Any) -> WindowState:
+        ws = jax.lax.switch(stage[0], (fast, slow), position, accept, ws)
+        return jax.lax.cond(stage[1], window_end, lambda x: x, ws)
+
+    def final(ws: WindowState) -> tuple[Any, Any]:
+        return jnp.exp(ws.ss_state.log_step_size_avg), ws.imm_state.inverse_mass_matrix
+
+    return init, update, final
+
+
 def jittered_length(key: Any, num_leapfrog_steps: int) -> Any:
     """An HMC trajectory's number of leapfrog steps: uniform on ``1 .. 2 n - 1`` (mean ``n``).
 
@@ -128,7 +180,7 @@ class Chains:
     ) -> None:
         self.num_chains = num_chains
         self.dimension = density.problem.dimension
-        adapt_init, adapt_update, adapt_final = window_adaptation_base(True, target_acceptance_rate=target_accept)
+        adapt_init, adapt_update, adapt_final = window_adaptation(target_accept)
         kernel = blackjax.hmc.build_kernel() if method == "hmc" else blackjax.nuts.build_kernel()
 
         def step(params: Any, state: Any, key: Any, step_size: Any, imm: Any, length: Any) -> Any:

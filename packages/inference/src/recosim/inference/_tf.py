@@ -229,9 +229,7 @@ class JitteredLeapfrogSteps(tfp.mcmc.TransitionKernel):
 
     def one_step(self, current_state: Any, previous_kernel_results: Any, seed: Any = None) -> Any:
         length_seed, step_seed = tfp.random.split_seed(seed, n=2)
-        length = tf.random.stateless_uniform(
-            (), length_seed, minval=1, maxval=2 * self._steps, dtype=tf.int32
-        )
+        length = tf.random.stateless_uniform((), length_seed, minval=1, maxval=2 * self._steps, dtype=tf.int32)
         results = unnest.replace_innermost(previous_kernel_results, num_leapfrog_steps=length)
         return self._inner.one_step(current_state, results, seed=step_seed)
 
@@ -240,7 +238,7 @@ class JitteredLeapfrogSteps(tfp.mcmc.TransitionKernel):
 
 
 class Chains:
-    """tfp.mcmc HMC (jittered trajectory lengths) or NUTS with dual-averaging step-size adaptation (one step size for all chains)."""
+    """tfp.mcmc HMC (jittered trajectory lengths) or NUTS, dual-averaging step size (one for all chains)."""
 
     def __init__(self, target: ChainDensity, method: str, o: Mapping[str, Any]) -> None:
         self.target = target
