@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from recosim.core.cli import main
-from recosim.core.errors import UsageError
 from recosim.core.testing import runtime_names
 from recosim.usecases.latent_variable import TRUE_ALPHA
 from recosim.usecases.latent_variable_usecase import DIFFERENTIABLE_RUNTIMES, LatentVariableUseCase
@@ -33,26 +32,42 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_writes_history_summary_and_figure_and_moves_alpha_toward_the_truth(runtime, tmp_path, capsys):
+def test_writes_history_summary_and_figure_resumes_and_moves_alpha_toward_the_truth(runtime, tmp_path, capsys):
+    """Stopped after two of four EM iterations (Ctrl-C in the middle of the job), then rerun: the rerun computes
+    only the last two, and the files hold all four."""
     out = tmp_path / "out"
-    status = main(
-        ["run", "latent-variable", "--runtime", runtime, *TINY_ARGV, "--seed", "3", "--out", str(out), "--quiet"]
-    )
+    argv = ["run", "latent-variable", "--runtime", runtime, *TINY_ARGV, "--seed", "3", "--out", str(out), "--quiet"]
     if runtime not in DIFFERENTIABLE_RUNTIMES:  # numpy cannot differentiate: refused before any work
+        assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert status == 2 and len(err) == 1 and err[0].startswith("recosim: error: --runtime numpy"), err
+        assert len(err) == 1 and err[0].startswith("recosim: error: --runtime numpy"), err
         assert "needs gradients" in err[0] and not out.exists()
         return
-    assert status == 0
-    printed = json.loads(capsys.readouterr().out)
+    case = LatentVariableUseCase()
+
+    def stop_after_two(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        case.run(runtime=runtime, seed=3, out=out, progress=stop_after_two, **TINY)
+    meta = json.loads((out / "checkpoint" / "meta.json").read_text())
+    assert meta["done"] == 2 and meta["state"].endswith(".npz") and not (out / "summary.json").exists()
+    with np.load(out / "checkpoint" / meta["records"], allow_pickle=False) as saved:
+        first_two = saved["params/alpha"].copy()
+
+    seen = []
+    summary = case.run(runtime=runtime, seed=3, out=out, progress=lambda d, t: seen.append((d, t)), **TINY)
+    assert seen == [(3, 4), (4, 4)]  # only the last two iterations were computed
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == FILES
-    summary = json.loads((out / "summary.json").read_text())
     history = json.loads((out / "history.json").read_text())
-    assert printed == summary and summary["runtime"] == runtime and summary["num_iterations"] == 4
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert summary["runtime"] == runtime and summary["num_iterations"] == 4
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["iteration"]) for r in rows] == history["iteration"] == [1, 2, 3, 4]
     alpha = np.array([[float(r["alpha_0"]), float(r["alpha_1"])] for r in rows])
     np.testing.assert_allclose(alpha, history["alpha"], rtol=1e-12)
+    np.testing.assert_allclose(alpha[:2], first_two, rtol=1e-6)  # the finished iterations were kept
     np.testing.assert_allclose(np.abs(alpha - TRUE_ALPHA).mean(axis=1), history["mae"], rtol=1e-12)
     assert summary["final_alpha"] == history["alpha"][-1] and summary["final_mae"] == history["mae"][-1]
     assert np.all((alpha >= 0) & (alpha <= 1)) and np.all(np.isfinite(history["elbo"]))
@@ -61,32 +76,10 @@ def test_writes_history_summary_and_figure_and_moves_alpha_toward_the_truth(runt
     assert history["mae"][-1] < history["mae"][0] < 0.8 and summary["elbo_last"] > summary["elbo_first"]
     assert 0.3 < summary["mean_acceptance_rate"] <= 1.0
     assert png_size(out / "figure2.png") == (1210, 484)
-
-
-@pytest.mark.parametrize("runtime", [r for r in runtime_names() if r in DIFFERENTIABLE_RUNTIMES])
-def test_an_interrupted_job_resumes_after_its_last_finished_iteration(runtime, tmp_path):
-    case = LatentVariableUseCase()
-    whole = case.run(runtime=runtime, seed=1, out=tmp_path / "whole", **TINY)
-
-    def stop_after_two(done, total):
-        if done == 2:
-            raise KeyboardInterrupt
-
-    out = tmp_path / "cut"
-    with pytest.raises(KeyboardInterrupt):
-        case.run(runtime=runtime, seed=1, out=out, progress=stop_after_two, **TINY)
-    assert json.loads((out / "checkpoint" / "meta.json").read_text())["done"] == 2
-    seen = []
-    resumed = case.run(runtime=runtime, seed=1, out=out, progress=lambda d, t: seen.append((d, t)), **TINY)
-    assert seen == [(3, 4), (4, 4)]  # only the last two iterations were computed
-    first = json.loads((tmp_path / "whole" / "history.json").read_text())
-    second = json.loads((out / "history.json").read_text())
-    np.testing.assert_allclose(second["alpha"], first["alpha"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(second["elbo"], first["elbo"], rtol=1e-4)
-    assert resumed["final_alpha"] == pytest.approx(whole["final_alpha"], rel=1e-5, abs=1e-6)
-    # other options on the same --out: refused in one line, the finished iterations kept
-    with pytest.raises(UsageError, match="different configuration.*learning_rate"):
-        case.run(runtime=runtime, seed=1, out=out, **{**TINY, "learning_rate": 0.1})
+    # other options on the same --out: one line, status 2, the finished iterations kept
+    assert main([*argv, "--learning-rate", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different configuration" in err[0] and "learning_rate" in err[0], err
     assert json.loads((out / "checkpoint" / "meta.json").read_text())["done"] == 4
 
 
