@@ -3,13 +3,12 @@
 Imported only when a method runs with ``runtime="tf"``. Parameters live in
 ``tf.Variable`` s that this module owns and passes to ``make_model`` once; the
 compiled log-probabilities read them, so gradient steps change the model in
-place. Checkpoints are ``tf.train.Checkpoint`` files.
+place. Checkpoints are ``.npz`` files of the state's tensors, as on JAX.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from recosim.core.evaluation import initial_step
 from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
+from recosim.inference.loop import NpzStore
 from recosim.inference.policy import shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, explain_non_finite, unflatten_params
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
@@ -34,26 +34,8 @@ __all__ = ["STORE", "PosteriorEngine", "VIEngine", "MCEMEngine", "FitEngine", "R
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 
-class TFCheckpointStore:
-    """Engine state as a ``tf.train.Checkpoint`` (one variable per array)."""
-
-    suffix = ".ckpt"
-
-    def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-        ckpt = tf.train.Checkpoint(**{k: tf.Variable(np.asarray(v), trainable=False) for k, v in arrays.items()})
-        ckpt.write(str(path))
-
-    def load(self, path: Path) -> dict[str, np.ndarray]:
-        reader = tf.train.load_checkpoint(str(path))
-        out = {}
-        for name in reader.get_variable_to_shape_map():
-            key, _, rest = name.partition("/")
-            if rest == ".ATTRIBUTES/VARIABLE_VALUE":
-                out[key] = np.asarray(reader.get_tensor(name))
-        return out
-
-
-STORE = TFCheckpointStore()
+STORE = NpzStore()
+"""Engine state as the leaves of its nest of tensors and variables in a NumPy ``.npz`` (as on JAX)."""
 
 
 def _seed(seed: int) -> Any:
