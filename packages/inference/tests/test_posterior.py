@@ -60,6 +60,8 @@ def test_samplers_recover_the_closed_form_posterior(runtime, method, logged, exa
     d = post.diagnostics
     assert d["r_hat"]["user/intent"] < 1.05
     assert d["ess"]["user/intent"] > 50
+    if method == "hmc":  # a fixed trajectory length resonating with this Gaussian gave antithetic chains (ESS ~3x draws)
+        assert d["ess"]["user/intent"] < 1.3 * samples.shape[0] * samples.shape[1]
     assert 0.5 < d["acceptance_rate"] <= 1.0
     assert d["divergences"] == 0
     assert len(d["step_size"]) == 4 and all(s > 0 for s in d["step_size"])

@@ -8,15 +8,17 @@ written to a plain ``.npz`` file for checkpoints.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from blackjax.adaptation.window_adaptation import base as window_adaptation_base
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
+from jax.flatten_util import ravel_pytree
 
 from recosim.core.backend import import_substrate_without_tensorflow, using_backend
 from recosim.core.evaluation import initial_step
@@ -102,6 +104,67 @@ def check_finite_start(density: JointDensity, params: Any, positions: Mapping[st
 
 
 # -- Markov chains -------
+class WindowState(NamedTuple):
+    """Warm-up state of one chain: dual averaging, the mass-matrix estimate, and the values in use."""
+
+    ss_state: Any
+    imm_state: Any
+    step_size: Any
+    inverse_mass_matrix: Any
+
+
+def window_adaptation(target_accept: float) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """Stan's windowed warm-up as ``(init, update, final)``, from blackjax's dual averaging and mass matrix.
+
+    ``update(state, (stage, window_end), position, acceptance_rate)`` follows a
+    schedule from ``build_schedule``: fast stages adapt the step size only; slow
+    stages also accumulate the (diagonal) covariance of the positions, which
+    becomes the inverse mass matrix at the end of each slow window, where the step
+    size restarts from its window average. ``final`` gives the averaged step size
+    and the last inverse mass matrix.
+    """
+    mm_init, mm_update, mm_final = mass_matrix_adaptation(True)
+    da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
+
+    def init(position: Any, step_size: Any) -> WindowState:
+        imm = mm_init(ravel_pytree(position)[0].size)
+        return WindowState(da_init(step_size), imm, step_size, imm.inverse_mass_matrix)
+
+    def fast(position: Any, accept: Any, ws: WindowState) -> WindowState:
+        ss = da_update(ws.ss_state, accept)
+        return WindowState(ss, ws.imm_state, jnp.exp(ss.log_step_size), ws.inverse_mass_matrix)
+
+    def slow(position: Any, accept: Any, ws: WindowState) -> WindowState:
+        ss = da_update(ws.ss_state, accept)
+        imm = mm_update(ws.imm_state, position)
+        return WindowState(ss, imm, jnp.exp(ss.log_step_size), ws.inverse_mass_matrix)
+
+    def window_end(ws: WindowState) -> WindowState:
+        imm = mm_final(ws.imm_state)
+        ss = da_init(da_final(ws.ss_state))
+        return WindowState(ss, imm, jnp.exp(ss.log_step_size), imm.inverse_mass_matrix)
+
+    def update(ws: WindowState, stage: Any, position: Any, accept: Any) -> WindowState:
+        ws = jax.lax.switch(stage[0], (fast, slow), position, accept, ws)
+        return jax.lax.cond(stage[1], window_end, lambda x: x, ws)
+
+    def final(ws: WindowState) -> tuple[Any, Any]:
+        return jnp.exp(ws.ss_state.log_step_size_avg), ws.imm_state.inverse_mass_matrix
+
+    return init, update, final
+
+
+def jittered_length(key: Any, num_leapfrog_steps: int) -> Any:
+    """An HMC trajectory's number of leapfrog steps: uniform on ``1 .. 2 n - 1`` (mean ``n``).
+
+    A fixed length can resonate with the posterior (on a Gaussian, about half a
+    period gives antithetic draws: wrong variances, effective sample sizes above
+    the number of draws); jittering it breaks that. One length per step, shared
+    by the chains, so a vectorised step costs ``n`` leapfrog steps on average.
+    """
+    return jax.random.randint(key, (), 1, 2 * num_leapfrog_steps)
+
+
 class Chains:
     """Vectorised blackjax HMC or NUTS chains with Stan's window adaptation, run in chunks."""
 
@@ -117,13 +180,13 @@ class Chains:
     ) -> None:
         self.num_chains = num_chains
         self.dimension = density.problem.dimension
-        adapt_init, adapt_update, adapt_final = window_adaptation_base(True, target_acceptance_rate=target_accept)
+        adapt_init, adapt_update, adapt_final = window_adaptation(target_accept)
         kernel = blackjax.hmc.build_kernel() if method == "hmc" else blackjax.nuts.build_kernel()
 
-        def step(params: Any, state: Any, key: Any, step_size: Any, imm: Any) -> Any:
+        def step(params: Any, state: Any, key: Any, step_size: Any, imm: Any, length: Any) -> Any:
             logdensity = lambda pos: density(params, pos)  # noqa: E731
             if method == "hmc":
-                return kernel(key, state, logdensity, step_size, imm, num_leapfrog_steps)
+                return kernel(key, state, logdensity, step_size, imm, length)
             return kernel(key, state, logdensity, step_size, imm, max_num_doublings=max_tree_depth)
 
         def init(params: Any, positions: Any) -> Any:
@@ -134,13 +197,17 @@ class Chains:
             return states._replace(inverse_mass_matrix=imm)
 
         def warmup(params: Any, states: Any, adapt: Any, keys: Any, stages: Any) -> Any:
-            def one(state: Any, a: Any, key: Any, stage: Any) -> Any:
-                new, info = step(params, state, key, a.step_size, a.inverse_mass_matrix)
+            def one(state: Any, a: Any, key: Any, stage: Any, length: Any) -> Any:
+                new, info = step(params, state, key, a.step_size, a.inverse_mass_matrix, length)
                 return new, adapt_update(a, (stage[0], stage[1]), new.position, info.acceptance_rate)
 
             def body(carry: Any, xs: Any) -> Any:
                 key, stage = xs
-                new, a = jax.vmap(one, in_axes=(0, 0, 0, None))(*carry, jax.random.split(key, num_chains), stage)
+                length_key, key = jax.random.split(key)
+                length = jittered_length(length_key, num_leapfrog_steps)
+                new, a = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
+                    *carry, jax.random.split(key, num_chains), stage, length
+                )
                 return (new, a), None
 
             (states, adapt), _ = jax.lax.scan(body, (states, adapt), (keys, stages))
@@ -148,8 +215,12 @@ class Chains:
 
         def sample(params: Any, states: Any, step_size: Any, imm: Any, keys: Any) -> Any:
             def body(states: Any, key: Any) -> Any:
+                length_key, key = jax.random.split(key)
+                length = jittered_length(length_key, num_leapfrog_steps)
                 keys = jax.random.split(key, num_chains)
-                new, info = jax.vmap(step, in_axes=(None, 0, 0, 0, 0))(params, states, keys, step_size, imm)
+                new, info = jax.vmap(step, in_axes=(None, 0, 0, 0, 0, None))(
+                    params, states, keys, step_size, imm, length
+                )
                 rec = {
                     "position": new.position,
                     "lp": new.logdensity,

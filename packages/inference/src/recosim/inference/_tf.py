@@ -3,23 +3,25 @@
 Imported only when a method runs with ``runtime="tf"``. Parameters live in
 ``tf.Variable`` s that this module owns and passes to ``make_model`` once; the
 compiled log-probabilities read them, so gradient steps change the model in
-place. Checkpoints are ``tf.train.Checkpoint`` files.
+place. Checkpoints are ``.npz`` files of the state's tensors, as on JAX.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.internal import unnest
 
 from recosim.core.backend import using_backend
 from recosim.core.evaluation import initial_step
+from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
+from recosim.inference.loop import NpzStore
 from recosim.inference.policy import shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, explain_non_finite, unflatten_params
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
@@ -32,26 +34,8 @@ __all__ = ["STORE", "PosteriorEngine", "VIEngine", "MCEMEngine", "FitEngine", "R
 tfd, tfb = tfp.distributions, tfp.bijectors
 
 
-class TFCheckpointStore:
-    """Engine state as a ``tf.train.Checkpoint`` (one variable per array)."""
-
-    suffix = ".ckpt"
-
-    def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-        ckpt = tf.train.Checkpoint(**{k: tf.Variable(np.asarray(v), trainable=False) for k, v in arrays.items()})
-        ckpt.write(str(path))
-
-    def load(self, path: Path) -> dict[str, np.ndarray]:
-        reader = tf.train.load_checkpoint(str(path))
-        out = {}
-        for name in reader.get_variable_to_shape_map():
-            key, _, rest = name.partition("/")
-            if rest == ".ATTRIBUTES/VARIABLE_VALUE":
-                out[key] = np.asarray(reader.get_tensor(name))
-        return out
-
-
-STORE = TFCheckpointStore()
+STORE = NpzStore()
+"""Engine state as the leaves of its nest of tensors and variables in a NumPy ``.npz`` (as on JAX)."""
 
 
 def _seed(seed: int) -> Any:
@@ -96,20 +80,84 @@ def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
 
 
 # -- densities and chains -------
+UNROLL_STEPS = 64
+"""Trajectories up to this many steps are scored with the steps unrolled (XLA compiles them)."""
+UNROLL_CHAINS = 16
+"""Up to this many chains, the density of each is written out (not vectorised) for HMC and NUTS."""
+
+
+class Compiled:
+    """``fn`` as a ``tf.function`` compiled with XLA, or without it where XLA cannot compile it.
+
+    XLA turns the many small ops of a sampler step into one kernel (for the
+    latent-variable model, about 30x faster than graph mode). A model whose ops XLA
+    does not support (a ``tf.while_loop`` carrying variables inside a vectorised
+    map, say) falls back to a plain graph on the first call, with the same numbers.
+    """
+
+    def __init__(self, fn: Callable[..., Any], xla: bool = True) -> None:
+        self.fn = fn
+        self.xla = xla
+        self.compiled = tf.function(fn, autograph=False, jit_compile=xla)
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.xla:
+            return self.compiled(*args)
+        try:
+            return self.compiled(*args)
+        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError) as err:
+            if "XLA" not in str(err) and "tf2xla" not in str(err) and "xla" not in str(err):
+                raise
+            self.xla = False
+            self.compiled = tf.function(self.fn, autograph=False)
+            return self.compiled(*args)
+
+
 class ChainDensity:
-    """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``)."""
+    """``target(*parts)``: the log-probability of each chain's latents (parts ``[chains, ...]``).
+
+    One chain's log-probability is core's step log-probabilities summed over the
+    logged steps, unrolled for short trajectories (`UNROLL_STEPS`) and otherwise
+    the TF runtime's compiled ``tf.while_loop`` scorer. Up to `UNROLL_CHAINS`
+    chains of a short trajectory are scored one by one in the same graph; more
+    (the M-step's posterior draws) are vectorised with ``tf.vectorized_map``,
+    whose gradients reach the parameters' ``tf.Variable`` s.
+    """
 
     def __init__(self, network: Any, problem: LatentProblem) -> None:
         self.problem = problem
         self.network = network
-        self.fn = make_log_probability_fn(network, problem.logged, latent=problem.names)
+        self.unrolled = problem.length <= UNROLL_STEPS
+        if self.unrolled:
+            self.base = {n: {k: tf.constant(x) for k, x in f.items()} for n, f in problem.logged.items()}
+        else:
+            self.fn = make_log_probability_fn(network, problem.logged, latent=problem.names)
 
     def one(self, parts: Sequence[Any]) -> Any:
         values = [self.problem.per_step(s, x, tf.broadcast_to) for s, x in zip(self.problem.slots, parts)]
-        return self.fn(*values)
+        if not self.unrolled:
+            return self.fn(*values)
+        traj = {n: dict(f) for n, f in self.base.items()}
+        for slot, x in zip(self.problem.slots, values):
+            traj[slot.variable][slot.key] = tf.cast(x, traj[slot.variable][slot.key].dtype)
+        B = tf_backend()
+        total = tf.zeros((), tf.float32)
+        previous = None
+        with using_backend(B):
+            for t in range(self.problem.length):
+                current = {n: Value({k: x[t] for k, x in f.items()}) for n, f in traj.items()}
+                for lp in step_log_probabilities(self.network, current, previous, backend=B).values():
+                    total = total + tf.reduce_sum(tf.cast(lp, tf.float32))
+                previous = current
+        return total
 
     def __call__(self, *parts: Any) -> Any:
-        return tf.vectorized_map(lambda xs: self.one(xs), tuple(parts))
+        count = parts[0].shape[0]
+        if self.unrolled and count is not None and count <= UNROLL_CHAINS:
+            # one copy of the density per chain: XLA compiles it once, whereas the gradient of a
+            # vectorised map is recompiled whenever the chains' values change
+            return tf.stack([self.one([x[i] for x in parts]) for i in range(count)])
+        return tf.vectorized_map(lambda xs: self.one(xs), tuple(_dense_gradient(x) for x in parts))
 
     def check_start(self, parts: Sequence[Any], what: str) -> None:
         lps = self(*parts).numpy()
@@ -123,8 +171,56 @@ class ChainDensity:
             )
 
 
+@tf.custom_gradient
+def _dense_gradient(x: Any) -> Any:
+    """``x``, with its gradient made a dense tensor (a gather over time steps gives ``IndexedSlices``)."""
+
+    def grad(dy: Any) -> Any:
+        return tf.convert_to_tensor(dy)
+
+    return tf.identity(x), grad
+
+
+class JitteredLeapfrogSteps(tfp.mcmc.TransitionKernel):
+    """``inner_kernel`` (HMC) with its number of leapfrog steps drawn uniformly from ``1 .. 2 n - 1`` at every step.
+
+    A fixed trajectory length can resonate with the posterior (on a Gaussian, a
+    trajectory near half its period gives antithetic draws: variances come out
+    wrong while effective sample sizes look better than independent); jittering
+    the length (mean ``n``, shared by the chains of a step) breaks it. The HMC kernel
+    keeps its parameters in its results (``store_parameters_in_results=True``),
+    so step-size adaptation around this kernel works unchanged.
+    """
+
+    def __init__(self, inner_kernel: Any, num_leapfrog_steps: int) -> None:
+        self._inner = inner_kernel
+        self._steps = int(num_leapfrog_steps)
+        self._parameters = {"inner_kernel": inner_kernel, "num_leapfrog_steps": self._steps}
+
+    @property
+    def inner_kernel(self) -> Any:
+        return self._inner
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self._parameters
+
+    @property
+    def is_calibrated(self) -> bool:
+        return True
+
+    def one_step(self, current_state: Any, previous_kernel_results: Any, seed: Any = None) -> Any:
+        length_seed, step_seed = tfp.random.split_seed(seed, n=2)
+        length = tf.random.stateless_uniform((), length_seed, minval=1, maxval=2 * self._steps, dtype=tf.int32)
+        results = unnest.replace_innermost(previous_kernel_results, num_leapfrog_steps=length)
+        return self._inner.one_step(current_state, results, seed=step_seed)
+
+    def bootstrap_results(self, init_state: Any) -> Any:
+        return self._inner.bootstrap_results(init_state)
+
+
 class Chains:
-    """tfp.mcmc HMC or NUTS with dual-averaging step-size adaptation (one step size for all chains)."""
+    """tfp.mcmc HMC (jittered trajectory lengths) or NUTS, dual-averaging step size (one for all chains)."""
 
     def __init__(self, target: ChainDensity, method: str, o: Mapping[str, Any]) -> None:
         self.target = target
@@ -135,7 +231,9 @@ class Chains:
     def kernel(self, step_size: Any, num_adaptation: int) -> Any:
         o = self.o
         if self.method == "hmc":
-            inner = tfp.mcmc.HamiltonianMonteCarlo(self.target, step_size, o["num_leapfrog_steps"])
+            steps = o["num_leapfrog_steps"]
+            hmc = tfp.mcmc.HamiltonianMonteCarlo(self.target, step_size, steps, store_parameters_in_results=True)
+            inner = JitteredLeapfrogSteps(hmc, steps)
         else:
             inner = tfp.mcmc.NoUTurnSampler(self.target, step_size, max_tree_depth=o["max_tree_depth"])
         return tfp.mcmc.DualAveragingStepSizeAdaptation(
@@ -183,7 +281,7 @@ class Chains:
                     return_final_kernel_results=True,
                 )
 
-            fn = self._compiled[key] = tf.function(go, autograph=False)
+            fn = self._compiled[key] = Compiled(go)
         return fn(state, results, step_size, seed)
 
     def bootstrap(self, state: list[Any], step_size: Any, num_adaptation: int) -> Any:
@@ -301,13 +399,13 @@ class MCEMEngine(_Optimised):
 
         def m_step(samples: Any) -> Any:
             with tf.GradientTape() as tape:
-                # map_fn, not vectorized_map: inside tf.function the latter drops gradients to tf.Variables
-                value = tf.reduce_mean(_map(self.density.one, tuple(samples)))
+                value = tf.reduce_mean(self.density(*samples))
             grads = tape.gradient(value, self.var_list)
             self._apply(grads)
             return value
 
-        self.m_step = tf.function(m_step, autograph=False)
+        # not XLA: the gradient of a vectorised map is recompiled for every new set of draws
+        self.m_step = Compiled(m_step, xla=False)
 
     def start(self) -> None:
         o = self.o

@@ -181,6 +181,7 @@ def sample_posterior(
     num_samples: int = 1000,
     seed: int = 0,
     init: Mapping[str, Any] | None = None,
+    static: Sequence[str] | str = (),
     init_spread: float = 0.5,
     step_size: float = 0.1,
     num_leapfrog_steps: int = 10,
@@ -199,7 +200,9 @@ def sample_posterior(
     missing). ``method`` is ``"hmc"`` (fixed ``num_leapfrog_steps``) or ``"nuts"``.
     The first ``num_warmup`` steps adapt the step size (on JAX also a diagonal mass
     matrix); chains start at ``init`` (or the logged values, or zeros) plus
-    ``N(0, init_spread)`` noise. Returns a `Posterior`; ``post.to_arviz()`` gives
+    ``N(0, init_spread)`` noise. ``static`` names latents that the model's
+    transition carries over unchanged (sampled once, repeated at every step, as
+    latents of variables without a transition are). Returns a `Posterior`; ``post.to_arviz()`` gives
     ``arviz.InferenceData``.
 
     >>> import numpy as np
@@ -216,8 +219,15 @@ def sample_posterior(
     o.update(
         num_warmup=_count("num_warmup", num_warmup, 0), num_samples=_count("num_samples", num_samples), seed=int(seed)
     )
-    problem = latent_problem(model, logged, latent, init=init)
-    config = {**o, "method": method, "runtime": runtime, "latent": problem.names, "data": _fingerprint(problem.logged)}
+    problem = latent_problem(model, logged, latent, init=init, static=static)
+    config = {
+        **o,
+        "method": method,
+        "runtime": runtime,
+        "latent": problem.names,
+        "static": [s.name for s in problem.slots if s.static],
+        "data": _fingerprint(problem.logged),
+    }
     engine = impl.PosteriorEngine(problem, method, o)
     timer = _Timed(engine, o["num_warmup"])
     run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
@@ -280,6 +290,7 @@ def fit_vi(
     learning_rate: float = 0.05,
     optimizer: Any = None,
     init: Mapping[str, Any] | None = None,
+    static: Sequence[str] | str = (),
     init_scale: float = 0.1,
     seed: int = 0,
     checkpoint: PathLike = None,
@@ -308,12 +319,13 @@ def fit_vi(
         "init_scale": _positive("init_scale", init_scale),
         "seed": int(seed),
     }
-    problem = latent_problem(model, logged, latent, init=init)
+    problem = latent_problem(model, logged, latent, init=init, static=static)
     config = {
         **o,
         "optimizer": _optimizer_name(optimizer),
         "runtime": runtime,
         "latent": problem.names,
+        "static": [s.name for s in problem.slots if s.static],
         "data": _fingerprint(problem.logged),
     }
     engine = impl.VIEngine(problem, o)
@@ -362,6 +374,7 @@ def fit_mcem(
     optimizer: Any = None,
     bounds: Mapping[str, tuple[float, float]] | None = None,
     init: Mapping[str, Any] | None = None,
+    static: Sequence[str] | str = (),
     init_spread: float = 0.5,
     step_size: float = 0.1,
     num_leapfrog_steps: int = 5,
@@ -382,7 +395,8 @@ def fit_mcem(
     ``num_warmup`` steps in the first iteration and ``num_warmup_per_iteration``
     afterwards) and keeps ``num_samples`` draws per chain; the M-step takes
     ``m_steps`` optimiser steps on the mean log-probability of the completed
-    trajectories. ``bounds={"alpha": (0, 1)}`` clips parameters after each step.
+    trajectories. ``bounds={"alpha": (0, 1)}`` clips parameters after each step;
+    ``static`` is as in `sample_posterior`.
     """
     _check_sampler(method)
     impl = _implementation(runtime, "mcem")
@@ -400,12 +414,13 @@ def fit_mcem(
         bounds=check_bounds(bounds, params),
         seed=int(seed),
     )
-    problem = latent_problem(_model_network(make_model, params), logged, latent, init=init)
+    problem = latent_problem(_model_network(make_model, params), logged, latent, init=init, static=static)
     config = {
         **o,
         "optimizer": _optimizer_name(optimizer),
         "runtime": runtime,
         "latent": problem.names,
+        "static": [s.name for s in problem.slots if s.static],
         "data": _fingerprint(problem.logged, params),
     }
     engine = impl.MCEMEngine(make_model, params, problem, o)

@@ -10,8 +10,8 @@ at the same units, so a resumed run equals an uninterrupted one.
 
 Checkpoints are a directory holding ``meta.json`` (configuration, units done,
 file names), the records so far (``records-<done>.npz``) and the engine's state
-in the runtime's format (a NumPy ``.npz`` of pytree leaves on JAX, a
-``tf.train.Checkpoint`` on TF). ``meta.json`` is replaced last and atomically,
+as a NumPy ``.npz`` (the leaves of the JAX pytree, or of the TF nest of
+tensors and variables). ``meta.json`` is replaced last and atomically,
 so a run killed while writing leaves the previous checkpoint intact. Nothing is
 loaded with pickle.
 """

@@ -235,10 +235,15 @@ def latent_problem(
     latent: Sequence[str] | str,
     *,
     init: Mapping[str, Any] | None = None,
+    static: Sequence[str] | str = (),
 ) -> LatentProblem:
     """Check ``latent`` names and ``logged`` against ``model`` and build the `LatentProblem`.
 
-    Latent fields may be missing from ``logged``. Their starting values come from
+    A latent of a variable without a transition is static (one value for the
+    whole trajectory); ``static`` names further latents (among ``latent``) that
+    the model's transition carries over unchanged, such as a user's intent kept
+    in a state that also holds an evolving field: they too are sampled once and
+    repeated at every step. Latent fields may be missing from ``logged``. Their starting values come from
     ``init`` (keyed by latent name or ``"variable/field"``), else from ``logged``,
     else zeros of the declared shape; a latent whose shape is neither declared nor
     logged nor given is an error.
@@ -249,6 +254,14 @@ def latent_problem(
     latent = list(latent)
     if not latent:
         raise InferenceError("latent must name at least one 'variable' or 'variable/field' to hold out")
+    static_names = [static] if isinstance(static, str) else list(static)
+    for name in static_names:
+        if name not in latent:
+            raise InferenceError(f"static names {name!r}, which is not among the latents {latent}")
+    constant: set[tuple[str, str]] = set()
+    for name in static_names:
+        var_name, _, keys = check_field_name(network, name, "static latent")
+        constant.update((var_name, k) for k in keys)
     held: dict[str, list[str]] = {}
     named: list[tuple[str, str]] = []
     for name in latent:
@@ -266,14 +279,14 @@ def latent_problem(
         var = network[var_name]
         spec = var.spec.as_dict[key]
         full = f"{var_name}/{key}"
-        static = var.value is None
+        is_static = var.value is None or (var_name, key) in constant
         given = _init_value(init, var_name, key, latent)
         if given is not None:
             start = np.asarray(given)
         elif key in traj[var_name]:
-            start = traj[var_name][key][0] if static else traj[var_name][key]
+            start = traj[var_name][key][0] if is_static else traj[var_name][key]
         elif spec.shape is not None and None not in spec.shape:
-            start = np.zeros(tuple(spec.shape) if static else (length, *spec.shape))
+            start = np.zeros(tuple(spec.shape) if is_static else (length, *spec.shape))
         else:
             raise InferenceError(
                 f"latent {full!r}: its shape is not fully declared ({spec.shape}) and it is neither logged "
@@ -285,14 +298,14 @@ def latent_problem(
                 f"latent {full!r} has dtype {dtype}; gradient-based samplers and VI need continuous (float) latents"
             )
         want = None if spec.shape is None else tuple(spec.shape)
-        per_step = start.shape if static else start.shape[1:]
-        if (not static and (start.ndim == 0 or start.shape[0] != length)) or (
+        per_step = start.shape if is_static else start.shape[1:]
+        if (not is_static and (start.ndim == 0 or start.shape[0] != length)) or (
             want is not None and (len(want) != len(per_step) or any(w not in (None, g) for w, g in zip(want, per_step)))
         ):
-            expected = want if static else (length, *(want or ()))
+            expected = want if is_static else (length, *(want or ()))
             raise InferenceError(f"init for latent {full!r} has shape {start.shape}; expected {expected}")
         start = start.astype(dtype)
-        slots.append(LatentSlot(full, var_name, key, static, tuple(start.shape), dtype))
+        slots.append(LatentSlot(full, var_name, key, is_static, tuple(start.shape), dtype))
         starts[full] = start
     unused = sorted(set(init) - {s.name for s in slots} - set(latent))
     if unused:

@@ -24,3 +24,8 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.interest_evolution_usecase:InterestEvolutionUseCase",
         summary="interest evolution (paper 4.1): REINFORCE learning curves per recommender history length",
     )
+    registry.add(
+        "latent-variable",
+        "recosim.usecases.latent_variable_usecase:LatentVariableUseCase",
+        summary="latent-variable user model (paper 4.2): sensitivities learnt by Monte-Carlo EM with HMC",
+    )
