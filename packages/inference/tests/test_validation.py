@@ -89,3 +89,14 @@ def test_bad_training_input_is_named(runtime):
         )
     with pytest.raises(InferenceError, match=r"trajectory 1 has the variables"):
         fit_mle(slate_story(), zero, [{"recommender": {}, "user": {}, "metrics": {}}, {"user": {}}], runtime=runtime)
+
+
+def test_a_near_certain_policy_on_resume_is_not_taken_for_one_that_draws_nothing():
+    from recosim.inference.policy import ReinforceSpec
+
+    spec = ReinforceSpec(variable="recommender", keys=["slate"], reward_variable="metrics", reward_key="reward",
+                         population=[], baseline=None, group_size=1, num_rollouts=2, discount=1.0)
+    rewards, certain = np.ones((2, 3), np.float64), np.zeros((2, 3), np.float32)
+    with pytest.raises(InferenceError, match="draws nothing"):
+        spec.check_first(rewards, certain)
+    spec.check_first(rewards, certain, fresh=False)  # float32 log p of 0 after training: nothing to refuse

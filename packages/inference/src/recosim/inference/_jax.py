@@ -695,7 +695,7 @@ class ReinforceEngine(_Optimised):
             trajs, rewards = self.sample(self.params, update)
             running = np.asarray(self.running) if bool(self.has_running) else None
             if not self.spec.checked:
-                self.spec.check_first(rewards, np.asarray(self.log_probs(self.params, trajs)))
+                self.spec.check_first(rewards, np.asarray(self.log_probs(self.params, trajs)), fresh=update == 0)
             adv, new_running = self.spec.advantages(rewards, running)
             if new_running is not None:
                 self.running, self.has_running = jnp.asarray(new_running, jnp.float32), jnp.ones((), jnp.bool_)

@@ -679,7 +679,7 @@ class ReinforceEngine(_Optimised):
         for update in range(done, done + n):
             trajs, rewards = self.sample(update)
             if not self.spec.checked:
-                self.spec.check_first(rewards, self.log_probs(trajs).numpy())
+                self.spec.check_first(rewards, self.log_probs(trajs).numpy(), fresh=update == 0)
             running = self.running.numpy() if bool(self.has_running) else None
             adv, new_running = self.spec.advantages(rewards, running)
             if new_running is not None:

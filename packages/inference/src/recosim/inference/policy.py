@@ -178,8 +178,13 @@ class ReinforceSpec:
         """The reward field of a batch of rollouts, ``[rollouts, steps, ...]`` (NumPy)."""
         return np.asarray(Value(trajectories[self.reward_variable])[self.reward_key], np.float64)
 
-    def check_first(self, rewards: np.ndarray, log_probs: np.ndarray) -> None:
-        """Refuse rollouts whose rewards or policy log-probabilities cannot train anything."""
+    def check_first(self, rewards: np.ndarray, log_probs: np.ndarray, *, fresh: bool = True) -> None:
+        """Refuse rollouts whose rewards or policy log-probabilities cannot train anything.
+
+        ``fresh`` is false for the first rollouts of a resumed run: a policy trained
+        until its draws are near certain may score exactly 0 in float32 there, which
+        says nothing about whether it draws at all, so that check is left to fresh runs.
+        """
         where = f"reward '{self.reward_variable}/{self.reward_key}'"
         bad = np.argwhere(~np.isfinite(rewards))
         if bad.size:
@@ -190,7 +195,7 @@ class ReinforceSpec:
                 f"the log-probability of the policy {self.policy_name!r} is not finite at step {int(bad[0][1])} "
                 f"of rollout {int(bad[0][0])}"
             )
-        if np.all(log_probs == 0.0):
+        if fresh and np.all(log_probs == 0.0):
             raise InferenceError(
                 f"the policy {self.policy_name!r} draws nothing: its log-probability is 0 at every step; name a "
                 "variable or field whose value is drawn from a distribution (e.g. the slate)"
