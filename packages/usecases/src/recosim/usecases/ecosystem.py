@@ -133,16 +133,14 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
 
     def user_init() -> Value:
         B = get_backend()
-        logits = B.np.broadcast_to(B.asarray(mixture_logits), (U, P))
-        comp = rv("provider", B.tfd.Categorical(logits=logits, dtype=i32))
+        comp = rv("provider", B.tfd.Categorical(logits=B.asarray(mixture_logits), dtype=i32), sample_shape=(U,))
         loc = B.np.take(B.asarray(means), comp, axis=0)
         scale = B.np.take(B.asarray(interest_scale), comp, axis=0)[:, None]
         return Value(provider=comp, interest=B.tfd.Normal(loc, B.np.broadcast_to(scale, (U, T))))
 
     def offer(clicks: Any) -> Value:
         B = get_backend()
-        logits = B.np.broadcast_to(2.0 * B.np.log1p(clicks), (D, P))
-        provider = rv("provider", B.tfd.Categorical(logits=logits, dtype=i32))
+        provider = rv("provider", B.tfd.Categorical(logits=2.0 * B.np.log1p(clicks), dtype=i32), sample_shape=(D,))
         loc = B.np.take(B.asarray(means), provider, axis=0)
         return Value(provider=provider, features=B.tfd.Normal(loc, B.np.ones((D, T), dtype=f32)))
 
@@ -152,7 +150,7 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
         total = B.np.sum(pulls, axis=0)  # pulls of each provider over all users
         boost = B.np.clip(B.np.mean(total) - total, -cfg.boost_cap, cfg.boost_cap)
         doc_boost = B.np.take(boost, docs_v.get("provider"), axis=0)  # (D,)
-        noise = rv("score_noise", B.tfd.Uniform(B.np.zeros((U, D), dtype=f32), B.np.ones((U, D), dtype=f32)))
+        noise = rv("score_noise", B.tfd.Uniform(B.asarray(0.0, f32), B.asarray(1.0, f32)), sample_shape=(U, D))
         idx = slate_of.choice(sim + noise * (doc_boost + 1e-4)).get("choice")  # (U, K) int32
         return Value(
             doc_index=idx,
