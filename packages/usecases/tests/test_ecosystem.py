@@ -99,7 +99,7 @@ BEFORE_MEAN, BEFORE_SD, BEFORE_RUNS = -1.3272, 0.3168, 1000
 
 
 def test_utility_level_is_statistically_unchanged(runtime):
-    runs, steps = 48, 10
+    runs, steps = 32, 10
     rt = make_runtime_for(runtime, ecosystem_variables(small(1.2, users=60, docs=40)), seed=0)
     if runtime == "numpy":
         finals = [to_numpy(rt.execute(steps - 1, seed=s))["metrics"]["cumulative_utility"] for s in range(runs)]
