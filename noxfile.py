@@ -248,6 +248,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench_scaling(session: nox.Session) -> None:
+    """Ecosystem step time and peak memory from 2k to 200k users on JAX and TF (benchmarks/scaling.py).
+
+    ``nox -s bench_scaling -- --users 1000000`` adds the million-user point (run it alone on the machine).
+    """
+    _install_recosim_for_bench(session)
+    session.run("python", "benchmarks/scaling.py", *session.posargs, env=BENCH_ENV)
+
+
+@nox.session(python=PYTHON)
 def bench_reference(session: nox.Session) -> None:
     """RecSim NG 0.1.2 and recosim on the same workloads in one run; prints reference/recosim.
 

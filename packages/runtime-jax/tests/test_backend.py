@@ -100,3 +100,31 @@ def test_value_is_a_pytree_with_sorted_keys():
     assert isinstance(grad, Value) and grad.get("x").tolist() == [0.0, 2.0, 4.0]
     nested = jax.tree.map(lambda x: x + 1, Value(user=Value(interest=jnp.zeros(1))))
     assert list(nested.keys()) == ["user.interest"]
+
+
+@pytest.mark.parametrize("shape,k", [((7, 400), 3), ((2, 3, 50), 2), ((5, 97), 4)])
+def test_blocked_top_k_equals_lax_top_k_ties_included(shape, k):
+    from recosim.jax.backend import BLOCKED_TOP_K_RATIO, blocked_top_k
+
+    assert shape[-1] >= k * BLOCKED_TOP_K_RATIO  # B.top_k takes the blocked path here (rows padded for 50 and 97)
+    rng = np.random.default_rng(0)
+    for x in (rng.normal(size=shape), rng.integers(0, 5, size=shape)):  # integers: many ties
+        x = jnp.asarray(x, jnp.float32)
+        expected = jax.lax.top_k(x, k)
+        for got in (blocked_top_k(x, k), jax.jit(blocked_top_k, static_argnums=1)(x, k), B.top_k(x, k)):
+            assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+
+
+def test_uniform_and_categorical_samplers():
+    from recosim.jax.sampling import random_bits
+
+    key = B.make_seed(3)
+    assert np.array_equal(random_bits(key, (4, 33)), jax.random.bits(key, (4, 33)))
+    uniform = B.tfd.Uniform(jnp.float32(-1.0), jnp.float32(2.0))
+    assert np.array_equal(B.sample(uniform, (5, 6), key), uniform.sample((5, 6), seed=key))  # TFP's own draw
+    # Categorical by inversion: frequencies within 4.5 standard errors of the probabilities, zero never drawn
+    probs = np.array([0.5, 0.0, 0.2, 0.3], np.float32)
+    draws = np.asarray(B.sample(B.tfd.Categorical(logits=jnp.log(probs)), (20000,), key))
+    freq = np.bincount(draws, minlength=4) / draws.size
+    assert freq[1] == 0.0
+    np.testing.assert_allclose(freq, probs, atol=4.5 * np.sqrt(0.25 / draws.size))

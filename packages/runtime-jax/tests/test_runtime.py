@@ -157,7 +157,7 @@ def test_compiled_functions_are_cached_per_length():
     rt.trajectory(3, seed=9)
     rt.trajectory(4)
     rt.execute(3)
-    assert sorted(k[:2] for k in rt._compiled) == [("execute", 3), ("trajectory", 3), ("trajectory", 4)]
+    assert sorted(k[:2] for k in rt._executables) == [("execute", 3), ("trajectory", 3), ("trajectory", 4)]
 
 
 def test_runs_through_make_runtime():

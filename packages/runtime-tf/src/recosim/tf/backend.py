@@ -119,6 +119,21 @@ class TFBackend(Backend):
         )
 
     def sample(self, distribution: Any, sample_shape: Any, seed: Any) -> Any:
+        """A draw of ``distribution``; a ``Uniform`` with scalar bounds in one random op.
+
+        TFP draws ``Uniform(low, high)`` as ``low + (high - low) * u`` with ``u`` from
+        ``stateless_uniform`` on ``[0, 1)``: three passes over the draw. With scalar
+        bounds ``stateless_uniform(minval=low, maxval=high)`` computes the same
+        numbers from the same seed inside the one op.
+        """
+        if type(distribution) is self.tfd.Uniform:
+            low = tf.convert_to_tensor(distribution.low)
+            high = tf.convert_to_tensor(distribution.high)
+            if low.shape.rank == 0 and high.shape.rank == 0 and low.dtype in (tf.float32, tf.float64):
+                shape = tf.TensorShape(tuple(sample_shape))
+                if shape.is_fully_defined():
+                    seed = tf.convert_to_tensor(seed, tf.int32)
+                    return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high, dtype=low.dtype)
         return distribution.sample(tuple(sample_shape), seed=seed)
 
     # -- operations -------------------------------------------------------------

@@ -64,6 +64,12 @@ class TFRuntime(Runtime):
 
     name = "tf"
 
+    runs_per_call = 1
+    """Runs one `run_many` call should hold by default: one. TensorFlow already spreads each
+    large op of a run over every core (intra-op threads), and `run_many` loops over its runs
+    inside one graph, so a batch saves only the call overhead while holding more runs'
+    results back from a resumable store."""
+
     def __init__(
         self,
         network: ModelLike,

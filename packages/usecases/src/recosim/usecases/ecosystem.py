@@ -62,6 +62,12 @@ def load_provider_means(path: str | Path | None) -> np.ndarray:
     return arr.astype(np.float32)
 
 
+SCORE_CHUNK = 2**24
+"""User-document pairs scored at once by default (64 MiB of float32 scores): the recommender
+scores users in chunks of ``SCORE_CHUNK // num_docs``, so that a step's temporaries stay a few
+times this size however many users there are (TensorFlow keeps each intermediate array)."""
+
+
 @dataclass
 class EcosystemConfig:
     """Sizes and parameters of the ecosystem model (defaults: the paper's figure 3)."""
@@ -72,9 +78,16 @@ class EcosystemConfig:
     boost_cap: float = 1.2
     discount: float = 0.96
     provider_means: np.ndarray = field(default_factory=default_provider_means)
+    user_chunk: int = 0
+    """Users whose document scores are computed at once (0: as many as keep one chunk's
+    scores under `SCORE_CHUNK` user-document pairs). Only memory depends on it."""
 
     def __post_init__(self) -> None:
         self.provider_means = np.asarray(self.provider_means, np.float32)
+        if int(self.user_chunk) < 0:
+            raise ValueError(f"EcosystemConfig.user_chunk must be >= 0, got {self.user_chunk}")
+        if not self.user_chunk:
+            self.user_chunk = max(1, SCORE_CHUNK // max(1, int(self.num_docs)))
         for name in ("num_users", "num_docs", "slate_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"EcosystemConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -133,27 +146,32 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
 
     def user_init() -> Value:
         B = get_backend()
-        logits = B.np.broadcast_to(B.asarray(mixture_logits), (U, P))
-        comp = rv("provider", B.tfd.Categorical(logits=logits, dtype=i32))
+        comp = rv("provider", B.tfd.Categorical(logits=B.asarray(mixture_logits), dtype=i32), sample_shape=(U,))
         loc = B.np.take(B.asarray(means), comp, axis=0)
         scale = B.np.take(B.asarray(interest_scale), comp, axis=0)[:, None]
         return Value(provider=comp, interest=B.tfd.Normal(loc, B.np.broadcast_to(scale, (U, T))))
 
     def offer(clicks: Any) -> Value:
         B = get_backend()
-        logits = B.np.broadcast_to(2.0 * B.np.log1p(clicks), (D, P))
-        provider = rv("provider", B.tfd.Categorical(logits=logits, dtype=i32))
+        provider = rv("provider", B.tfd.Categorical(logits=2.0 * B.np.log1p(clicks), dtype=i32), sample_shape=(D,))
         loc = B.np.take(B.asarray(means), provider, axis=0)
         return Value(provider=provider, features=B.tfd.Normal(loc, B.np.ones((D, T), dtype=f32)))
 
     def recommend(user_v: Value, docs_v: Value, pulls: Any) -> Value:
         B = get_backend()
-        sim = affinity(user_v.get("interest"), docs_v.get("features"))  # (U, D)
         total = B.np.sum(pulls, axis=0)  # pulls of each provider over all users
         boost = B.np.clip(B.np.mean(total) - total, -cfg.boost_cap, cfg.boost_cap)
         doc_boost = B.np.take(boost, docs_v.get("provider"), axis=0)  # (D,)
-        noise = rv("score_noise", B.tfd.Uniform(B.np.zeros((U, D), dtype=f32), B.np.ones((U, D), dtype=f32)))
-        idx = slate_of.choice(sim + noise * (doc_boost + 1e-4)).get("choice")  # (U, K) int32
+        noise = rv("score_noise", B.tfd.Uniform(B.asarray(0.0, f32), B.asarray(1.0, f32)), sample_shape=(U, D))
+        interest, features = user_v.get("interest"), docs_v.get("features")
+
+        def slate_rows(a: int, b: int) -> Any:  # (b - a, K) int32: users a..b-1's slates
+            sim = affinity(interest[a:b], features)  # (b - a, D)
+            return slate_of.choice(sim + noise[a:b] * (doc_boost + 1e-4)).get("choice")
+
+        rows = cfg.user_chunk
+        chunks = [slate_rows(a, min(a + rows, U)) for a in range(0, U, rows)]
+        idx = chunks[0] if len(chunks) == 1 else B.np.concatenate(chunks, axis=0)  # (U, K)
         return Value(
             doc_index=idx,
             features=B.np.take(docs_v.get("features"), idx, axis=0),

@@ -13,10 +13,11 @@ scores then parametrise a choice model (`recosim.library.choice.selectors`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, ndim
+from recosim.library.params import as_float_param, ndim, static_shape
 
 __all__ = ["TargetPointSimilarity", "SIMILARITY_TYPES", "similarity"]
 
@@ -48,17 +49,43 @@ def similarity(similarity_type: str, target: Any, items: Any, *, epsilon: float 
         raise ValueError(f"items must have shape [..., n_items, d], got rank {ndim(items)}")
     t = np_.expand_dims(target, -2)  # [..., 1, d]
     if similarity_type == "dot":
-        return np_.sum(t * items, axis=-1)
+        return _feature_sum(np_, t, items, lambda a, b: a * b)
     if similarity_type == "single_peaked":
-        return np_.sum(t - np_.abs(t - items), axis=-1)
+        return _feature_sum(np_, t, items, lambda a, b: a - np_.abs(a - b))
     if similarity_type == "negative_cosine":
-        num = np_.sum(t * items, axis=-1)
-        den = B.norm(t, axis=-1) * B.norm(items, axis=-1)
-        return num / np_.maximum(den, epsilon) - 1.0
-    dist = B.norm(t - items, axis=-1)
+        num = _feature_sum(np_, t, items, lambda a, b: a * b)
+        t_norm = np_.sqrt(_feature_sum(np_, t, t, lambda a, _: a * a))
+        x_norm = np_.sqrt(_feature_sum(np_, items, items, lambda a, _: a * a))
+        return num / np_.maximum(t_norm * x_norm, epsilon) - 1.0
+    dist = np_.sqrt(_feature_sum(np_, t, items, lambda a, b: (a - b) * (a - b)))
     if similarity_type == "negative_euclidean":
         return -dist
     return 1.0 / (dist + epsilon)
+
+
+UNROLLED_FEATURES = 16
+"""Feature axes up to this (static) length are summed coordinate by coordinate.
+
+XLA on CPU reduces a short trailing axis slowly: ``sum((t - x) ** 2, axis=-1)``
+over 2 topics for 2000 users x 400 documents takes about ten times as long as
+``(t0 - x0) ** 2 + (t1 - x1) ** 2``, which also never builds the ``[..., n, d]``
+difference array.
+"""
+
+
+def _feature_sum(np_: Any, a: Any, b: Any, term: Callable[[Any, Any], Any]) -> Any:
+    """``sum_j term(a[..., j], b[..., j])`` over the feature axis (``term`` is elementwise).
+
+    Unrolled over the coordinates when the feature axis is static and at most
+    `UNROLLED_FEATURES` long (the same sum, in the same order, without a reduction).
+    """
+    d = static_shape(b)[-1]
+    if d is None or d != static_shape(a)[-1] or d > UNROLLED_FEATURES:
+        return np_.sum(term(a, b), axis=-1)
+    total = term(a[..., 0], b[..., 0])
+    for j in range(1, d):
+        total = total + term(a[..., j], b[..., j])
+    return total
 
 
 class TargetPointSimilarity(Entity):
