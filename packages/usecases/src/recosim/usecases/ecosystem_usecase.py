@@ -91,7 +91,7 @@ class EcosystemUseCase(UseCase):
         NUM_USERS.with_default(2000),
         Parameter("num_docs", int, 400, "documents offered per step (at least the slate size, 3)", minimum=1),
         HORIZON.with_default(300),
-        NUM_RUNS.with_default(5, "independent runs per boost cap, paired across caps"),
+        NUM_RUNS.with_default(12, "independent runs per boost cap, paired across caps"),
         Parameter(
             "boost_caps",
             NumberList(minimum=0.0),
