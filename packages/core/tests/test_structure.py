@@ -258,7 +258,7 @@ ALLOWED = {
     "recosim.library": {"recosim.core"},
     "recosim.tf": {"recosim.core"},
     "recosim.jax": {"recosim.core"},
-    "recosim.usecases": {"recosim.core", "recosim.library"},
+    "recosim.usecases": {"recosim.core", "recosim.library", "recosim.inference"},
 }
 
 

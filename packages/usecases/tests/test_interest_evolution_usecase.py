@@ -86,11 +86,13 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_writes_curves_and_
     assert len(list((out / "checkpoints").iterdir())) == 2
 
 
-def test_checkpoints_are_kept_apart_by_options_but_not_by_the_number_of_steps(tmp_path):
+@pytest.mark.parametrize("runtime", TRAINABLE)
+def test_checkpoints_are_kept_apart_by_options_but_not_by_the_number_of_steps(runtime, tmp_path):
+    pytest.importorskip("recosim.inference")
     case = InterestEvolutionUseCase()
 
     def where(**options):
-        setup = case.setup(runtime="jax", seed=0, out=tmp_path, **TINY_ARGS, **options)
+        setup = case.setup(runtime=runtime, seed=0, out=tmp_path, **TINY_ARGS, **options)
         return _checkpoint_dir(setup, 2)
 
     base = where(train_steps=10)

@@ -53,18 +53,19 @@ __all__ = [
 
 NUMPY_FUNCTIONS: frozenset[str] = frozenset(
     {
-        "abs", "arange", "argmax", "asarray", "broadcast_to", "clip", "concatenate", "cumsum", "einsum",
-        "equal", "exp", "expand_dims", "eye", "full", "full_like", "isfinite", "log", "log1p", "matmul",
-        "max", "maximum", "mean", "minimum", "ones", "ones_like", "reshape", "sqrt", "squeeze", "stack", "sum",
-        "swapaxes", "take", "take_along_axis", "tanh", "where", "zeros", "zeros_like",
+        "abs", "all", "any", "arange", "argmax", "argsort", "asarray", "broadcast_to", "clip", "concatenate",
+        "cumsum", "einsum", "equal", "exp", "expand_dims", "eye", "floor", "full", "full_like", "isfinite", "log",
+        "log1p", "matmul", "max", "maximum", "mean", "minimum", "ones", "ones_like", "power", "reshape", "sqrt",
+        "squeeze", "stack", "sum", "swapaxes", "take", "take_along_axis", "tanh", "where", "zeros", "zeros_like",
     }
 )  # fmt: skip
 """Functions of ``B.np`` that blocks may call, with NumPy's signature and meaning."""
 
 DISTRIBUTIONS: frozenset[str] = frozenset(
     {
-        "BatchBroadcast", "Bernoulli", "Beta", "Categorical", "Deterministic", "Gumbel", "Independent",
-        "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL", "Normal", "Uniform",
+        "BatchBroadcast", "Bernoulli", "Beta", "Categorical", "Deterministic", "Geometric", "Gumbel",
+        "Independent", "LogNormal", "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL",
+        "Normal", "Uniform",
     }
 )  # fmt: skip
 """TensorFlow Probability distributions of ``B.tfd`` that blocks may build."""

@@ -75,8 +75,11 @@ def _np(name: str, fn: Callable[[Backend, Any], Any]) -> Case:
 
 _NUMPY_CASES = [
     _np("abs", lambda B, n: n.abs(_a(B, _X))),
+    _np("all", lambda B, n: n.all(_a(B, _X) > -0.9, axis=-1)),
+    _np("any", lambda B, n: n.any(_a(B, _X) > 2.5, axis=-1)),
     _np("arange", lambda B, n: n.arange(5, dtype="int32")),
     _np("argmax", lambda B, n: n.argmax(_a(B, _X), axis=-1)),
+    _np("argsort", lambda B, n: n.argsort(_a(B, _X), axis=-1)),
     _np("asarray", lambda B, n: n.asarray([1.5, 2.0], dtype="float32")),
     _np("broadcast_to", lambda B, n: n.broadcast_to(_a(B, _X[0]), (4, 3))),
     _np("clip", lambda B, n: n.clip(_a(B, _X), -0.5, 0.5)),
@@ -87,6 +90,7 @@ _NUMPY_CASES = [
     _np("exp", lambda B, n: n.exp(_a(B, _X))),
     _np("expand_dims", lambda B, n: n.expand_dims(_a(B, _X), -2)),
     _np("eye", lambda B, n: n.eye(3, dtype="float32")),
+    _np("floor", lambda B, n: n.floor(_a(B, _X))),
     _np("full", lambda B, n: n.full((2, 3), 0.25, dtype="float32")),
     _np("full_like", lambda B, n: n.full_like(_a(B, _X), -np.inf)),
     _np("isfinite", lambda B, n: n.isfinite(_a(B, np.array([1.0, np.inf, -np.inf, np.nan], np.float32)))),
@@ -99,6 +103,7 @@ _NUMPY_CASES = [
     _np("minimum", lambda B, n: n.minimum(_a(B, _X), 0.0)),
     _np("ones", lambda B, n: n.ones((2, 3), dtype="float32")),
     _np("ones_like", lambda B, n: n.ones_like(_a(B, _I))),
+    _np("power", lambda B, n: n.power(_a(B, _POS), 1.5)),
     _np("reshape", lambda B, n: n.reshape(_a(B, _SPD), (2, 4))),
     _np("sqrt", lambda B, n: n.sqrt(_a(B, _POS))),
     _np("squeeze", lambda B, n: n.squeeze(_a(B, _X[:, :1]), axis=-1)),
@@ -132,6 +137,7 @@ _DISTRIBUTION_CASES = [
     _dist("Beta", lambda B: B.tfd.Beta(_a(B, _f32([1.0, 2.0, 0.5])), _a(B, np.float32(2.0))), _POS / 4),
     _dist("Categorical", lambda B: B.tfd.Categorical(logits=_a(B, _X), dtype="int32"), _i32([2, 0])),
     _dist("Deterministic", lambda B: B.tfd.Deterministic(loc=_a(B, _LOC)), _LOC),
+    _dist("Geometric", lambda B: B.tfd.Geometric(probs=_a(B, _f32([0.2, 0.5, 0.9]))), _f32([[0, 1, 3], [2, 0, 1]])),
     _dist("Gumbel", lambda B: B.tfd.Gumbel(loc=_a(B, _X), scale=1.0), _POS),
     _dist(
         "Independent",
@@ -146,6 +152,7 @@ _DISTRIBUTION_CASES = [
         ),
         _X[:, :2],
     ),
+    _dist("LogNormal", lambda B: B.tfd.LogNormal(_a(B, _LOC), _a(B, _SCALE)), _POS),
     _dist("MultivariateNormalDiag", lambda B: B.tfd.MultivariateNormalDiag(_a(B, _X), _a(B, _POS)), _POS),
     _dist(
         "MultivariateNormalTriL",

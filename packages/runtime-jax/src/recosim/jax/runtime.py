@@ -34,7 +34,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src import core as jax_core  # trace_state_clean: whether a transformation is tracing
+from jax.extend import core as jax_extend_core  # find_top_trace: whether a transformation is tracing
 
 from recosim.core.backend import Backend, using_backend
 from recosim.core.checks import checked
@@ -105,8 +105,10 @@ def _on_cpu() -> bool:
 
 def _outside_traces() -> bool:
     """True when no JAX transformation (jit, grad, vmap) is tracing the caller."""
-    clean = getattr(jax_core, "trace_state_clean", None)
-    return bool(clean()) if clean is not None else False
+    find = getattr(jax_extend_core, "find_top_trace", None)
+    if find is None:  # a JAX without it: take the path that is right inside traces too
+        return False
+    return type(find(())).__name__ == "EvalTrace"
 
 
 def cpu_cores() -> int:
