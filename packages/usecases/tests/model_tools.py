@@ -1,8 +1,10 @@
-"""Helpers shared by the model tests: per-variable log-probabilities and gradients on TF and JAX."""
+"""Helpers shared by the use cases' tests: per-variable log-probabilities and gradients on TF and JAX, PNG sizes."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,3 +60,10 @@ def leaves(tree: Any) -> list[Any]:
     if isinstance(tree, Mapping):
         return [leaf for key in sorted(tree) for leaf in leaves(tree[key])]
     return [tree]
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of the PNG at ``path``; fails the test when it is not a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])

@@ -4,14 +4,13 @@ import json
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from model_tools import png_size
 
 from recosim.core.cli import main
 from recosim.core.results import array_hash
@@ -27,12 +26,6 @@ TINY_ARGS = dict(num_users=12, num_docs=8, horizon=4)
 @pytest.fixture(params=runtime_names())
 def runtime(request):
     return request.param
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 FILES = {

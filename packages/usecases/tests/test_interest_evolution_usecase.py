@@ -1,11 +1,10 @@
 """``recosim run interest-evolution``: files and figure, resume from checkpoints, one-line errors."""
 
 import json
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
+from model_tools import png_size
 
 from recosim.core.cli import main
 from recosim.core.errors import UsageError
@@ -21,12 +20,6 @@ from recosim.usecases.interest_evolution_usecase import (
 TINY = ["--num-users", "12", "--num-docs", "6", "--horizon", "4"]
 TINY_ARGS = dict(num_users=12, num_docs=6, horizon=4)
 TRAINABLE = [r for r in runtime_names() if r in TRAINABLE_RUNTIMES]
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 class Stop(KeyboardInterrupt):

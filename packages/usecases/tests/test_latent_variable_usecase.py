@@ -2,11 +2,10 @@
 
 import csv
 import json
-import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
+from model_tools import png_size
 
 from recosim.core.cli import main
 from recosim.core.testing import runtime_names
@@ -24,12 +23,6 @@ FILES = {"summary.json", "history.csv", "history.json", "figure2.png", "checkpoi
 @pytest.fixture(params=runtime_names())
 def runtime(request):
     return request.param
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 def test_writes_history_summary_and_figure_resumes_and_moves_alpha_toward_the_truth(runtime, tmp_path, capsys):
