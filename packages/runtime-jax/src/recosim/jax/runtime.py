@@ -105,7 +105,8 @@ def _on_cpu() -> bool:
 
 def _outside_traces() -> bool:
     """True when no JAX transformation (jit, grad, vmap) is tracing the caller."""
-    find = getattr(jax_extend_core, "find_top_trace", None)
+    # public in jax.extend.core on current JAX, in jax.core on JAX 0.6
+    find = getattr(jax_extend_core, "find_top_trace", None) or getattr(jax.core, "find_top_trace", None)
     if find is None:  # a JAX without it: take the path that is right inside traces too
         return False
     return type(find(())).__name__ == "EvalTrace"
