@@ -7,7 +7,7 @@ written to a plain ``.npz`` file for checkpoints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import blackjax
@@ -25,7 +25,7 @@ from recosim.core.evaluation import initial_step
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import NpzStore
+from recosim.inference.loop import LeafState, NpzStore
 from recosim.inference.policy import shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, flatten_params, unflatten_params
 from recosim.jax.backend import jax_backend, strong
@@ -50,25 +50,15 @@ def _np(tree: Any) -> Any:
     return jax.tree.map(np.asarray, tree)
 
 
-class _PytreeState:
+class _PytreeState(LeafState):
     """Checkpoint support: the engine's state is the pytree ``self._tree()``."""
 
-    def _tree(self) -> Any:
-        raise NotImplementedError
+    def _flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        leaves, treedef = jax.tree.flatten(tree)
+        return leaves, lambda new: jax.tree.unflatten(treedef, list(new))
 
-    def _set_tree(self, tree: Any) -> None:
-        raise NotImplementedError
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {f"leaf{i:05d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(self._tree()))}
-
-    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.start()
-        leaves, treedef = jax.tree.flatten(self._tree())
-        if len(arrays) != len(leaves):
-            raise InferenceError(f"the checkpoint holds {len(arrays)} arrays where this run's state has {len(leaves)}")
-        new = [jnp.asarray(arrays[f"leaf{i:05d}"], dtype=jnp.asarray(x).dtype) for i, x in enumerate(leaves)]
-        self._set_tree(jax.tree.unflatten(treedef, new))
+    def _restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        return jnp.asarray(saved, dtype=jnp.asarray(like).dtype)
 
 
 # -- densities -------

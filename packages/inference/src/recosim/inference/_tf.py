@@ -21,7 +21,7 @@ from recosim.core.evaluation import initial_step
 from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import NpzStore
+from recosim.inference.loop import LeafState, NpzStore
 from recosim.inference.policy import shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, explain_non_finite, unflatten_params
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
@@ -46,32 +46,17 @@ def _fold(key: Any, t: int) -> Any:
     return tf_backend().fold_in(key, int(t))
 
 
-class _TFState:
+class _TFState(LeafState):
     """Checkpoint support: ``self._tree()`` is a nest of tensors and ``tf.Variable`` s."""
 
-    def _tree(self) -> Any:
-        raise NotImplementedError
+    def _flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        return tf.nest.flatten(tree), lambda new: tf.nest.pack_sequence_as(tree, list(new))
 
-    def _set_tree(self, tree: Any) -> None:
-        raise NotImplementedError
-
-    def state(self) -> dict[str, np.ndarray]:
-        return {f"leaf{i:05d}": np.asarray(x) for i, x in enumerate(tf.nest.flatten(self._tree()))}
-
-    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.start()
-        leaves = tf.nest.flatten(self._tree())
-        if len(arrays) != len(leaves):
-            raise InferenceError(f"the checkpoint holds {len(arrays)} arrays where this run's state has {len(leaves)}")
-        new = []
-        for i, x in enumerate(leaves):
-            value = arrays[f"leaf{i:05d}"]
-            if hasattr(x, "assign"):  # tf.Variable, or a Keras optimiser's variable
-                x.assign(value)
-                new.append(x)
-            else:
-                new.append(tf.constant(value, dtype=x.dtype))
-        self._set_tree(tf.nest.pack_sequence_as(self._tree(), new))
+    def _restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        if hasattr(like, "assign"):  # tf.Variable, or a Keras optimiser's variable: restored in place
+            like.assign(saved)
+            return like
+        return tf.constant(saved, dtype=like.dtype)
 
 
 def _map(fn: Callable[[Any], Any], elems: Any) -> Any:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,6 +57,47 @@ class StateStore(Protocol):
     def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None: ...
 
     def load(self, path: Path) -> dict[str, np.ndarray]: ...
+
+
+class LeafState(ABC):
+    """Checkpoint support written once: an engine's state is the nest ``_tree()`` of arrays.
+
+    `state` names its leaves ``leaf00000``, ``leaf00001``, ... in flattening order;
+    `restore` checks the count and rebuilds the nest. Each runtime says how to
+    flatten its nests and how to restore one leaf (JAX: a new array; TF: assign to a
+    variable in place).
+    """
+
+    @abstractmethod
+    def start(self) -> None:
+        """Build the engine's initial state (`restore` overwrites it)."""
+
+    @abstractmethod
+    def _tree(self) -> Any:
+        """The engine's state as a nest of arrays."""
+
+    @abstractmethod
+    def _set_tree(self, tree: Any) -> None:
+        """Take ``tree`` (the nest `_tree` returned, restored) as the engine's state."""
+
+    @abstractmethod
+    def _flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        """The leaves of ``tree`` and a function that packs new leaves into its structure."""
+
+    @abstractmethod
+    def _restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        """The leaf that replaces ``like`` when its saved value is ``saved``."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        leaves, _ = self._flatten(self._tree())
+        return {f"leaf{i:05d}": np.asarray(x) for i, x in enumerate(leaves)}
+
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self.start()
+        leaves, pack = self._flatten(self._tree())
+        if len(arrays) != len(leaves):
+            raise InferenceError(f"the checkpoint holds {len(arrays)} arrays where this run's state has {len(leaves)}")
+        self._set_tree(pack([self._restored_leaf(arrays[f"leaf{i:05d}"], x) for i, x in enumerate(leaves)]))
 
 
 class NpzStore:
