@@ -151,7 +151,7 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     assert summary["chosen_against_fixed_rule"]["runs"] == 2 * BATCH
 
 
-@pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
+@pytest.mark.needs_runtime("jax")
 def test_vectorised_jobs_equal_single_runs():
     cfg, horizon = TINY, HORIZON
     jobs = [Job("fixed", 2.0, 3.0, 1), Job("other", 3.0, 4.0, 0)]
@@ -218,7 +218,7 @@ def test_bad_input_is_named(tmp_path, capsys):
     assert not (tmp_path / "x" / "runs.jsonl").exists()
 
 
-@pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
+@pytest.mark.needs_runtime("jax")
 def test_robust_design_pipeline(tmp_path, monkeypatch):
     """The learning phase's bookkeeping, with a stand-in for the (separately tested) trainer.
 
@@ -259,7 +259,7 @@ def test_robust_design_pipeline(tmp_path, monkeypatch):
         assert (tmp_path / name).read_bytes()[:4] in (b"\x89PNG", b"poli")
 
 
-@pytest.mark.skipif("jax" not in runtime_names(), reason="needs the JAX runtime")
+@pytest.mark.needs_runtime("jax")
 def test_learning_scammers_improve_on_the_fixed_rule():
     pytest.importorskip("recosim.inference")
     from recosim.usecases.integrity_learning import TrainingSetup, train_best_response
