@@ -48,11 +48,18 @@ RESOLUTIONS = {"newest": ["--upgrade"], "lowest": ["--resolution", "lowest-direc
 JAX_ECOSYSTEM = ["jax", "jaxlib", "flax", "optax", "numpyro", "blackjax"]
 
 # The packages whose suites CI also runs on the lowest versions (``nox -t ci``); every
-# package has a lowest and a newest-Python session for running by hand. The runtime
-# sessions there leave out the use cases' suites: they reach the runtime through the same
-# calls as the library's suite and take most of the time; ``lowest(usecases)`` runs them.
+# package has a lowest and a newest-Python session for running by hand. On the lowest
+# versions a runtime session runs the runtime's own suite and the library's contract suites:
+# every backend operation and distribution against NumPy, the runtime contract, the checked
+# mode and the log-probability fuzzing. The library's blocks and the use cases reach a
+# runtime only through those operations; ``lowest(library)`` and ``lowest(usecases)`` run
+# their whole suites by hand.
 LOWEST_IN_CI = ["tf", "jax"]
-LOWEST_LEAVES_OUT = {"tf": [f"{USECASES}/tests"], "jax": [f"{USECASES}/tests"]}
+LIBRARY_CONTRACT = [
+    f"{LIBRARY}/tests/{name}.py"
+    for name in ("test_backend_conformance", "test_runtime_contract", "test_trustworthy", "test_log_prob_fuzz")
+]
+LOWEST_TESTS = {"tf": [f"{TF}/tests", *LIBRARY_CONTRACT], "jax": [f"{JAX}/tests", *LIBRARY_CONTRACT]}
 
 # Where a runtime session runs the use cases' suite it also installs the inference methods
 # their trainers use (interest evolution on TF and JAX, learning scammers on JAX).
@@ -116,7 +123,7 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     """Install ``package`` as ``PACKAGES`` says, picking versions by ``resolution``, and run its suites."""
     installs, test_dirs, runtimes = PACKAGES[package]
     if resolution == "lowest":
-        test_dirs = [d for d in test_dirs if d not in LOWEST_LEAVES_OUT.get(package, [])]
+        test_dirs = LOWEST_TESTS.get(package, test_dirs)
     targets = _existing(test_dirs)
     if not targets:
         session.error(f"package {package!r} has no tests")
@@ -133,8 +140,11 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
-    for target in targets:  # one run per package: each tests/ folder has its own conftest
-        session.run(*PYTEST, target, *session.posargs, env=env)
+    runs: dict[str, list[str]] = {}  # one run per tests/ folder: each has its own conftest
+    for target in targets:
+        runs.setdefault(target if os.path.isdir(target) else os.path.dirname(target), []).append(target)
+    for paths in runs.values():
+        session.run(*PYTEST, *paths, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["ci"])
