@@ -177,13 +177,20 @@ class TrajectoryScorer:
         return total_of(self.by_step(value_trajectory, num_steps, seed=seed, settings=settings))
 
     def traced_total(
-        self, value_trajectory: Mapping[str, Any], num_steps: int | None, seed: Any, settings: Mapping[str, Any]
+        self,
+        value_trajectory: Mapping[str, Any],
+        num_steps: int | None,
+        seed: Any,
+        settings: Mapping[str, Any] | None = None,
     ) -> Any:
-        """:meth:`total` without a jit of its own, for use inside a caller's compiled function."""
+        """:meth:`total` without a jit of its own, for use inside a caller's compiled function.
+
+        ``settings`` (default: those in force) may be traced values of the caller's function.
+        """
         traj, length = prepare_trajectory(self.network, value_trajectory)
         steps = check_num_steps(num_steps, length)
         score = self.score_scan if self.jit else self.score_loop
-        with using_settings(settings):
+        with using_settings(settings_in_force(settings)):
             return total_of(score(steps, traj, self._key(seed)))
 
     def _key(self, seed: Any) -> Any:
