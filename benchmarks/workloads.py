@@ -172,9 +172,11 @@ def ecosystem(
 
     Run ``i`` of every cap uses seed ``chunk_seed(seed, i)`` (the use case's seeds);
     ``runs_per_call`` runs go into one ``run_many`` call where the runtime offers it
-    (default: the use case's own default). Phases: ``build`` (model and runtime
-    objects), ``first`` (all runs, compiling on the way), ``warm`` (the same number
-    of runs again with fresh seeds on the same compiled runtimes).
+    (default: the use case's own default). As in the use case, one runtime serves
+    every cap: the cap is the model's ``"boost_cap"`` setting, given per call.
+    Phases: ``build`` (model and runtime objects), ``first`` (all runs, compiling
+    on the way), ``warm`` (the same number of runs again with fresh seeds on the
+    same compiled runtime).
     """
     import numpy as np
 
@@ -189,24 +191,23 @@ def ecosystem(
         runtime_cls = get_plugins().get_runtime(runtime)
     with clock.phase("build"):
         means = load_provider_means(provider_means or default_provider_means_path())
-        runtimes = {}
-        for cap in boost_caps:
-            cfg = EcosystemConfig(num_users=num_users, num_docs=num_docs, boost_cap=cap, provider_means=means)
-            runtimes[cap] = runtime_cls(ecosystem_variables(cfg), seed=seed)
+        cfg = EcosystemConfig(num_users=num_users, num_docs=num_docs, boost_cap=boost_caps[0], provider_means=means)
+        rt = runtime_cls(ecosystem_variables(cfg), seed=seed, settings={"boost_cap": boost_caps[0]})
 
     def one_pass(first_run: int) -> dict[float, list[float]]:
         utilities: dict[float, list[float]] = {}
-        for cap, rt in runtimes.items():
+        for cap in boost_caps:
+            settings = {"boost_cap": cap}
             own = max(1, int(getattr(rt, "runs_per_call", 1) or 1))
             batch = (runs_per_call or own) if hasattr(rt, "run_many") else 1
             runs = list(range(first_run, first_run + num_runs))
             for start in range(0, num_runs, batch):
                 seeds = [chunk_seed(seed, i) for i in runs[start : start + batch]]
                 if len(seeds) > 1:
-                    final = rt.run_many(seeds, num_steps=horizon - 1)
+                    final = rt.run_many(seeds, num_steps=horizon - 1, settings=settings)
                     per_run = np.asarray(final["metrics"].get("cumulative_utility")).mean(axis=-1)
                 else:
-                    final = rt.execute(horizon - 1, seed=seeds[0])
+                    final = rt.execute(horizon - 1, seed=seeds[0], settings=settings)
                     per_run = [np.asarray(final["metrics"].get("cumulative_utility")).mean()]
                 utilities.setdefault(cap, []).extend(float(u) for u in per_run)
         return utilities
@@ -214,7 +215,7 @@ def ecosystem(
     with clock.phase("first"):
         first = one_pass(0)
     result: dict[str, Any] = {
-        "runs_per_call": runs_per_call or max(1, int(getattr(next(iter(runtimes.values())), "runs_per_call", 1) or 1)),
+        "runs_per_call": runs_per_call or max(1, int(getattr(rt, "runs_per_call", 1) or 1)),
         "utility": {f"L={cap:g}": _mean_and_stderr(u) for cap, u in first.items()},
         "units": num_runs * len(boost_caps) * horizon,
         "unit": "run-step",

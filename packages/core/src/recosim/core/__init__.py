@@ -1,7 +1,7 @@
 """recosim.core: the backend-agnostic core of recosim.
 
 Values and specs, variables, networks, entities, stories, the runtime contract with
-the NumPy runtime, the random-variable primitive, and the plugin system. Importing
+the NumPy runtime, the random-variable primitive, settings, and the plugin system. Importing
 it never imports TensorFlow or JAX.
 
 >>> from recosim.core import Variable, Value, ValueSpec, FieldSpec, value, NumpyRuntime
@@ -32,6 +32,7 @@ from recosim.core.network import Network, NetworkValue
 from recosim.core.plugins import get_plugins, hookimpl
 from recosim.core.random import realize, rv
 from recosim.core.runtime import NumpyRuntime, Runtime
+from recosim.core.settings import SettingError, Settings, setting, using_settings
 from recosim.core.story import Story
 from recosim.core.summary import RunSummary, summarize
 from recosim.core.usecase import Parameter, UseCase
@@ -67,6 +68,8 @@ __all__ = [
     "RecosimError",
     "RunSummary",
     "Runtime",
+    "SettingError",
+    "Settings",
     "SpecError",
     "Story",
     "UnknownPluginError",
@@ -84,7 +87,9 @@ __all__ = [
     "numpy_backend",
     "realize",
     "rv",
+    "setting",
     "summarize",
     "using_backend",
+    "using_settings",
     "value",
 ]

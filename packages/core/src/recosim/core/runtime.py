@@ -14,6 +14,12 @@ calls, so a model runs anywhere by changing one argument:
 * ``log_probability_fn(value_trajectory, latent)``: the same as a function of
   held-out (latent) entries, an MCMC target.
 
+Settings (`recosim.core.settings`) are named values that behaviours read with
+``setting(name, default=...)``: the constructor's ``settings={...}`` declares them
+with their defaults, and every call above takes ``settings={...}`` to override
+some for that call. Compiled runtimes pass them as arguments of the compiled
+program, so changing a value does not compile again.
+
 Seeds are explicit. A runtime built with ``seed=s`` gives the same result for the
 same call every time; successive calls on one runtime use successive derived seeds
 (so a loop of calls gives independent runs), and ``seed=`` on a call overrides
@@ -47,6 +53,7 @@ from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
 from recosim.core.seeds import fold
+from recosim.core.settings import Settings, active_settings, using_settings
 from recosim.core.story import Story, network_from_story
 from recosim.core.trajectory import check_count, slice_step, stack_steps
 from recosim.core.value import Value, shape_of
@@ -74,14 +81,29 @@ class Runtime(ABC):
     keys at once, and ``log_probability`` / ``log_probability_fn`` with compiled
     versions. The public calls check their arguments once, here, and derive keys
     by the convention of `recosim.core.seeds`.
+
+    ``settings`` declares the runtime's settings and their defaults (name ->
+    number or array; `recosim.core.settings`). A call runs with the declared
+    values, overridden by its own ``settings=``, in force: :meth:`simulate` and
+    :meth:`simulate_batch` find them with :meth:`current_settings` (a compiled
+    runtime passes them as arguments of its compiled function and opens
+    `using_settings` on them inside it).
     """
 
     name: ClassVar[str] = ""
 
-    def __init__(self, network: ModelLike, *, seed: int | None = None, validate: bool = False) -> None:
+    def __init__(
+        self,
+        network: ModelLike,
+        *,
+        seed: int | None = None,
+        validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self.network = network_from_story(network)
         self.seed = int(secrets.randbits(31)) if seed is None else int(seed)
         self.validate = bool(validate)
+        self.settings = Settings(settings)
         self._calls = 0
 
     @property
@@ -111,20 +133,32 @@ class Runtime(ABC):
 
     # -- the contract ---------------------------------------------------------------------
     def trajectory(
-        self, length: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
+        self,
+        length: int,
+        starting_value: Mapping[str, Value] | None = None,
+        *,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> NetworkValue:
         """``length`` steps (``length >= 1``), each field stacked on a new leading time axis."""
         length = check_count(length, "trajectory length", 1)
         start = self._start(starting_value)
-        return self.simulate("trajectory", length, self._next_key(seed), start)
+        with self.using_settings(settings):
+            return self.simulate("trajectory", length, self._next_key(seed), start)
 
     def execute(
-        self, num_steps: int, starting_value: Mapping[str, Value] | None = None, *, seed: int | None = None
+        self,
+        num_steps: int,
+        starting_value: Mapping[str, Value] | None = None,
+        *,
+        seed: int | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> NetworkValue:
         """The value after ``num_steps`` transitions from the initial (or starting) value."""
         num_steps = check_count(num_steps, "num_steps", 0)
         start = self._start(starting_value)
-        return self.simulate("execute", num_steps, self._next_key(seed), start)
+        with self.using_settings(settings):
+            return self.simulate("execute", num_steps, self._next_key(seed), start)
 
     def run_many(
         self,
@@ -134,6 +168,7 @@ class Runtime(ABC):
         length: int | None = None,
         num_steps: int | None = None,
         starting_value: Mapping[str, Value] | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> NetworkValue:
         """Independent runs; every field gains a leading run axis.
 
@@ -141,7 +176,7 @@ class Runtime(ABC):
         or ``num_steps`` for final values (``[runs, ...]``, as :meth:`execute`). Run
         ``i`` equals the single call with the same key: ``trajectory(length,
         seed=seeds[i])``, or with ``num_runs=n`` (or an int ``seeds``) the runtime's
-        ``i``-th next call. ``starting_value`` is shared by all runs. Compiled runtimes
+        ``i``-th next call. ``starting_value`` and ``settings`` are shared by all runs. Compiled runtimes
         run the batch in one call; summarise it with `recosim.core.summary.summarize`.
 
         >>> from recosim.core.examples import random_walk_variables
@@ -151,19 +186,27 @@ class Runtime(ABC):
         """
         kind, n = self._run_many_kind(length, num_steps)
         start = self._start(starting_value)
-        return self.simulate_batch(kind, n, self.run_keys(seeds, num_runs=num_runs), start)
+        with self.using_settings(settings):
+            return self.simulate_batch(kind, n, self.run_keys(seeds, num_runs=num_runs), start)
 
     def log_probability(
-        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+        self,
+        value_trajectory: Mapping[str, Value],
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Any:
         """Log-probability of steps ``0..num_steps`` of ``value_trajectory`` under the network.
 
         Every draw must be logged as a field of its variable unless ``seed`` is given,
         which samples the draws the data does not log (see `recosim.core.log_probability`).
+        The model is scored under the runtime's settings (overridden by ``settings``).
         """
-        return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, backend=self.backend, seed=seed, validate=self.validate
-        )
+        with self.using_settings(settings):
+            return log_probability_from_value_trajectory(
+                self.network, value_trajectory, num_steps, backend=self.backend, seed=seed, validate=self.validate
+            )
 
     def log_probability_fn(
         self,
@@ -172,17 +215,48 @@ class Runtime(ABC):
         num_steps: int | None = None,
         *,
         seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> LogProbabilityFn:
         """The log-probability of ``value_trajectory`` as a function of its ``latent`` entries.
 
         A latent name is ``"variable/field"`` (a dotted field covers its sub-fields)
         or ``"variable"`` (the whole Value), on every runtime. The function is what
         an MCMC kernel calls as ``target_log_prob_fn(*state)``; compiled runtimes
-        return compiled, differentiable versions.
+        return compiled, differentiable versions. It scores under the runtime's
+        settings (overridden by ``settings``) as they are when it is built.
         """
-        return LogProbabilityFn(
-            self.network, value_trajectory, latent, num_steps, seed=seed, backend=self.backend, validate=self.validate
+        return _SettledLogProbabilityFn(
+            self.network,
+            value_trajectory,
+            latent,
+            num_steps,
+            seed=seed,
+            backend=self.backend,
+            validate=self.validate,
+            settings=self.backend_settings(settings),
         )
+
+    # -- settings -----------------------------------------------------------------------
+    def backend_settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The declared settings with ``overrides`` applied (checked), as arrays of this runtime's backend."""
+        values = self.settings.resolve(overrides)
+        B = self.backend
+        return {name: B.asarray(v) for name, v in values.items()}
+
+    def using_settings(self, overrides: Mapping[str, Any] | None = None) -> AbstractContextManager[Any]:
+        """A context in which the runtime's settings, with ``overrides`` applied, are in force (checked now)."""
+        return using_settings(self.backend_settings(overrides))
+
+    def current_settings(self) -> dict[str, Any]:
+        """This runtime's settings as they are in force now: the call's, or the declared defaults outside a call.
+
+        What :meth:`simulate` passes to a compiled function. Only this runtime's
+        declared names are taken, so settings of another runtime's run do not leak in.
+        """
+        active = active_settings()
+        if active is None or any(name not in active for name in self.settings):
+            return self.backend_settings()
+        return {name: active[name] for name in self.settings}
 
     # -- keys and checks -----------------------------------------------------------------
     def _next_key(self, seed: int | None) -> Any:
@@ -265,6 +339,18 @@ class Runtime(ABC):
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"
 
 
+class _SettledLogProbabilityFn(LogProbabilityFn):
+    """Core's log-probability function, evaluated with the settings it was built with in force."""
+
+    def __init__(self, *args: Any, settings: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.settings = dict(settings)
+
+    def __call__(self, *values: Any) -> Any:
+        with using_settings(self.settings):
+            return super().__call__(*values)
+
+
 class NumpyRuntime(Runtime):
     """Ancestral sampling in a Python loop over NumPy arrays.
 
@@ -281,8 +367,9 @@ class NumpyRuntime(Runtime):
         seed: int | None = None,
         callback: Callable[[int], None] | None = None,
         validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(network, seed=seed, validate=validate)
+        super().__init__(network, seed=seed, validate=validate, settings=settings)
         self.callback = callback
 
     @property

@@ -35,6 +35,7 @@ from recosim.core.errors import SpecError
 from recosim.core.log_probability import LogProbabilityFn as CoreLogProbabilityFn
 from recosim.core.log_probability import replace_fields, step_log_probabilities
 from recosim.core.network import Network
+from recosim.core.settings import active_settings, using_settings
 from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, trajectory_length
 from recosim.core.value import Value
@@ -120,7 +121,9 @@ class TrajectoryScorer:
     """Per-variable, per-step log-probabilities of trajectories under one network.
 
     Compiled functions are cached per number of scored transitions (and per
-    trajectory shapes, by ``jax.jit`` itself). With ``jit=False`` the steps are
+    trajectory shapes, by ``jax.jit`` itself). Settings (`recosim.core.settings`)
+    are an argument of the compiled function: ``settings=`` of each call, or
+    those in force when it is called. With ``jit=False`` the steps are
     scored in a Python loop on concrete arrays, which is easier to debug; so
     they are with ``validate=True`` (checked mode: impossible data is refused,
     naming the variable, field and step, instead of scoring ``-inf``).
@@ -136,30 +139,59 @@ class TrajectoryScorer:
         self._compiled: dict[tuple[int, bool], Callable[..., dict[str, Any]]] = {}
 
     def by_step(
-        self, value_trajectory: Mapping[str, Any], num_steps: int | None = None, *, seed: Any = None
+        self,
+        value_trajectory: Mapping[str, Any],
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``{variable: log-probabilities of steps 0..num_steps}`` (arrays of length ``num_steps + 1``)."""
         traj, length = prepare_trajectory(self.network, value_trajectory)
         steps = check_num_steps(num_steps, length)
         key = self._key(seed)
+        values = settings_in_force(settings)
         if not self.jit:
-            return self.score_loop(steps, traj, key)
+            with using_settings(values):
+                return self.score_loop(steps, traj, key)
         cache_key = (steps, key is not None)
         fn = self._compiled.get(cache_key)
         if fn is None:
-            fn = self._compiled[cache_key] = jax.jit(lambda tr, k: self.score_scan(steps, tr, k))
-        return fn(traj, key)
 
-    def total(self, value_trajectory: Mapping[str, Any], num_steps: int | None = None, *, seed: Any = None) -> Any:
+            def score(tr: dict[str, Value], k: Any, st: Mapping[str, Any]) -> dict[str, Any]:
+                with using_settings(st):
+                    return self.score_scan(steps, tr, k)
+
+            fn = self._compiled[cache_key] = jax.jit(score)
+        return fn(traj, key, values)
+
+    def total(
+        self,
+        value_trajectory: Mapping[str, Any],
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Any:
         """Sum over variables and steps of :meth:`by_step`."""
-        return total_of(self.by_step(value_trajectory, num_steps, seed=seed))
+        return total_of(self.by_step(value_trajectory, num_steps, seed=seed, settings=settings))
 
-    def traced_total(self, value_trajectory: Mapping[str, Any], num_steps: int | None, seed: Any) -> Any:
-        """:meth:`total` without a jit of its own, for use inside a caller's compiled function."""
+    def traced_total(
+        self,
+        value_trajectory: Mapping[str, Any],
+        num_steps: int | None,
+        seed: Any,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """:meth:`total` without a jit of its own, for use inside a caller's compiled function.
+
+        ``settings`` (default: those in force) may be traced values of the caller's function.
+        """
         traj, length = prepare_trajectory(self.network, value_trajectory)
         steps = check_num_steps(num_steps, length)
         score = self.score_scan if self.jit else self.score_loop
-        return total_of(score(steps, traj, self._key(seed)))
+        with using_settings(settings_in_force(settings)):
+            return total_of(score(steps, traj, self._key(seed)))
 
     def _key(self, seed: Any) -> Any:
         return None if seed is None else (self.backend.make_seed(seed) if isinstance(seed, int) else seed)
@@ -199,6 +231,12 @@ class TrajectoryScorer:
             rows.append(self._step(current, previous, key, t))
             previous = current
         return {n: jnp.stack([r[n] for r in rows]) for n in self.network.names}
+
+
+def settings_in_force(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``settings`` as JAX arrays, or (None) those in force now: what a compiled scorer takes as its argument."""
+    values = active_settings() if settings is None else settings
+    return {name: jnp.asarray(v) for name, v in (values or {}).items()}
 
 
 def total_of(per_step: Mapping[str, Any]) -> Any:
@@ -258,23 +296,25 @@ class LogProbabilityFn(CoreLogProbabilityFn):
         seed: Any = None,
         jit: bool = True,
         validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             variables, value_trajectory, latent, num_steps, seed=seed, backend=jax_backend(), validate=validate
         )
         self._base = jax.tree.map(jnp.asarray, self.base)
         self._scorer = TrajectoryScorer(self.network, jit=jit, validate=self.validate)
+        self.settings = settings_in_force(settings)
         jit = jit and not self.validate
 
-        def evaluate(base: dict[str, Value], values: tuple[Any, ...]) -> Any:
+        def evaluate(base: dict[str, Value], values: tuple[Any, ...], settings: Mapping[str, Any]) -> Any:
             traj = replace_fields(base, dict(zip(self.latent, values)))
-            return self._scorer.traced_total(traj, self.num_steps, self.seed)
+            return self._scorer.traced_total(traj, self.num_steps, self.seed, settings)
 
         self._fn = jax.jit(evaluate) if jit else evaluate
 
     def __call__(self, *values: Any) -> Any:
         self.trajectory_with(*values)  # checks the number of values
-        return self._fn(self._base, values)
+        return self._fn(self._base, values, self.settings)
 
 
 def make_log_probability_fn(
@@ -290,7 +330,8 @@ def make_log_probability_fn(
 
     ``latent`` names ``"variable/field"`` entries (a dotted field covers its
     sub-fields) or whole ``"variable"`` Values; the trajectory may omit them or
-    hold placeholders. The result is the target
+    hold placeholders. It scores under the settings in force when it is built
+    (`recosim.core.settings.using_settings`). The result is the target
     density for MCMC over latent state, e.g. with the JAX substrate of TFP:
 
     >>> import jax.numpy as jnp

@@ -20,6 +20,21 @@ Measured on the ecosystem model (2000 users x 400 documents, 2 cores), a
 ``vmap`` ped batch of 8 runs takes longer per run than 8 single runs, while two
 runs side by side on two cores take little more than one. On other devices
 (GPU, TPU) the batch is one ``vmap`` ped call.
+
+Settings (`recosim.core.settings`) are an argument of every compiled function
+(the single run, the ``vmap`` ped batch, and the function traced inside a
+caller's transformation), so a call with new values of the same dtype and shape
+reuses the compiled code:
+
+>>> from recosim.core import Value, ValueSpec, FieldSpec, Variable, value, setting
+>>> rate = Variable("total", ValueSpec(x=FieldSpec((), "float32")))
+>>> rate.initial_value = value(lambda: Value(x=setting("rate")))
+>>> rate.value = value(lambda p: Value(x=p.get("x") + setting("rate")), (rate.previous,))
+>>> rt = JaxRuntime([rate], seed=0, settings={"rate": 1.0})
+>>> [float(rt.execute(3, settings={"rate": r})["total"].get("x")) for r in (1.0, 2.5)]
+[4.0, 10.0]
+>>> len(rt._executables)  # one compiled program for both values
+1
 """
 
 from __future__ import annotations
@@ -44,6 +59,7 @@ from recosim.core.network import NetworkValue
 from recosim.core.random import seed as seed_handler
 from recosim.core.runtime import ModelLike, RunKind, Runtime
 from recosim.core.seeds import fold
+from recosim.core.settings import using_settings
 from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
@@ -143,7 +159,9 @@ class JaxRuntime(Runtime):
     otherwise carry it in 32 bits). ``callback(t)`` is called on the host after each
     transition (single runs only). Compiled functions are cached per call kind and
     length: build a new runtime after changing parameters the behaviours close over
-    (or build the model inside a function you jit or differentiate).
+    (or build the model inside a function you jit or differentiate), or make them
+    settings (``settings={...}``, read with `recosim.core.setting`), which every
+    compiled function takes as an argument.
     """
 
     name = "jax"
@@ -159,8 +177,9 @@ class JaxRuntime(Runtime):
         jit: bool = True,
         callback: Callable[[int], None] | None = None,
         validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(network, seed=seed, validate=validate)
+        super().__init__(network, seed=seed, validate=validate, settings=settings)
         refuse_64_bit_specs(self.network)
         self.jit = bool(jit)
         self.callback = callback
@@ -176,7 +195,7 @@ class JaxRuntime(Runtime):
         peak of one run is measured from the compiled function (XLA's memory
         analysis of its arguments, outputs and temporaries).
         """
-        return self._parallel_runs(self._executable(kind, n, self.backend.make_seed(0), None))
+        return self._parallel_runs(self._executable(kind, n, self.backend.make_seed(0), None, self.current_settings()))
 
     def _parallel_runs(self, executable: Any) -> int:
         cores = cpu_cores()
@@ -189,13 +208,24 @@ class JaxRuntime(Runtime):
             return 1
         return int(max(1, min(cores, available_memory() // (2 * max(per_run, 1)))))
 
-    def _executable(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None, report: bool = False) -> Any:
-        """The compiled single run for these arguments' shapes (compiled once, ahead of the call)."""
-        leaves, tree = jax.tree.flatten(start)
-        cache_key = (kind, n, report, tree, tuple((x.shape, x.dtype) for x in leaves))
+    def _executable(
+        self,
+        kind: RunKind,
+        n: int,
+        key: Any,
+        start: NetworkValue | None,
+        settings: Mapping[str, Any],
+        report: bool = False,
+    ) -> Any:
+        """The compiled single run for these arguments' shapes (compiled once, ahead of the call).
+
+        Settings are an argument: their values never enter the cache key, only their shapes and dtypes.
+        """
+        leaves, tree = jax.tree.flatten((start, settings))
+        cache_key = (kind, n, report, tree, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves))
         exe = self._executables.get(cache_key)
         if exe is None:
-            exe = jax.jit(partial(self._run_fn(kind), n, report)).lower(key, start).compile()
+            exe = jax.jit(partial(self._run, kind, n, report)).lower(key, start, settings).compile()
             self._executables[cache_key] = exe
         return exe
 
@@ -205,17 +235,22 @@ class JaxRuntime(Runtime):
 
     # -- one step ---------------------------------------------------------------
     def initial_step(self, key: Any) -> NetworkValue:
-        """The initial value under step key ``fold_in(key, 0)`` (traceable)."""
+        """The initial value under step key ``fold_in(key, 0)`` (traceable).
+
+        Behaviours read the settings in force (a run's), else the runtime's declared ones.
+        """
         B = self.backend
-        with using_backend(B), seed_handler(fold(B, key, 0), B), self._checked(0):
-            out = initial_step(self.network)
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, 0), B):
+            with self._checked(0):
+                out = initial_step(self.network)
         return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
 
     def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
         """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
         B = self.backend
-        with using_backend(B), seed_handler(fold(B, key, t), B), self._checked(t):
-            out = transition(self.network, previous, step=t)
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, t), B):
+            with self._checked(t):
+                out = transition(self.network, previous, step=t)
         return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
 
     def _checked(self, step: Any) -> AbstractContextManager[Any]:
@@ -276,12 +311,19 @@ class JaxRuntime(Runtime):
     def _run_fn(self, kind: str) -> Callable[..., NetworkValue]:
         return self._trajectory_fn if kind == "trajectory" else self._execute_fn
 
+    def _run(
+        self, kind: str, n: int, report: bool, key: Any, start: NetworkValue | None, settings: Mapping[str, Any]
+    ) -> NetworkValue:
+        """One whole run with ``settings`` (the compiled function's argument) in force while it is traced."""
+        with using_settings(settings):
+            return self._run_fn(kind)(n, report, key, start)
+
     def _jitted_fn(self, kind: str, n: int, report: bool) -> Callable[..., NetworkValue]:
         """One run as a ``jax.jit`` function (traced again for new argument shapes or closed-over tracers)."""
         cache_key = ("single", kind, n, report)
         fn = self._compiled.get(cache_key)
         if fn is None:
-            fn = jax.jit(partial(self._run_fn(kind), n, report))
+            fn = jax.jit(partial(self._run, kind, n, report))
             self._compiled[cache_key] = fn
         return fn
 
@@ -290,7 +332,7 @@ class JaxRuntime(Runtime):
         cache_key = ("batch", kind, n)
         fn = self._compiled.get(cache_key)
         if fn is None:
-            fn = jax.jit(jax.vmap(partial(self._run_fn(kind), n, False), in_axes=(0, None)))
+            fn = jax.jit(jax.vmap(partial(self._run, kind, n, False), in_axes=(0, None, None)))
             self._compiled[cache_key] = fn
         return fn
 
@@ -303,9 +345,10 @@ class JaxRuntime(Runtime):
             return self._eager(count, key, start, stack)
         self._refuse_outer_handlers()
         report = self.callback is not None
+        settings = self.current_settings()
         if not _outside_traces():  # inside grad or jit the model may close over tracers: trace it along
-            return self._jitted_fn(kind, n, report)(key, start)
-        return self._executable(kind, n, key, start, report)(key, start)
+            return self._jitted_fn(kind, n, report)(key, start, settings)
+        return self._executable(kind, n, key, start, settings, report)(key, start, settings)
 
     def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
         """Every key's run: single compiled runs side by side on CPU, one ``vmap`` ped call elsewhere."""
@@ -313,28 +356,36 @@ class JaxRuntime(Runtime):
             return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         start = self._carry_start(start)
+        settings = self.current_settings()
         if not _on_cpu() or not _outside_traces():
-            return self._batched_fn(kind, n)(keys, start)
+            return self._batched_fn(kind, n)(keys, start, settings)
         keys = jnp.asarray(keys)
-        fn = self._executable(kind, n, keys[0], start)
+        fn = self._executable(kind, n, keys[0], start, settings)
         workers = min(self._parallel_runs(fn), int(keys.shape[0]))
         if workers <= 1:
-            runs = [fn(key, start) for key in keys]
+            runs = [fn(key, start, settings) for key in keys]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recosim-run") as pool:
-                runs = list(pool.map(lambda key: jax.block_until_ready(fn(key, start)), keys))
+                runs = list(pool.map(lambda key: jax.block_until_ready(fn(key, start, settings)), keys))
         return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
 
     # -- log-probabilities ---------------------------------------------------------------------
     def log_probability(
-        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+        self,
+        value_trajectory: Mapping[str, Value],
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Any:
         """Log-probability of ``value_trajectory`` (steps ``0..num_steps``), compiled with a scan over steps.
 
         Equal to `recosim.core.log_probability.log_probability_from_value_trajectory`
-        on the same data; ``seed`` samples draws that the data does not log.
+        on the same data; ``seed`` samples draws that the data does not log. Scored
+        under the runtime's settings (overridden by ``settings``), an argument of the
+        compiled function.
         """
-        return self._scorer.total(value_trajectory, num_steps, seed=seed)
+        return self._scorer.total(value_trajectory, num_steps, seed=seed, settings=self.backend_settings(settings))
 
     def log_probability_fn(
         self,
@@ -343,14 +394,30 @@ class JaxRuntime(Runtime):
         num_steps: int | None = None,
         *,
         seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> LogProbabilityFn:
-        """The log-probability as a jit-compiled, differentiable function of the ``latent`` entries."""
+        """The log-probability as a jit-compiled, differentiable function of the ``latent`` entries.
+
+        It scores under the runtime's settings (overridden by ``settings``) as they are when it is built.
+        """
         return LogProbabilityFn(
-            self.network, value_trajectory, latent, num_steps, seed=seed, jit=self.jit, validate=self.validate
+            self.network,
+            value_trajectory,
+            latent,
+            num_steps,
+            seed=seed,
+            jit=self.jit,
+            validate=self.validate,
+            settings=self.backend_settings(settings),
         )
 
     def log_probability_by_step(
-        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: Any = None
+        self,
+        value_trajectory: Mapping[str, Value],
+        num_steps: int | None = None,
+        *,
+        seed: Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """``{variable: [log-probability of step t for t in 0..num_steps]}``."""
-        return self._scorer.by_step(value_trajectory, num_steps, seed=seed)
+        """``{variable: [log-probability of step t for t in 0..num_steps]}``, under the runtime's settings."""
+        return self._scorer.by_step(value_trajectory, num_steps, seed=seed, settings=self.backend_settings(settings))

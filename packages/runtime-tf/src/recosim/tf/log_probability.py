@@ -33,6 +33,7 @@ from recosim.core.log_probability import log_probability_accumulator_variables, 
 from recosim.core.network import Network
 from recosim.core.replay import replay_variable
 from recosim.core.seeds import fold
+from recosim.core.settings import active_settings, using_settings
 from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, trajectory_length
 from recosim.core.value import Value
@@ -104,15 +105,23 @@ def _score(network: Network, traj: Flat, num_steps: Any, seed: Any, *, validate:
     return total
 
 
+def _settings_in_force(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``settings`` as tensors, or (None) those in force now: what a compiled scorer takes as its argument."""
+    values = active_settings() if settings is None else settings
+    return {name: tf.convert_to_tensor(v) for name, v in (values or {}).items()}
+
+
 def _compiled_scorer(network: Network) -> Any:
+    """``fn(traj, num_steps, settings, seed=None)``, one ``tf.function`` per model (settings are an argument)."""
     key = tuple(id(v) for v in network.variables)
     hit = _COMPILED.get(key)
     if hit is not None and hit[0].variables == network.variables:
         _COMPILED.move_to_end(key)
         return hit[1]
 
-    def score(traj: Flat, num_steps: Any, seed: Any = None) -> Any:
-        return _score(network, traj, num_steps, seed)
+    def score(traj: Flat, num_steps: Any, settings: Mapping[str, Any], seed: Any = None) -> Any:
+        with using_settings(settings):
+            return _score(network, traj, num_steps, seed)
 
     fn = tf.function(score, autograph=False)
     _COMPILED[key] = (network, fn)
@@ -137,6 +146,7 @@ def log_probability_from_value_trajectory(
     seed: int | Any = None,
     compiled: bool = True,
     validate: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> Any:
     """Log-probability of steps ``0..num_steps`` of ``value_trajectory`` under ``variables``.
 
@@ -146,15 +156,20 @@ def log_probability_from_value_trajectory(
     compiled function is cached per model, so calling this in a training loop
     traces once per trajectory shape. Returns a scalar tensor. Data outside its
     distribution's support scores ``-inf``; ``validate=True`` (checked mode, run
-    eagerly) refuses it instead, naming the variable, field and step.
+    eagerly) refuses it instead, naming the variable, field and step. Behaviours
+    read ``settings`` (name -> value; default: the settings in force,
+    `recosim.core.settings`), an argument of the compiled function.
     """
     network, traj, steps = _prepare(variables, value_trajectory, num_steps)
     B = tf_backend()
     key = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
+    values = _settings_in_force(settings)
     if not compiled or validate:
-        return _score(network, traj, steps, key, validate=validate)
+        with using_settings(values):
+            return _score(network, traj, steps, key, validate=validate)
     fn = _compiled_scorer(network)
-    return fn(traj, tf.constant(steps, tf.int32), key) if key is not None else fn(traj, tf.constant(steps, tf.int32))
+    count = tf.constant(steps, tf.int32)
+    return fn(traj, count, values, key) if key is not None else fn(traj, count, values)
 
 
 class LogProbabilityFn(CoreLogProbabilityFn):
@@ -177,10 +192,12 @@ class LogProbabilityFn(CoreLogProbabilityFn):
         *,
         seed: int | Any = None,
         validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(variables, value_trajectory, latent, num_steps, backend=tf_backend(), validate=validate)
         B = tf_backend()
         self.seed = None if seed is None else (B.make_seed(seed) if isinstance(seed, int) else seed)
+        self.settings = _settings_in_force(settings)
         self._base = to_tensors(self.base, self.network)
         self._fn = _compiled_scorer(self.network)
 
@@ -217,8 +234,11 @@ class LogProbabilityFn(CoreLogProbabilityFn):
         traj = self._fill(values)
         steps = tf.constant(check_num_steps(self.num_steps, trajectory_length(self.network.names, traj)), tf.int32)
         if self.validate:
-            return _score(self.network, traj, steps, self.seed, validate=True)
-        return self._fn(traj, steps) if self.seed is None else self._fn(traj, steps, self.seed)
+            with using_settings(self.settings):
+                return _score(self.network, traj, steps, self.seed, validate=True)
+        if self.seed is None:
+            return self._fn(traj, steps, self.settings)
+        return self._fn(traj, steps, self.settings, self.seed)
 
 
 def make_log_probability_fn(
@@ -234,7 +254,8 @@ def make_log_probability_fn(
     ``latent`` names ``"variable/field"`` entries (a dotted field covers its
     sub-fields) or whole ``"variable"`` Values, as on every runtime. The
     trajectory's values of those entries fix their shapes and dtypes and give
-    ``initial_state``; a whole latent variable may be left out. The result is a
+    ``initial_state``; a whole latent variable may be left out. It scores under
+    the settings in force when it is built. The result is a
     ``tfp.mcmc`` target: ``target_log_prob_fn=fn`` with ``current_state=fn.initial_state``.
     """
     return LogProbabilityFn(variables, value_trajectory, latent, num_steps, seed=seed)

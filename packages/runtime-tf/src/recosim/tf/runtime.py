@@ -15,6 +15,19 @@ Python loop, for debugging; it gives the same numbers as the compiled run.
 Seeds follow the NumPy runtime's convention: a call's key is
 ``fold(make_seed(seed), call_index)`` (or ``make_seed(seed=...)``) and step
 ``t`` draws under ``seed(fold(key, t))`` (`recosim.core.seeds`).
+
+Settings (`recosim.core.settings`) are a tensor argument of every compiled
+function, so new values of the same dtype and shape do not retrace:
+
+>>> from recosim.core import Value, ValueSpec, FieldSpec, Variable, value, setting
+>>> total = Variable("total", ValueSpec(x=FieldSpec((), "float32")))
+>>> total.initial_value = value(lambda: Value(x=setting("rate")))
+>>> total.value = value(lambda p: Value(x=p.get("x") + setting("rate")), (total.previous,))
+>>> rt = TFRuntime([total], seed=0, settings={"rate": 1.0})
+>>> [float(rt.execute(3, settings={"rate": r})["total"].get("x")) for r in (1.0, 2.5)]
+[4.0, 10.0]
+>>> rt.tracing_count
+1
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
 from recosim.core.runtime import ModelLike, RunKind, Runtime
 from recosim.core.seeds import fold
+from recosim.core.settings import using_settings
 from recosim.core.value import Value, shape_of
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
 from recosim.tf.log_probability import LogProbabilityFn, log_probability_from_value_trajectory
@@ -59,7 +73,9 @@ class TFRuntime(Runtime):
 
     Compiled functions see Python state (attributes, recosim handlers opened
     around the call) as it was when they were traced; parameters meant to change
-    between calls belong in ``tf.Variable`` s.
+    between calls belong in ``tf.Variable`` s, or in settings (``settings={...}``,
+    read with `recosim.core.setting`), which every compiled function takes as an
+    argument.
     """
 
     name = "tf"
@@ -78,8 +94,9 @@ class TFRuntime(Runtime):
         xla: bool = False,
         eager: bool = False,
         validate: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(network, seed=seed, validate=validate)
+        super().__init__(network, seed=seed, validate=validate, settings=settings)
         enable_numpy_behavior()
         if xla and (eager or validate):
             raise ValueError(
@@ -97,9 +114,12 @@ class TFRuntime(Runtime):
 
     # -- the step functions (shared by the compiled and the eager paths) ---------
     def initial_step(self, key: Any) -> Flat:
-        """The initial value under the seed ``fold(key, 0)``, as tensors."""
+        """The initial value under the seed ``fold(key, 0)``, as tensors.
+
+        Behaviours read the settings in force (a run's), else the runtime's declared ones.
+        """
         B = self.backend
-        with step_handlers(fold(B, key, 0)), self._checked(0):
+        with using_settings(self.current_settings()), step_handlers(fold(B, key, 0)), self._checked(0):
             value = initial_step(self.network)
         return to_tensors(value, self.network)
 
@@ -110,7 +130,7 @@ class TFRuntime(Runtime):
         ``previous``; otherwise a `SpecError` names the variable and field.
         """
         B = self.backend
-        with step_handlers(fold(B, key, t)), self._checked(t):
+        with using_settings(self.current_settings()), step_handlers(fold(B, key, t)), self._checked(t):
             value = transition(self.network, as_values(previous), step=t)
         return self._conform(value, previous)
 
@@ -208,18 +228,23 @@ class TFRuntime(Runtime):
         return last
 
     def _compiled(self, kind: str, length: int | None, from_start: bool) -> Any:
+        """``fn(key, settings, start=None[, num_steps])``: one run; the settings are tensors in force inside."""
         cache_key = (kind, length, from_start)
         fn = self._functions.get(cache_key)
         if fn is None:
             if kind == "trajectory":
                 assert length is not None
 
-                def python_fn(key: Any, start: Flat | None = None) -> Flat:
-                    return self._trajectory_loop(length, key, start)
+                def python_fn(key: Any, settings: Mapping[str, Any], start: Flat | None = None) -> Flat:
+                    with using_settings(settings):
+                        return self._trajectory_loop(length, key, start)
             else:
 
-                def python_fn(key: Any, start: Flat | None = None, num_steps: Any = None) -> Flat:  # type: ignore[misc]
-                    return self._execute_loop(num_steps, key, start)
+                def python_fn(  # type: ignore[misc]
+                    key: Any, settings: Mapping[str, Any], start: Flat | None = None, num_steps: Any = None
+                ) -> Flat:
+                    with using_settings(settings):
+                        return self._execute_loop(num_steps, key, start)
 
             fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
             self._functions[cache_key] = fn
@@ -252,9 +277,10 @@ class TFRuntime(Runtime):
         fn = self._functions.get(cache_key)
         if fn is None:
 
-            def python_fn(keys: Any, start: Flat | None = None) -> Flat:
+            def python_fn(keys: Any, settings: Mapping[str, Any], start: Flat | None = None) -> Flat:
                 count = n if kind == "trajectory" else tf.constant(n, tf.int32)
-                return self.many_loop(kind, count, keys, start)
+                with using_settings(settings):
+                    return self.many_loop(kind, count, keys, start)
 
             fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
             self._functions[cache_key] = fn
@@ -282,11 +308,12 @@ class TFRuntime(Runtime):
                 return as_values(steps[-1])
             return as_values({nm: {k: tf.stack([s[nm][k] for s in steps]) for k in f} for nm, f in steps[0].items()})
         self._refuse_outer_handlers()
+        settings = self.current_settings()
         if kind == "trajectory":
             fn = self._compiled("trajectory", n, flat_start is not None)
-            return as_values(fn(key) if flat_start is None else fn(key, flat_start))
+            return as_values(fn(key, settings) if flat_start is None else fn(key, settings, flat_start))
         fn = self._compiled("execute", None, flat_start is not None)
-        return as_values(fn(key, flat_start, tf.constant(n, tf.int32)))
+        return as_values(fn(key, settings, flat_start, tf.constant(n, tf.int32)))
 
     def simulate_batch(self, kind: RunKind, n: int, keys: Any, start: NetworkValue | None) -> NetworkValue:
         """Every key's run in one compiled call (a ``tf.while_loop`` over the keys), unless ``eager``."""
@@ -294,14 +321,29 @@ class TFRuntime(Runtime):
             return super().simulate_batch(kind, n, keys, start)
         self._refuse_outer_handlers()
         fn = self._compiled_many(kind, n, start is not None)
-        return as_values(fn(keys) if start is None else fn(keys, to_tensors(start, self.network)))
+        settings = self.current_settings()
+        return as_values(fn(keys, settings) if start is None else fn(keys, settings, to_tensors(start, self.network)))
 
     def log_probability(
-        self, value_trajectory: Mapping[str, Value], num_steps: int | None = None, *, seed: int | Any = None
+        self,
+        value_trajectory: Mapping[str, Value],
+        num_steps: int | None = None,
+        *,
+        seed: int | Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable."""
+        """Log-probability of ``value_trajectory``, compiled (unless ``eager``) and differentiable.
+
+        Scored under the runtime's settings (overridden by ``settings``), an argument of the compiled function.
+        """
         return log_probability_from_value_trajectory(
-            self.network, value_trajectory, num_steps, seed=seed, compiled=not self.eager, validate=self.validate
+            self.network,
+            value_trajectory,
+            num_steps,
+            seed=seed,
+            compiled=not self.eager,
+            validate=self.validate,
+            settings=self.backend_settings(settings),
         )
 
     def log_probability_fn(
@@ -311,15 +353,29 @@ class TFRuntime(Runtime):
         num_steps: int | None = None,
         *,
         seed: int | Any = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> LogProbabilityFn:
-        """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target)."""
-        return LogProbabilityFn(self.network, value_trajectory, latent, num_steps, seed=seed, validate=self.validate)
+        """The log-probability as a compiled, differentiable function of the ``latent`` entries (tfp.mcmc target).
+
+        It scores under the runtime's settings (overridden by ``settings``) as they are when it is built.
+        """
+        return LogProbabilityFn(
+            self.network,
+            value_trajectory,
+            latent,
+            num_steps,
+            seed=seed,
+            validate=self.validate,
+            settings=self.backend_settings(settings),
+        )
 
     def step_function(self, kind: str = "trajectory") -> Callable[..., Any]:
         """The Python function that ``kind`` ("trajectory" or "execute") compiles, for use in other graphs.
 
         ``trajectory``: ``fn(length, key, start=None)``; ``execute``: ``fn(num_steps, key, start=None)``.
-        Both take ``key`` as an ``int32[2]`` seed tensor and return nested dicts of tensors.
+        Both take ``key`` as an ``int32[2]`` seed tensor and return nested dicts of tensors. Behaviours
+        read the settings in force where it runs (`recosim.core.settings.using_settings`), else the
+        runtime's declared ones.
         """
         if kind == "trajectory":
             return self._trajectory_loop

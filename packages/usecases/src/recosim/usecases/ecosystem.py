@@ -9,6 +9,10 @@ shows the top 3; users choose by multinomial logit and receive a noisy utility.
 ``L = 0`` is the myopic recommender. Similarity, the top-k slate and the choice
 are the library's blocks.
 
+The cap is the setting ``"boost_cap"`` (`recosim.core.setting`), whose default is
+``EcosystemConfig.boost_cap``: a runtime built with ``settings={"boost_cap": L}``
+runs every cap with one compiled program, ``settings={"boost_cap": L2}`` per call.
+
 >>> from recosim.core.runtime import NumpyRuntime
 >>> cfg = EcosystemConfig(num_users=20, num_docs=30, boost_cap=1.2)
 >>> final = NumpyRuntime(ecosystem_variables(cfg), seed=0).execute(4)
@@ -25,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
+from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, setting, value
 from recosim.library.choice import MultinomialLogitChoiceModel, TargetPointSimilarity, TopKChoiceModel, get_chosen
 
 __all__ = ["EcosystemConfig", "ecosystem_variables", "default_provider_means", "sample_provider_means"]
@@ -76,6 +80,7 @@ class EcosystemConfig:
     num_docs: int = 400
     slate_size: int = 3
     boost_cap: float = 1.2
+    """The boost cap ``L`` where the runtime declares no ``"boost_cap"`` setting."""
     discount: float = 0.96
     provider_means: np.ndarray = field(default_factory=default_provider_means)
     user_chunk: int = 0
@@ -160,7 +165,8 @@ def ecosystem_variables(cfg: EcosystemConfig) -> list[Variable]:
     def recommend(user_v: Value, docs_v: Value, pulls: Any) -> Value:
         B = get_backend()
         total = B.np.sum(pulls, axis=0)  # pulls of each provider over all users
-        boost = B.np.clip(B.np.mean(total) - total, -cfg.boost_cap, cfg.boost_cap)
+        cap = setting("boost_cap", default=cfg.boost_cap)  # an argument of compiled runs
+        boost = B.np.clip(B.np.mean(total) - total, -cap, cap)
         doc_boost = B.np.take(boost, docs_v.get("provider"), axis=0)  # (D,)
         noise = rv("score_noise", B.tfd.Uniform(B.asarray(0.0, f32), B.asarray(1.0, f32)), sample_shape=(U, D))
         interest, features = user_v.get("interest"), docs_v.get("features")

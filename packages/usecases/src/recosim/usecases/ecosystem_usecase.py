@@ -15,7 +15,9 @@ writes
 
 Runs are computed ``runs_per_call`` at a time (one ``run_many`` call; the
 runtime's own ``runs_per_call`` unless ``--runs-per-call`` is given); the
-result does not depend on it.
+result does not depend on it. One runtime serves every cap: the cap is the
+model's ``"boost_cap"`` setting, given per call, so a compiled runtime compiles
+the model once for all caps.
 """
 
 from __future__ import annotations
@@ -164,18 +166,21 @@ class EcosystemUseCase(UseCase):
         p = setup.params
         done = sum(k in store for k in keys)
         per_call = p["runs_per_call"]
-        for cap in p["boost_caps"]:
+        caps = p["boost_caps"]
+        rt = None
+        for cap in caps:
             pending = [i for c, i in keys if c == cap and (c, i) not in store]
             if not pending:
                 continue
-            cfg = EcosystemConfig(num_users=p["num_users"], num_docs=p["num_docs"], slate_size=SLATE_SIZE,
-                                  boost_cap=cap, provider_means=means)
-            rt = setup.make_runtime(ecosystem_variables(cfg))
+            if rt is None:  # one runtime, and one compiled program, for every cap
+                cfg = EcosystemConfig(num_users=p["num_users"], num_docs=p["num_docs"], slate_size=SLATE_SIZE,
+                                      boost_cap=caps[0], provider_means=means)
+                rt = setup.make_runtime(ecosystem_variables(cfg), settings={"boost_cap": caps[0]})
             size = per_call or max(1, int(getattr(rt, "runs_per_call", 1) or 1))
             per_call = size
             for start in range(0, len(pending), size):
                 chunk = pending[start : start + size]
-                for i, utility in zip(chunk, _final_utilities(rt, chunk, setup.seed, p["horizon"])):
+                for i, utility in zip(chunk, _final_utilities(rt, chunk, setup.seed, p["horizon"], cap)):
                     if not np.isfinite(utility):
                         raise RecosimError(
                             f"ecosystem run {i} at boost cap {cap:g} gave a non-finite mean utility ({utility}); "
@@ -223,9 +228,9 @@ class EcosystemUseCase(UseCase):
         }
 
 
-def _final_utilities(rt: Any, runs: list[int], seed: int, horizon: int) -> list[float]:
-    """Mean cumulative utility of each run; run ``i`` uses seed ``run_seed(seed, i)`` on every runtime."""
-    final = rt.run_many([run_seed(seed, i) for i in runs], num_steps=horizon - 1)
+def _final_utilities(rt: Any, runs: list[int], seed: int, horizon: int, cap: float) -> list[float]:
+    """Mean cumulative utility of each run at boost cap ``cap``; run ``i`` uses seed ``run_seed(seed, i)``."""
+    final = rt.run_many([run_seed(seed, i) for i in runs], num_steps=horizon - 1, settings={"boost_cap": cap})
     per_user = np.asarray(final["metrics"].get("cumulative_utility"), dtype=np.float64)
     return [float(u) for u in per_user.mean(axis=-1)]
 
