@@ -58,7 +58,11 @@ LOWEST_IN_CI = ["tf", "jax"]
 LIBRARY_CONTRACT = [
     f"{LIBRARY}/tests/{name}.py"
     for name in (
-        "test_backend_conformance", "test_runtime_contract", "test_runtime_settings", "test_trustworthy", "test_log_prob_fuzz"
+        "test_backend_conformance",
+        "test_runtime_contract",
+        "test_runtime_settings",
+        "test_trustworthy",
+        "test_log_prob_fuzz",
     )
 ]
 LOWEST_TESTS = {"tf": [f"{TF}/tests", *LIBRARY_CONTRACT], "jax": [f"{JAX}/tests", *LIBRARY_CONTRACT]}
