@@ -1,6 +1,6 @@
 """Time recosim's use cases on every runtime, one child process per workload.
 
-    python benchmarks/bench.py [--size reference|small] [--workloads ecosystem,...]
+    python benchmarks/bench.py [--size reference|short|small] [--workloads ecosystem,...]
                                [--runtimes numpy,tf,jax] [--out out/bench] [--resume]
 
 For every workload and runtime: compile time apart from run time, time per unit
@@ -143,6 +143,10 @@ def check_workloads(parser: argparse.ArgumentParser, args: argparse.Namespace, k
     unknown = sorted(set(args.workloads.split(",")) - set(known))
     if unknown:
         parser.error(f"unknown workload(s) {unknown}; known: {sorted(known)}")
+    sized = SIZES[args.size]
+    missing = sorted(set(args.workloads.split(",")) - set(sized))
+    if missing:
+        parser.error(f"size {args.size!r} has no figures for {missing}; it covers {sorted(sized)}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

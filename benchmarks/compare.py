@@ -1,6 +1,6 @@
 """RecSim NG 0.1.2 and recosim side by side, on the same machine in one run.
 
-    python benchmarks/compare.py [--size reference|small] [--workloads ecosystem,...]
+    python benchmarks/compare.py [--size reference|short|small] [--workloads ecosystem,...]
                                  [--runtimes jax,tf] [--out out/bench]
 
 For each workload, the reference (``reference_workloads.py``, RecSim NG driven

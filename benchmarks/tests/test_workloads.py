@@ -16,8 +16,12 @@ from recosim.core.usecase import Parameter, UseCase
 
 
 def test_every_workload_has_every_size() -> None:
-    for size in SIZES.values():
-        assert set(size) == set(WORKLOADS)
+    for name in ("reference", "small"):
+        assert set(SIZES[name]) == set(WORKLOADS)
+    # "short" is the reference latent-variable problem with fewer EM iterations, nothing else
+    short = SIZES["short"]["latent-variable"]
+    assert set(SIZES["short"]) == {"latent-variable"}
+    assert {**short, "num_iterations": 100} == SIZES["reference"]["latent-variable"] and short["num_iterations"] < 100
     ref = SIZES["reference"]
     assert ref["ecosystem"] == {
         "num_users": 2000,
