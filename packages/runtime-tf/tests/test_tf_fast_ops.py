@@ -50,12 +50,14 @@ def test_blocked_top_k_equals_tf_top_k_ties_included(shape, k):
     np.testing.assert_array_equal(index.numpy(), numpy_backend().top_k(x.numpy(), k)[1])
 
 
-def test_blocked_top_k_inside_a_function_with_an_unknown_batch():
+def test_blocked_top_k_inside_a_function_with_an_unknown_batch_and_inside_xla():
     fn = tf.function(lambda x: blocked_top_k(x, 3), input_signature=[tf.TensorSpec([None, 400], tf.float32)])
     x = tf.constant(np.random.default_rng(0).normal(size=(7, 400)).astype(np.float32))
-    values, index = fn(x)
-    np.testing.assert_array_equal(index.numpy(), tf.math.top_k(x, 3).indices.numpy())
-    np.testing.assert_array_equal(values.numpy(), tf.math.top_k(x, 3).values.numpy())
+    expected = tf.math.top_k(x, 3)
+    for compiled in (fn, tf.function(lambda x: blocked_top_k(x, 3), jit_compile=True)):
+        values, index = compiled(x)
+        np.testing.assert_array_equal(index.numpy(), expected.indices.numpy())
+        np.testing.assert_array_equal(values.numpy(), expected.values.numpy())
 
 
 def test_blocked_top_k_ranks_nan_first_and_never_leaves_the_row():
@@ -103,6 +105,8 @@ def test_uniform_is_the_same_eager_and_compiled_and_refuses_bad_arguments():
     eager = uniform([30, 40], seed, -1.0, 2.0)
     traced = tf.function(lambda s: uniform([30, 40], s, -1.0, 2.0))(seed)
     np.testing.assert_array_equal(traced.numpy(), eager.numpy())
+    inside_xla = tf.function(lambda s: uniform([30, 40], s, -1.0, 2.0), jit_compile=True)(seed)
+    np.testing.assert_array_equal(inside_xla.numpy(), eager.numpy())
     # bounds 0 and 1 give the unit draw itself, which the bounds scale
     np.testing.assert_allclose(eager.numpy(), -1.0 + 3.0 * uniform([30, 40], seed).numpy(), rtol=1e-6, atol=1e-6)
     assert uniform([3], seed, dtype="float64").dtype == tf.float64
