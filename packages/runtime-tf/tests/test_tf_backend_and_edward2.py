@@ -103,10 +103,12 @@ def test_broadcast_substitution_is_scored_without_an_edward2_variable():
     assert np.isclose(float(tr.log_prob()), 8 * -0.5 * (1 + np.log(2 * np.pi)), rtol=1e-6)
 
 
-def test_scalar_uniform_is_one_op_with_tfps_numbers():
+def test_scalar_uniform_is_the_compiled_threefry_draw():
+    from recosim.tf.fast_ops import uniform as threefry_uniform
+
     seed = B.make_seed(11)
     for low, high in ((0.0, 1.0), (-2.0, 3.5)):
         uniform = B.tfd.Uniform(tf.constant(low), tf.constant(high))
-        np.testing.assert_array_equal(B.sample(uniform, (6, 7), seed), uniform.sample((6, 7), seed=seed))
+        np.testing.assert_array_equal(B.sample(uniform, (6, 7), seed), threefry_uniform([6, 7], seed, low, high))
     batched = B.tfd.Uniform(tf.zeros(3), tf.ones(3))  # array bounds: TFP's own sampler
     np.testing.assert_array_equal(B.sample(batched, (2,), seed), batched.sample((2,), seed=seed))

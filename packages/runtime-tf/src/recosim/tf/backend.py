@@ -45,6 +45,7 @@ import tensorflow_probability as tfp
 from numpy.typing import NDArray
 
 from recosim.core.backend import Backend, Linalg, register_framework_backend
+from recosim.tf.fast_ops import blocked_top_k, uniform, use_blocked_top_k
 
 __all__ = ["TFBackend", "tf_backend", "enable_numpy_behavior", "SEED_ALGORITHM"]
 
@@ -76,7 +77,8 @@ class TFBackend(Backend):
     Sampling is stateless: the same seed tensor always gives the same draw, eager
     or inside ``tf.function``. Under XLA (``jit_compile=True``) TensorFlow's
     samplers transform the same random bits differently, so XLA-compiled runs are
-    reproducible among themselves but differ from non-XLA runs.
+    reproducible among themselves but differ from non-XLA runs (except for the
+    scalar-bound ``Uniform`` draws of `sample`, always compiled with XLA).
     """
 
     name = "tf"
@@ -119,12 +121,13 @@ class TFBackend(Backend):
         )
 
     def sample(self, distribution: Any, sample_shape: Any, seed: Any) -> Any:
-        """A draw of ``distribution``; a ``Uniform`` with scalar bounds in one random op.
+        """A draw of ``distribution``; a ``Uniform`` with scalar bounds through `recosim.tf.fast_ops.uniform`.
 
-        TFP draws ``Uniform(low, high)`` as ``low + (high - low) * u`` with ``u`` from
-        ``stateless_uniform`` on ``[0, 1)``: three passes over the draw. With scalar
-        bounds ``stateless_uniform(minval=low, maxval=high)`` computes the same
-        numbers from the same seed inside the one op.
+        TFP draws ``Uniform(low, high)`` as ``low + (high - low) * u``, with ``u`` from
+        TensorFlow's Philox kernel and three passes over the draw. With scalar
+        bounds and a static shape the same formula is computed in one XLA-compiled
+        loop from Threefry bits keyed by ``seed``: the same law and the same
+        reproducibility (same seed, same numbers, compiled or eager), other numbers.
         """
         if type(distribution) is self.tfd.Uniform:
             low = tf.convert_to_tensor(distribution.low)
@@ -132,8 +135,7 @@ class TFBackend(Backend):
             if low.shape.rank == 0 and high.shape.rank == 0 and low.dtype in (tf.float32, tf.float64):
                 shape = tf.TensorShape(tuple(sample_shape))
                 if shape.is_fully_defined():
-                    seed = tf.convert_to_tensor(seed, tf.int32)
-                    return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high, dtype=low.dtype)
+                    return uniform(shape.as_list(), seed, low, high, low.dtype)
         return distribution.sample(tuple(sample_shape), seed=seed)
 
     # -- operations -------------------------------------------------------------
@@ -152,8 +154,16 @@ class TFBackend(Backend):
         return tf.cast(x, _tf_dtype(dtype))
 
     def top_k(self, x: Any, k: int) -> tuple[Any, Any]:
-        """Ties keep the lower index first, as on NumPy."""
-        out = tf.math.top_k(x, k=int(k), sorted=True)
+        """The ``k`` largest along the last axis, best first; ties keep the lower index first, as on NumPy.
+
+        Long ``float32`` rows and small ``k`` go through `recosim.tf.fast_ops.blocked_top_k`
+        (the same values and indices in a fraction of ``tf.math.top_k``'s time on CPU).
+        """
+        x = tf.convert_to_tensor(x)
+        k = int(k)
+        if use_blocked_top_k(x, k):
+            return blocked_top_k(x, k)
+        out = tf.math.top_k(x, k=k, sorted=True)
         return out.values, out.indices
 
     def stop_gradient(self, x: Any) -> Any:
