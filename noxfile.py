@@ -250,6 +250,7 @@ RECSIM_NG_DEPS = ["tensorflow==2.21.*", "tf-keras==2.21.*", "gym==0.26.2", "gin-
 
 def _install_recosim_for_bench(session: nox.Session) -> None:
     session.install(*BENCH_TOOLS, "-e", CORE, "-e", LIBRARY, "-e", TF, "-e", JAX, "-e", USECASES)
+    session.install("-e", "packages/inference[jax,tf]")  # the trainers of the learning use cases
 
 
 @nox.session(python=PYTHON)
