@@ -80,8 +80,14 @@ WORKLOADS: dict[str, Workload] = {
             usecase="interest-evolution",
             runtimes=("tf", "jax"),
             function="through_usecase",
-            usecase_params={"num_users": "num_users", "horizon": "horizon", "num_training_steps": "num_training_steps"},
-            cli="recosim run interest-evolution --runtime RT --num-users 1000 --horizon 100 --num-training-steps 100",
+            usecase_params={
+                "num_users": "num_users",
+                "horizon": "horizon",
+                "num_training_steps": "train_steps",
+                "history_length": "history_lengths",
+            },
+            cli="recosim run interest-evolution --runtime RT --num-users 1000 --horizon 100 --train-steps 100 "
+            "--history-lengths 15",
         ),
         Workload(
             name="latent-variable",
@@ -104,7 +110,7 @@ WORKLOADS: dict[str, Workload] = {
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "reference": {
         "ecosystem": {"num_users": 2000, "num_docs": 400, "horizon": 300, "num_runs": 8, "boost_caps": [0.0, 1.2]},
-        "interest-evolution": {"num_users": 1000, "horizon": 100, "num_training_steps": 100},
+        "interest-evolution": {"num_users": 1000, "horizon": 100, "num_training_steps": 100, "history_length": "15"},
         "latent-variable": {
             "num_users": 5,
             "num_topics": 3,
@@ -130,7 +136,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "small": {
         "ecosystem": {"num_users": 200, "num_docs": 400, "horizon": 30, "num_runs": 2, "boost_caps": [0.0, 1.2]},
-        "interest-evolution": {"num_users": 50, "horizon": 10, "num_training_steps": 4},
+        "interest-evolution": {"num_users": 50, "horizon": 10, "num_training_steps": 4, "history_length": "15"},
         "latent-variable": {
             "num_users": 5,
             "num_topics": 3,
@@ -251,9 +257,10 @@ def through_usecase(
     """Run a use case through its contract, ``UseCase.run`` (what ``recosim run NAME`` calls).
 
     The sizes named in ``usecase_params`` are passed under the use case's parameter
-    names; a size the use case does not take is an error naming both lists. Each
-    progress report marks a step; the first step's excess over the median step is
-    the compilation estimate.
+    names; a size the use case does not take is an error naming both lists. The use
+    case's progress reports mark its steps (a report may cover several: the count is
+    its ``done`` less the previous one's); the first report's excess over its steps at
+    the median cost of a step in the other reports is the compilation estimate.
     """
     from recosim.core.plugins import get_plugins
 
@@ -268,16 +275,24 @@ def through_usecase(
             f"use case {usecase!r} takes parameters {sorted(takes)}, but the benchmark sets {missing}: "
             "update usecase_params of this workload in benchmarks/workloads.py"
         )
+    done: list[int] = []
+
+    def progress(finished: int, _total: int) -> None:
+        done.append(int(finished))
+        clock.mark()
+
     with clock.phase("run"):
         start = time.perf_counter()
-        summary = case.run(runtime=runtime, seed=seed, out=None, progress=clock.mark, **params)
-    steps = clock.step_times(start)
-    compile_s, step_s = split_compile(steps)
+        summary = case.run(runtime=runtime, seed=seed, out=None, progress=progress, **params)
+    counts = [b - a for a, b in zip([0, *done[:-1]], done)]
+    reports = [(t, n) for t, n in zip(clock.step_times(start), counts) if n > 0]
+    _, step_s = split_compile([t / n for t, n in reports])
+    compile_s = None if step_s is None else max(reports[0][0] - reports[0][1] * step_s, 0.0)
     return {
         "summary": _scalars(summary),
         "compile_estimate_s": compile_s,
         "steady_step_s": step_s,
-        "units": len(steps),
+        "units": done[-1] if done else 0,
         "unit": "step",
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,7 +31,12 @@ def test_every_workload_has_every_size() -> None:
         "num_runs": 8,
         "boost_caps": [0.0, 1.2],
     }
-    assert ref["interest-evolution"] == {"num_users": 1000, "horizon": 100, "num_training_steps": 100}
+    assert ref["interest-evolution"] == {
+        "num_users": 1000,
+        "horizon": 100,
+        "num_training_steps": 100,
+        "history_length": "15",
+    }
     assert ref["latent-variable"]["num_iterations"] == 100 and ref["latent-variable"]["num_users"] == 5
 
 
@@ -64,15 +70,18 @@ class _StepUseCase(UseCase):
         Parameter("num_users", int, 3),
         Parameter("horizon", int, 2),
         Parameter("num_training_steps", int, 1),
+        Parameter("report_every", int, 1),
     )
     seen: ClassVar[dict[str, Any]] = {}
 
     def run(self, *, runtime: str, seed: int, out: Path | None, progress: Any = None, **params: Any) -> Mapping:
         p = self.validate(params)
         type(self).seen = {"runtime": runtime, **p}
-        for step in range(p["num_training_steps"]):
-            if progress is not None:
-                progress(step + 1, p["num_training_steps"])
+        n, every = p["num_training_steps"], p["report_every"]
+        for step in range(n):
+            time.sleep(0.05 if step == 0 else 0.01)  # the first step "compiles"
+            if progress is not None and ((step + 1) % every == 0 or step + 1 == n):
+                progress(step + 1, n)
         return {"reward": float(p["num_users"] * p["horizon"]), "curve": list(range(500))}
 
 
@@ -100,15 +109,36 @@ def test_use_case_contract_gets_the_sizes_under_its_own_names(stepper_installed:
         num_training_steps=4,
         not_a_use_case_size=1,  # sizes without a mapping stay with the benchmark
     )
-    assert _StepUseCase.seen == {"runtime": "numpy", "num_users": 7, "horizon": 5, "num_training_steps": 4}
+    assert _StepUseCase.seen == {
+        "runtime": "numpy",
+        "num_users": 7,
+        "horizon": 5,
+        "num_training_steps": 4,
+        "report_every": 1,
+    }
     assert res["summary"] == {"reward": 35.0}  # long arrays left out of the report
     assert res["units"] == 4 and res["compile_estimate_s"] is not None
+
+
+def test_a_progress_report_covering_several_steps_counts_each(stepper_installed: None) -> None:
+    res = through_usecase(
+        Clock(),
+        runtime="numpy",
+        usecase="stepper",
+        usecase_params={"num_training_steps": "num_training_steps", "every": "report_every"},
+        num_training_steps=20,
+        every=5,
+    )
+    assert res["units"] == 20
+    # steps of 10 ms after a first of 50 ms: sleeps only lengthen, so bounds from below and loosely above
+    assert 0.009 < res["steady_step_s"] < 0.05
+    assert 0.03 < res["compile_estimate_s"] < 0.2
 
 
 def test_use_case_contract_names_parameters_it_lacks(stepper_installed: None) -> None:
     with pytest.raises(
         ValueError,
-        match=r"takes parameters \['horizon', 'num_training_steps', 'num_users'\].*"
+        match=r"takes parameters \['horizon', 'num_training_steps', 'num_users', 'report_every'\].*"
         r"\['num_iterations'\]",
     ):
         through_usecase(Clock(), runtime="numpy", usecase="stepper", usecase_params={"n": "num_iterations"}, n=3)
@@ -117,6 +147,6 @@ def test_use_case_contract_names_parameters_it_lacks(stepper_installed: None) ->
 def test_child_params_carry_the_use_case_mapping() -> None:
     p = child_params(WORKLOADS["interest-evolution"], "jax", "small")
     assert p["runtime"] == "jax" and p["usecase"] == "interest-evolution"
-    assert p["usecase_params"]["num_training_steps"] == "num_training_steps"
+    assert p["usecase_params"]["num_training_steps"] == "train_steps"
     e = child_params(WORKLOADS["ecosystem"], "tf", "small", warm=False, runs_per_call=None)
     assert e["warm"] is False and "runs_per_call" not in e
