@@ -36,22 +36,21 @@ def assert_same(runtime, got, expected):
 
 def test_one_runtime_with_the_cap_per_call_equals_a_runtime_per_cap(runtime):
     """The per-cap runtimes declare no setting, so ``recommend`` reads ``EcosystemConfig.boost_cap``."""
-    shared = make_runtime_for(runtime, ecosystem_variables(config(CAPS[0])), seed=0, settings={"boost_cap": CAPS[0]})
+    low, high = CAPS[0], CAPS[-1]
+    shared = make_runtime_for(runtime, ecosystem_variables(config(low)), seed=0, settings={"boost_cap": low})
+    per_cap = {cap: make_runtime_for(runtime, ecosystem_variables(config(cap)), seed=0) for cap in (low, high)}
     seeds = [run_seed(7, i) for i in range(2)]
     finals = {}
-    for cap in CAPS:
-        per_cap = make_runtime_for(runtime, ecosystem_variables(config(cap)), seed=0)
-        expected = to_numpy(per_cap.run_many(seeds, num_steps=5))
+    for cap, rt in per_cap.items():
         got = to_numpy(shared.run_many(seeds, num_steps=5, settings={"boost_cap": cap}))
-        assert_same(runtime, got, expected)
-        assert_same(runtime, to_numpy(shared.trajectory(4, seed=3, settings={"boost_cap": cap})),
-                    to_numpy(per_cap.trajectory(4, seed=3)))
+        assert_same(runtime, got, to_numpy(rt.run_many(seeds, num_steps=5)))
         finals[cap] = got["corpus state"]["clicks"]
     # the cap matters: the myopic recommender and L = 2.4 concentrate clicks differently
-    assert not np.array_equal(finals[0.0], finals[2.4])
-    # the declared default is the first cap
-    assert_same(runtime, to_numpy(shared.trajectory(3, seed=1)),
-                to_numpy(make_runtime_for(runtime, ecosystem_variables(config(CAPS[0])), seed=0).trajectory(3, seed=1)))
+    assert not np.array_equal(finals[low], finals[high])
+    # trajectories too, with an override and with the declared default (the first cap)
+    assert_same(runtime, to_numpy(shared.trajectory(4, seed=3, settings={"boost_cap": high})),
+                to_numpy(per_cap[high].trajectory(4, seed=3)))
+    assert_same(runtime, to_numpy(shared.trajectory(4, seed=1)), to_numpy(per_cap[low].trajectory(4, seed=1)))
 
 
 def test_the_use_case_builds_one_runtime_for_all_caps(tmp_path, capsys, monkeypatch):
