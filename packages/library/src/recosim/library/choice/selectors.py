@@ -141,8 +141,13 @@ class IteratedMultinomialLogit:
         shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
         np_ = B.np
         logits = B.asarray(self.logits)
-        low = np_.full_like(logits, np.finfo(np.float32).tiny)
-        u = B.sample(B.tfd.Uniform(low=low, high=np_.ones_like(low)), shape, seed)
+        tiny = np.float32(np.finfo(np.float32).tiny)
+        batch = static_shape(logits)
+        if all(n is not None for n in batch):  # scalar bounds: one draw of the whole shape
+            u = B.sample(B.tfd.Uniform(low=tiny, high=np.float32(1.0)), (*shape, *batch), seed)
+        else:  # a dimension known only at run time: the bounds carry the shape
+            low = np_.full_like(logits, tiny)
+            u = B.sample(B.tfd.Uniform(low=low, high=np_.ones_like(low)), shape, seed)
         _, idx = B.top_k(logits - np_.log(-np_.log(u)), self.k)
         return B.cast(idx, "int32")
 
