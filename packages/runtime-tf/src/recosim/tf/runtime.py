@@ -289,6 +289,83 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
+    def batch_outputs(
+        self,
+        kind: RunKind,
+        n: int,
+        keys: Any,
+        start: NetworkValue | None,
+        points: Mapping[str, np.ndarray],
+        outputs: Callable[[NetworkValue], Mapping[str, Any]],
+        runs_per_call: int | None,
+    ) -> dict[str, np.ndarray]:
+        """Every (point, key) run through ``outputs`` in one ``tf.function`` (a ``tf.while_loop`` over both).
+
+        The settings points are a tensor argument, so new values do not retrace;
+        ``runs_per_call`` splits the keys into calls of that many runs (the last
+        padded, so every call has one shape). Checked and eager runtimes loop run
+        by run (the base class).
+        """
+        if self.eager or self.validate:
+            return super().batch_outputs(kind, n, keys, start, points, outputs, runs_per_call)
+        self._refuse_outer_handlers()
+        flat_start = None if start is None else to_tensors(start, self.network)
+        keys = tf.convert_to_tensor(keys)
+        num_runs = int(keys.shape[0])
+        unit = min(runs_per_call or num_runs, num_runs)
+        grid = {name: tf.convert_to_tensor(v) for name, v in points.items()}
+        fn = self._compiled_batch(kind, n, flat_start is not None, outputs)
+        chunks = []
+        for first in range(0, num_runs, unit):
+            chunk = keys[first : first + unit]
+            real = int(chunk.shape[0])
+            if real < unit:
+                chunk = tf.concat([chunk, tf.repeat(chunk[-1:], unit - real, axis=0)], axis=0)
+            out = fn(chunk, grid) if flat_start is None else fn(chunk, grid, flat_start)
+            chunks.append({k: v.numpy()[:, :real] for k, v in out.items()})
+        return {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+
+    def _compiled_batch(self, kind: str, n: int, from_start: bool, outputs: Callable[..., Any]) -> Any:
+        """``fn(keys[runs], settings[points, ...], start=None) -> {name: [points, runs, ...]}``."""
+        cache_key = ("batch", kind, n, from_start, outputs)
+        fn = self._functions.get(cache_key)
+        if fn is None:
+            loop = self._trajectory_loop if kind == "trajectory" else self._execute_loop
+
+            def python_fn(keys: Any, grid: Mapping[str, Any], start: Flat | None = None) -> dict[str, Any]:
+                num_runs = tf.shape(keys)[0]
+                num_points = tf.shape(next(iter(grid.values())))[0] if grid else tf.constant(1, tf.int32)
+                count = n if kind == "trajectory" else tf.constant(n, tf.int32)
+
+                def one(i: Any) -> dict[str, Any]:
+                    p, r = i // num_runs, i % num_runs
+                    settings = {name: tf.gather(v, p) for name, v in grid.items()}
+                    with using_settings(settings):
+                        value = as_values(loop(count, keys[r], start))
+                        got = self.apply_outputs(outputs, value)
+                    return {k: tf.convert_to_tensor(v) for k, v in got.items()}
+
+                first = one(tf.constant(0, tf.int32))
+                total = num_points * num_runs
+                arrays = {
+                    k: tf.TensorArray(x.dtype, size=total, element_shape=x.shape).write(0, x) for k, x in first.items()
+                }
+
+                def body(i: Any, arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+                    got = one(i)
+                    return i + 1, {k: arrays[k].write(i, got[k]) for k in arrays}
+
+                _, arrays = tf.while_loop(lambda i, _: i < total, body, (tf.constant(1, tf.int32), arrays))
+                out = {}
+                for k, ta in arrays.items():
+                    stacked = ta.stack()
+                    out[k] = tf.reshape(stacked, tf.concat([[num_points, num_runs], tf.shape(stacked)[1:]], 0))
+                return out
+
+            fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
+            self._functions[cache_key] = fn
+        return fn
+
     @property
     def tracing_count(self) -> int:
         """How many times this runtime's compiled functions have been traced (for checking caching)."""
