@@ -193,6 +193,33 @@ class Runtime(ABC):
     def backend(self) -> Backend:
         """The backend whose arrays and distributions behaviours see."""
 
+    # -- one step (the same names on every runtime) ------------------------------------------
+    def initial_step(self, key: Any) -> NetworkValue:
+        """The initial value of a run with backend key ``key`` (its draws under ``fold(key, 0)``).
+
+        Behaviours read the settings in force (a call's), else the runtime's
+        declared ones. Compiled runtimes return their carried arrays and can be
+        traced; with :meth:`transition` a caller writes its own loop over time.
+        """
+        B = self.backend
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, 0), B):
+            with self._checked_step(0):
+                return initial_step(self.network)
+
+    def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
+        """The value at step ``t`` of the run with key ``key``, from ``previous`` (draws under ``fold(key, t)``).
+
+        Every field keeps its dtype and shape from ``previous``; a change is a
+        `SpecError` naming the variable, field and step.
+        """
+        B = self.backend
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, t), B):
+            with self._checked_step(t):
+                return transition(self.network, previous, step=t)
+
+    def _checked_step(self, step: Any) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
+
     # -- what a runtime implements ------------------------------------------------------
     @abstractmethod
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
@@ -595,23 +622,13 @@ class NumpyRuntime(Runtime):
         return numpy_backend()
 
     def _steps(self, count: int, key: Any, start: NetworkValue | None) -> Iterator[NetworkValue]:
-        B = self.backend
-        with using_backend(B):
-            if start is None:
-                with seed_handler(fold(B, key, 0), B), self._checked(0):
-                    current = initial_step(self.network)
-            else:
-                current = start
+        current = self.initial_step(key) if start is None else start
+        yield current
+        for t in range(1, count):
+            current = self.transition(key, t, current)
+            if self.callback is not None:
+                self.callback(t)
             yield current
-            for t in range(1, count):
-                with seed_handler(fold(B, key, t), B), self._checked(t):
-                    current = transition(self.network, current, step=t)
-                if self.callback is not None:
-                    self.callback(t)
-                yield current
-
-    def _checked(self, step: int) -> AbstractContextManager[Any]:
-        return checked(step) if self.validate else nullcontext()
 
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
         if kind == "trajectory":

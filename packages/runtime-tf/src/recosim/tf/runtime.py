@@ -116,7 +116,7 @@ class TFRuntime(Runtime):
         return tf_backend()
 
     # -- the step functions (shared by the compiled and the eager paths) ---------
-    def initial_step(self, key: Any) -> Flat:
+    def initial_step(self, key: Any) -> Flat:  # type: ignore[override]
         """The initial value under the seed ``fold(key, 0)``, as tensors.
 
         Behaviours read the settings in force (a run's), else the runtime's declared ones.
@@ -126,7 +126,7 @@ class TFRuntime(Runtime):
             value = initial_step(self.network)
         return to_tensors(value, self.network)
 
-    def transition_step(self, key: Any, t: Any, previous: Flat) -> Flat:
+    def transition(self, key: Any, t: Any, previous: Flat) -> Flat:  # type: ignore[override]
         """One transition from ``previous`` under the seed ``fold(key, t)``, as tensors.
 
         Every field must keep the dtype, and a shape compatible with, its value in
@@ -203,7 +203,7 @@ class TFRuntime(Runtime):
         }
 
         def body(t: Any, current: Flat, arrays: dict[str, dict[str, Any]]) -> tuple[Any, Flat, Any]:
-            new = self.transition_step(key, t, current)
+            new = self.transition(key, t, current)
             written = {n: {k: arrays[n][k].write(t, x) for k, x in f.items()} for n, f in new.items()}
             return t + 1, new, written
 
@@ -220,7 +220,7 @@ class TFRuntime(Runtime):
         first = self._first(key, start)
 
         def body(t: Any, current: Flat) -> tuple[Any, Flat]:
-            return t + 1, self.transition_step(key, t, current)
+            return t + 1, self.transition(key, t, current)
 
         _, last = tf.while_loop(
             lambda t, _: t <= num_steps,
@@ -375,7 +375,7 @@ class TFRuntime(Runtime):
     def _eager_steps(self, count: int, key: Any, start: Flat | None) -> list[Flat]:
         steps = [self._first(key, start)]
         for t in range(1, count):
-            steps.append(self.transition_step(key, tf.constant(t, tf.int32), steps[-1]))
+            steps.append(self.transition(key, tf.constant(t, tf.int32), steps[-1]))
         return steps
 
     # -- the Runtime contract -------------------------------------------------------
