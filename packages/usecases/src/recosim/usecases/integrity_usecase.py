@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
+from recosim.core.plugins import VECTORISES, get_plugins
 from recosim.core.results import RunStore, write_bytes_atomic, write_json_atomic
 from recosim.core.usecase import (
     HORIZON,
@@ -341,11 +342,11 @@ class IntegrityUseCase(UseCase):
 
 
 def _default_per_call(setup: RunSetup) -> int:
-    """The runtime's ``runs_per_call`` where it declares one; else 36 on JAX (vectorised) and 8 elsewhere."""
+    """The runtime's ``runs_per_call`` where it declares one; else 36 where it vectorises and 8 elsewhere."""
     declared = getattr(setup.runtime_class, "runs_per_call", None)
     if isinstance(declared, int) and declared >= 1:
         return declared
-    return DEFAULT_JAX_BATCH if setup.runtime == "jax" else 8
+    return DEFAULT_JAX_BATCH if VECTORISES in get_plugins().runtime_capabilities(setup.runtime) else 8
 
 
 def _follow_updates(p: Mapping[str, Any]) -> int:
