@@ -43,21 +43,27 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def readable_ticks(top: float, *, most: int = 9) -> list[float]:
-    """Tick values for a symmetric-log count axis from 0 to ``top``: 0 and plain 1-2-5 numbers, at most ``most``.
+    """Tick values for a symmetric-log count axis from 0 to ``top``: plain whole numbers, at most ``most`` + 1.
+
+    Up to 12 every whole number or every second one (the linear part of the axis);
+    beyond, 0 and the 1-2-5 numbers up to the first at or above ``top``.
 
     >>> readable_ticks(3.0)
     [0.0, 1.0, 2.0, 3.0]
+    >>> readable_ticks(9.5)
+    [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     >>> readable_ticks(450.0)
-    [0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+    [0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
     """
     top = max(float(top), 1.0)
-    if top <= 5.0:
-        return [float(v) for v in range(int(np.ceil(top)) + 1)]
-    ladder = [0.0] + [m * 10.0**e for e in range(0, 12) for m in (1.0, 2.0, 5.0)]
-    ticks = [v for v in ladder if v <= top * 1.15 or v == next(x for x in ladder if x >= top)]
-    ticks = sorted(set(ticks))
-    while len(ticks) > most + 1:  # thin the middle: keep 0 and every other 1-2-5 step
-        ticks = [ticks[0], *ticks[1::2]] if len(ticks) % 2 == 0 else [ticks[0], *ticks[1:-1:2], ticks[-1]]
+    if top <= 12.0:
+        step = 1 if top <= 6.0 else 2
+        return [float(v) for v in range(0, int(np.ceil(top / step)) * step + 1, step)]
+    ladder = [m * 10.0**e for e in range(0, 12) for m in (1.0, 2.0, 5.0)]
+    end = next(x for x in ladder if x >= top)
+    ticks = [0.0] + [v for v in ladder if 2.0 <= v <= end]
+    while len(ticks) > most + 1:  # thin: keep 0, the last, and every other one between
+        ticks = [ticks[0], *ticks[1:-1:2], ticks[-1]]
     return ticks
 
 
