@@ -434,3 +434,53 @@ def test_recosim_plugins_lists_a_missing_module_once_under_failed(tmp_path, monk
     assert [f["plugin"] for f in report["failed"]] == ["lazy"]
     assert "no module 'no_such_module_xyz' is installed" in report["failed"][0]["error"]
     assert all(b["name"] != "ghost" for b in report["blocks"]) and captured.err == ""
+
+
+class _Vectorising:
+    @hookimpl
+    def recosim_add_runtimes(self, registry):
+        registry.add("vec", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend",
+                     capabilities=("vectorises", "compiles", "lasers"))
+
+
+class _CapabilityString:
+    @hookimpl
+    def recosim_add_runtimes(self, registry):
+        registry.add("oops", "recosim.core.runtime:NumpyRuntime", backend="recosim.core.backend:numpy_backend",
+                     capabilities="compiles")
+
+
+def test_runtimes_declare_capabilities_and_callers_query_them_without_imports():
+    from recosim.core.plugins import CAPABILITIES, COMPILES, DIFFERENTIABLE, SHARDS, VECTORISES
+
+    assert CAPABILITIES == {"compiles", "vectorises", "differentiable", "shards"}
+    plugins = make_plugins(load_entry_points=False, extra=[(_Vectorising(), "vec", "vec-dist"),
+                                                           (_CapabilityString(), "oops", "oops-dist")])
+    assert plugins.runtime_capabilities("numpy") == frozenset()
+    assert plugins.runtime_capabilities("vec") == {VECTORISES, COMPILES, "lasers"}
+    assert plugins.runtimes_with() == ["numpy", "vec"]
+    assert plugins.runtimes_with(COMPILES, VECTORISES) == ["vec"]
+    assert plugins.runtimes_with(DIFFERENTIABLE) == [] and plugins.runtimes_with(SHARDS, COMPILES) == []
+    (failure,) = plugins.failures  # a lone string is refused, not read as eight one-letter capabilities
+    assert failure.plugin == "oops" and "capabilities must be a sequence of names" in failure.error
+    with pytest.raises(UnknownPluginError, match="no runtime named 'nope'"):
+        plugins.runtime_capabilities("nope")
+
+
+def test_check_runtime_refuses_a_runtime_lacking_a_needed_capability_naming_those_that_have_it(monkeypatch):
+    from recosim.core.errors import UsageError
+    from recosim.core.plugins import manager
+    from recosim.core.runtime import NumpyRuntime
+    from recosim.core.usecase import check_runtime
+
+    plugins = make_plugins(load_entry_points=False, extra=[(_Vectorising(), "vec", "vec-dist")])
+    monkeypatch.setattr(manager, "_PLUGINS", plugins)
+    assert check_runtime("vec", needs=("vectorises",)) is NumpyRuntime
+    assert check_runtime("numpy", needs=()) is NumpyRuntime
+    with pytest.raises(UsageError) as err:
+        check_runtime("numpy", needs=("vectorises", "compiles"))
+    assert str(err.value) == ("--runtime numpy: this needs the runtime capabilities 'vectorises', 'compiles', "
+                              "which 'numpy' does not declare; use --runtime vec")
+    with pytest.raises(UsageError, match="capability 'differentiable'.*no installed runtime declares it"):
+        check_runtime("vec", needs=("differentiable",))
+    assert NumpyRuntime.capabilities == plugins.runtime_capabilities("numpy") == frozenset()

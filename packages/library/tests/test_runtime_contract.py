@@ -5,11 +5,12 @@ import pytest
 
 from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, get_plugins, value
 from recosim.core.examples import counting_variables, random_walk_variables
+from recosim.core.plugins import COMPILES
 from recosim.core.random import substitute
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.library.choice import MultinomialLogitChoiceModel, TargetPointSimilarity
 
-COMPILED = [r for r in runtime_names() if r != "numpy"]
+COMPILED = [r for r in runtime_names() if r in get_plugins().runtimes_with(COMPILES)]
 
 
 @pytest.mark.parametrize("runtime", COMPILED)
@@ -21,6 +22,14 @@ def test_compiled_runtimes_refuse_outer_handlers(runtime):
     ):
         rt.trajectory(2)
     assert rt.trajectory(2)["walk"].get("position").shape == (2, 2)
+
+
+@pytest.mark.parametrize("runtime", runtime_names())
+def test_a_runtime_has_the_capabilities_its_plugin_declares(runtime):
+    rt = make_runtime_for(runtime, counting_variables(), seed=0)
+    declared = get_plugins().runtime_capabilities(runtime)
+    assert isinstance(rt.capabilities, frozenset) and rt.capabilities == declared
+    assert runtime in get_plugins().runtimes_with(*declared)
 
 
 # -- every installed runtime against the NumPy runtime, on the same models -----------------

@@ -92,6 +92,11 @@ class Runtime(ABC):
 
     name: ClassVar[str] = ""
 
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """What the runtime can do (`recosim.core.plugins.COMPILES`, ``VECTORISES``, ``DIFFERENTIABLE``,
+    ``SHARDS``): the same names its plugin declares when it registers, which callers query
+    without importing the runtime (`recosim.core.plugins.Plugins.runtimes_with`)."""
+
     def __init__(
         self,
         network: ModelLike,

@@ -220,16 +220,33 @@ def check_seed(seed: Any) -> int:
     return seed
 
 
-def check_runtime(name: str, *, validate: bool = False) -> type:
+def check_runtime(name: str, *, validate: bool = False, needs: Sequence[str] = ()) -> type:
     """The class of runtime ``name`` (its framework imported now), or a `UsageError` saying why not.
 
     With ``validate``, the runtime must offer checked mode (a ``validate`` argument).
+    ``needs`` names capabilities (`recosim.core.plugins.DIFFERENTIABLE`, ...) the
+    runtime must have declared; a runtime lacking one is refused, before its
+    framework is imported, with the runtimes that have them all.
+
+    >>> check_runtime("numpy", needs=("differentiable",))
+    Traceback (most recent call last):
+    ...
+    recosim.core.errors.UsageError: --runtime numpy: this needs the runtime capability 'differentiable', ...
     """
     plugins = get_plugins()
     try:
         spec = plugins.runtime_spec(name)
     except PluginError as err:
         raise UsageError(f"--runtime: {err}") from None
+    wanted = (needs,) if isinstance(needs, str) else tuple(needs)
+    missing = [c for c in dict.fromkeys(wanted) if c not in spec.capabilities]
+    if missing:
+        able = plugins.runtimes_with(*wanted)
+        what = ("capability " if len(missing) == 1 else "capabilities ") + ", ".join(map(repr, missing))
+        raise UsageError(
+            f"--runtime {name}: this needs the runtime {what}, which {name!r} does not declare; "
+            + (f"use --runtime {' or --runtime '.join(able)}" if able else "no installed runtime declares it")
+        )
     try:
         cls = spec.load()
     except Exception as err:

@@ -6,7 +6,14 @@ methods are registered as import strings and imported when first used.
 
 from __future__ import annotations
 
-from recosim.core.plugins import InferenceMethodRegistrar, RuntimeRegistrar, hookimpl
+from recosim.core.plugins import (
+    COMPILES,
+    DIFFERENTIABLE,
+    VECTORISES,
+    InferenceMethodRegistrar,
+    RuntimeRegistrar,
+    hookimpl,
+)
 
 
 @hookimpl
@@ -17,6 +24,7 @@ def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
         backend="recosim.jax.backend:jax_backend",
         framework="jax",
         summary="jit-compiled steps scanned over time, explicit PRNG keys, vmapped runs, gradients",
+        capabilities=(COMPILES, VECTORISES, DIFFERENTIABLE),
     )
 
 

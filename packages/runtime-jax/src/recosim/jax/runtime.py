@@ -56,6 +56,7 @@ from recosim.core.checks import checked
 from recosim.core.errors import SpecError
 from recosim.core.evaluation import carried_dtype_problem, initial_step, transition
 from recosim.core.network import NetworkValue
+from recosim.core.plugins import COMPILES, DIFFERENTIABLE, VECTORISES
 from recosim.core.random import seed as seed_handler
 from recosim.core.runtime import ModelLike, RunKind, Runtime
 from recosim.core.seeds import fold
@@ -165,6 +166,8 @@ class JaxRuntime(Runtime):
     """
 
     name = "jax"
+
+    capabilities = frozenset({COMPILES, VECTORISES, DIFFERENTIABLE})
 
     runs_per_call: int
     """Runs one `run_many` call should hold by default here: `parallel_runs` (see the module notes)."""

@@ -6,7 +6,15 @@ inference methods are registered as import strings, imported when first used.
 
 from __future__ import annotations
 
-from recosim.core.plugins import InferenceMethodRegistrar, RuntimeRegistrar, hookimpl
+from recosim.core.plugins import (
+    COMPILES,
+    DIFFERENTIABLE,
+    SHARDS,
+    VECTORISES,
+    InferenceMethodRegistrar,
+    RuntimeRegistrar,
+    hookimpl,
+)
 
 
 @hookimpl
@@ -17,6 +25,7 @@ def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
         backend="recosim.tf.backend:tf_backend",
         framework="tensorflow",
         summary="the simulation compiled into one TensorFlow graph (tf.while_loop, optional XLA), Edward2 draws",
+        capabilities=(COMPILES, VECTORISES, DIFFERENTIABLE, SHARDS),
     )
 
 

@@ -44,6 +44,7 @@ from recosim.core.checks import checked
 from recosim.core.errors import SpecError
 from recosim.core.evaluation import initial_step, transition
 from recosim.core.network import NetworkValue
+from recosim.core.plugins import COMPILES, DIFFERENTIABLE, SHARDS, VECTORISES
 from recosim.core.runtime import ModelLike, RunKind, Runtime
 from recosim.core.seeds import fold
 from recosim.core.settings import using_settings
@@ -79,6 +80,8 @@ class TFRuntime(Runtime):
     """
 
     name = "tf"
+
+    capabilities = frozenset({COMPILES, VECTORISES, DIFFERENTIABLE, SHARDS})
 
     runs_per_call = 1
     """Runs one `run_many` call should hold by default: one. TensorFlow already spreads each

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
-from recosim.core.plugins import get_plugins
+from recosim.core.plugins import DIFFERENTIABLE, get_plugins
 from recosim.core.results import content_hash, prepare_out, write_bytes_atomic
 from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
 from recosim.usecases.interest_evolution import POLICY, REWARD, InterestEvolutionConfig, init_params, make_model
@@ -56,7 +56,7 @@ __all__ = [
     "read_learning_curve",
 ]
 
-TRAINABLE_RUNTIMES = ("jax", "tf")
+TRAINABLE_RUNTIMES = tuple(get_plugins().runtimes_with(DIFFERENTIABLE))
 """Runtimes that differentiate the slate's log-probability."""
 BASELINES = ("none", "mean", "group")
 """``--baseline`` choices, as `train_reinforce` names them (``none`` is its ``None``)."""
@@ -149,10 +149,11 @@ class InterestEvolutionUseCase(UseCase):
         self, *, runtime: str, seed: Any, out: Path | str | None, validate: bool = False, **params: Any
     ) -> RunSetup:
         """As `UseCase.setup`, refusing runtimes that cannot differentiate and a missing trainer first."""
-        if runtime in get_plugins().runtime_names() and runtime not in TRAINABLE_RUNTIMES:
+        trainable = get_plugins().runtimes_with(DIFFERENTIABLE)
+        if runtime in get_plugins().runtime_names() and runtime not in trainable:
             raise UsageError(
                 f"--runtime {runtime}: interest-evolution trains the recommender by gradient, "
-                f"which needs a runtime that differentiates: {' or '.join(TRAINABLE_RUNTIMES)}"
+                f"which needs a runtime that differentiates: {' or '.join(trainable)}"
             )
         setup = super().setup(runtime=runtime, seed=seed, out=None, validate=validate, **params)
         try:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
+from recosim.core.plugins import DIFFERENTIABLE, get_plugins
 from recosim.core.results import write_bytes_atomic, write_json_atomic
 from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
 from recosim.usecases.latent_variable import (
@@ -54,7 +55,7 @@ from recosim.usecases.latent_variable import (
 
 __all__ = ["DIFFERENTIABLE_RUNTIMES", "LatentVariableUseCase", "plot_figure2"]
 
-DIFFERENTIABLE_RUNTIMES = ("jax", "tf")
+DIFFERENTIABLE_RUNTIMES = tuple(get_plugins().runtimes_with(DIFFERENTIABLE))
 """The runtimes Monte-Carlo EM runs on (it needs gradients of the log-probability)."""
 
 FIGURE_FILE = "figure2.png"
@@ -97,10 +98,11 @@ class LatentVariableUseCase(UseCase):
     ) -> RunSetup:
         """The base checks, and a runtime that can differentiate (before the output directory is made)."""
         checked = self.validate(params)
-        if runtime not in DIFFERENTIABLE_RUNTIMES:
+        differentiable = get_plugins().runtimes_with(DIFFERENTIABLE)
+        if runtime not in differentiable:
             raise UsageError(
                 f"--runtime {runtime}: Monte-Carlo EM needs gradients of the log-probability, which the "
-                f"{runtime!r} runtime cannot compute; use --runtime {' or --runtime '.join(DIFFERENTIABLE_RUNTIMES)}"
+                f"{runtime!r} runtime cannot compute; use --runtime {' or --runtime '.join(differentiable)}"
             )
         try:
             _inference()

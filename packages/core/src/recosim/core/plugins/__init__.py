@@ -18,6 +18,11 @@ from recosim.core.plugins.manager import (
 )
 from recosim.core.plugins.registry import (
     ANY_RUNTIME,
+    CAPABILITIES,
+    COMPILES,
+    DIFFERENTIABLE,
+    SHARDS,
+    VECTORISES,
     BlockRegistrar,
     BlockRegistration,
     CommandRegistrar,
@@ -38,6 +43,11 @@ from recosim.core.plugins.registry import (
 __all__ = [
     "ANY_RUNTIME",
     "BUILTIN_PLUGINS",
+    "CAPABILITIES",
+    "COMPILES",
+    "DIFFERENTIABLE",
+    "SHARDS",
+    "VECTORISES",
     "ENTRY_POINT_GROUP",
     "FAMILIES",
     "BlockRegistrar",

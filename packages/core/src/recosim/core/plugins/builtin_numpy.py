@@ -14,6 +14,7 @@ def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
         backend="recosim.core.backend:numpy_backend",
         framework=None,
         summary="ancestral sampling in a Python loop over NumPy arrays",
+        capabilities=(),
     )
 
 

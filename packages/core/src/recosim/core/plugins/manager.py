@@ -196,6 +196,23 @@ class Plugins:
         """The registration of runtime ``name`` (its ``framework``, ``backend`` and provider)."""
         return self.runtimes.get(name, self.failures)
 
+    def runtime_capabilities(self, name: str) -> frozenset[str]:
+        """What runtime ``name`` declared it can do (imports no framework).
+
+        >>> sorted(get_plugins().runtime_capabilities("numpy"))
+        []
+        """
+        return self.runtime_spec(name).capabilities
+
+    def runtimes_with(self, *capabilities: str) -> list[str]:
+        """The registered runtimes declaring every one of ``capabilities``, sorted (imports no framework).
+
+        >>> "numpy" in get_plugins().runtimes_with()
+        True
+        """
+        wanted = set(capabilities)
+        return [reg.name for reg in self.runtimes if wanted <= reg.capabilities]
+
     def runtime_provenance(self, name: str) -> dict[str, str | None]:
         """Where runtime ``name`` comes from, for result files to record.
 

@@ -50,6 +50,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANY_RUNTIME",
+    "CAPABILITIES",
+    "COMPILES",
+    "DIFFERENTIABLE",
+    "SHARDS",
+    "VECTORISES",
     "FIRST_PARTY_DISTRIBUTIONS",
     "RESERVED_RUNTIMES",
     "BlockRegistrar",
@@ -83,6 +88,17 @@ FIRST_PARTY_DISTRIBUTIONS: frozenset[str] = frozenset(
 
 RESERVED_RUNTIMES: dict[str, str] = {"numpy": "recosim-core", "tf": "recosim-runtime-tf", "jax": "recosim-runtime-jax"}
 """Runtime names only recosim's own distribution may register, installed or not."""
+
+COMPILES = "compiles"
+"""Capability: the runtime compiles a whole run into one program (fast repeated calls, no breakpoints)."""
+VECTORISES = "vectorises"
+"""Capability: the runtime runs many runs (keys x settings) in one program (`Runtime.run_batch`)."""
+DIFFERENTIABLE = "differentiable"
+"""Capability: simulations and log-probabilities of the runtime can be differentiated (training, VI, HMC)."""
+SHARDS = "shards"
+"""Capability: the runtime spreads independent runs over several devices or replicas."""
+CAPABILITIES: frozenset[str] = frozenset({COMPILES, VECTORISES, DIFFERENTIABLE, SHARDS})
+"""The capabilities recosim knows by name; a plugin may declare others of its own."""
 
 ANY_RUNTIME = "*"
 """The runtime key of an inference-method implementation that serves every runtime."""
@@ -174,10 +190,11 @@ class Registration:
 
 @dataclass(frozen=True)
 class RuntimeRegistration(Registration):
-    """A runtime: its class, the factory of the backend it lends to behaviours, and its framework."""
+    """A runtime: its class, the factory of the backend it lends to behaviours, its framework and capabilities."""
 
     backend: Target = None
     framework: str | None = None
+    capabilities: frozenset[str] = frozenset()
 
     def load_backend(self) -> Backend:
         """A backend made by the registered factory (importing the framework now)."""
@@ -484,20 +501,38 @@ class RuntimeRegistrar(Registrar):
         backend: Callable[[], Backend] | str,
         framework: str | None = None,
         summary: str = "",
+        capabilities: Sequence[str] = (),
     ) -> None:
         """Register ``runtime`` (a `Runtime` subclass or its import string) as ``name``.
 
         ``backend`` is a zero-argument callable returning the runtime's `Backend` (or
         its import string); ``framework`` the top-level module whose arrays the
-        backend owns (``"tensorflow"``), or None for NumPy.
+        backend owns (``"tensorflow"``), or None for NumPy. ``capabilities`` are what
+        callers may ask of it without importing it (`COMPILES`, `VECTORISES`,
+        `DIFFERENTIABLE`, `SHARDS`, or names of the plugin's own).
         """
+        caps = _capabilities(name, capabilities, self.provider)
         owner = RESERVED_RUNTIMES.get(name)
         if owner is not None and self.provider.distribution != owner and self.registry.find(name) is None:
             raise DuplicateRegistrationError(
                 f"runtime {name!r} is recosim's own (distribution {owner!r}); {self.provider} may not register "
                 "it. Register the runtime under a name of its own"
             )
-        self._stage(RuntimeRegistration(self.family, name, runtime, self.provider, summary, backend, framework))
+        self._stage(RuntimeRegistration(self.family, name, runtime, self.provider, summary, backend, framework, caps))
+
+
+def _capabilities(name: str, capabilities: Sequence[str], provider: Provider) -> frozenset[str]:
+    """``capabilities`` as a frozenset, each a non-empty string (a lone string is refused, not split)."""
+    if isinstance(capabilities, str):
+        raise PluginError(
+            f"runtime {name!r} from {provider}: capabilities must be a sequence of names, "
+            f"got the string {capabilities!r} (write capabilities=({capabilities!r},))"
+        )
+    caps = tuple(capabilities)
+    bad = [c for c in caps if not isinstance(c, str) or not c]
+    if bad:
+        raise PluginError(f"runtime {name!r} from {provider}: capabilities must be non-empty strings, got {bad!r}")
+    return frozenset(caps)
 
 
 class BlockRegistrar(Registrar):

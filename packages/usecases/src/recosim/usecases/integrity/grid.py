@@ -29,7 +29,7 @@ import numpy as np
 
 from recosim.core import get_backend, using_backend
 from recosim.core.checkpoint import chunk_seed
-from recosim.core.plugins import get_plugins
+from recosim.core.plugins import COMPILES, get_plugins
 from recosim.core.runtime import Runtime
 from recosim.usecases.integrity.model import (
     IntegrityConfig,
@@ -165,7 +165,7 @@ class GridRunner:
         """The figures ``[points, runs]`` of one batch, through the runtime's ``run_batch``."""
         rt = self.rt
         points = list(points)
-        if "compiles" in getattr(rt, "capabilities", ()) and len(points) < pad_to:
+        if COMPILES in rt.capabilities and len(points) < pad_to:
             points += [points[-1]] * (pad_to - len(points))  # one batch shape: one compilation
         per_point = [parameter_settings(default_params(limit, tau, policies[label])) for label, limit, tau in points]
         settings = {name: np.stack([s[name] for s in per_point]) for name in per_point[0]}

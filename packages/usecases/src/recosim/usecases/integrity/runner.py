@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
-from recosim.core.plugins import get_plugins
+from recosim.core.plugins import DIFFERENTIABLE, VECTORISES, get_plugins
 from recosim.core.results import RunStore, write_bytes_atomic, write_json_atomic
 from recosim.core.usecase import (
     HORIZON,
@@ -65,8 +65,6 @@ DEFAULT_THRESHOLDS = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 RUN_KEY = ("policy", "rate_limit", "threshold", "run")
 DEFAULT_VECTORISED_BATCH = 36
 """Runs per batch on a vectorising runtime that names no ``runs_per_call`` (one grid column of 6 x 6)."""
-DIFFERENTIABLE = "differentiable"
-VECTORISES = "vectorises"
 
 
 def _setting_label(setting: tuple[float, float]) -> str:
@@ -133,8 +131,8 @@ class IntegrityUseCase(UseCase):
     ) -> Mapping[str, Any]:
         setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
         p = setup.params
-        if p["learning_adversary"] and DIFFERENTIABLE not in _capabilities(setup.runtime):
-            able = [n for n in get_plugins().runtime_names() if DIFFERENTIABLE in _capabilities(n)]
+        if p["learning_adversary"] and DIFFERENTIABLE not in get_plugins().runtime_capabilities(setup.runtime):
+            able = get_plugins().runtimes_with(DIFFERENTIABLE)
             raise UsageError(
                 f"--learning-adversary trains by gradients, which the {setup.runtime!r} runtime cannot compute; "
                 f"use --runtime {' or --runtime '.join(able)}"
@@ -348,20 +346,12 @@ class IntegrityUseCase(UseCase):
         return result
 
 
-def _capabilities(runtime: str) -> frozenset[str]:
-    """What runtime ``runtime`` declares it can do (no framework imported)."""
-    try:
-        return frozenset(get_plugins().runtime_capabilities(runtime))
-    except AttributeError:  # TEMPORARY until capabilities are declared
-        return frozenset()
-
-
 def _default_per_call(setup: RunSetup) -> int:
     """The runtime's ``runs_per_call`` where it declares one; else 36 on a vectorising runtime and 8 elsewhere."""
     declared = getattr(setup.runtime_class, "runs_per_call", None)
     if isinstance(declared, int) and declared >= 1:
         return declared
-    return DEFAULT_VECTORISED_BATCH if VECTORISES in _capabilities(setup.runtime) else 8
+    return DEFAULT_VECTORISED_BATCH if VECTORISES in get_plugins().runtime_capabilities(setup.runtime) else 8
 
 
 def _follow_updates(p: Mapping[str, Any]) -> int:
