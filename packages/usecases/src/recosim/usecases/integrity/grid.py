@@ -114,6 +114,13 @@ class GridRunner:
         self.validate = bool(validate)
         self.runtime_cls = get_plugins().get_runtime(runtime)
         self._rt: Runtime | None = None
+        cfg, horizon = self.cfg, self.horizon
+
+        def outputs(final: Mapping[str, Any]) -> dict[str, Any]:
+            with using_backend(self.rt.backend):
+                return final_figures(final, cfg, horizon)
+
+        self._outputs = outputs  # one function object: the runtime reuses its compiled program
 
     @property
     def rt(self) -> Runtime:
@@ -169,19 +176,14 @@ class GridRunner:
             points += [points[-1]] * (pad_to - len(points))  # one batch shape: one compilation
         per_point = [parameter_settings(default_params(limit, tau, policies[label])) for label, limit, tau in points]
         settings = {name: np.stack([s[name] for s in per_point]) for name in per_point[0]}
-        cfg, horizon, backend = self.cfg, self.horizon, rt.backend
-
-        def outputs(final: Mapping[str, Any]) -> dict[str, Any]:
-            with using_backend(backend):
-                return final_figures(final, cfg, horizon)
-
+        outputs = self._outputs
         seeds = [chunk_seed(seed, r) for r in runs]
         if not hasattr(rt, "run_batch"):  # TEMPORARY until Runtime.run_batch
             rows = []
             for i in range(len(points)):
-                finals = rt.run_many(seeds, num_steps=horizon, settings={k: v[i] for k, v in settings.items()})
+                finals = rt.run_many(seeds, num_steps=self.horizon, settings={k: v[i] for k, v in settings.items()})
                 per = [outputs({n: v.map(lambda x, r=r: x[r]) for n, v in finals.items()}) for r in range(len(seeds))]
                 rows.append({m: [np.asarray(f[m]) for f in per] for m in METRICS})
             return {m: np.asarray([row[m] for row in rows]) for m in METRICS}
-        res = rt.run_batch(num_steps=horizon, seeds=seeds, settings=settings, outputs=outputs)
+        res = rt.run_batch(num_steps=self.horizon, seeds=seeds, settings=settings, outputs=outputs)
         return {m: np.asarray(res.outputs[m]) for m in METRICS}
