@@ -32,6 +32,20 @@ def test_a_runtime_has_the_capabilities_its_plugin_declares(runtime):
     assert runtime in get_plugins().runtimes_with(*declared)
 
 
+@pytest.mark.parametrize("runtime", runtime_names())
+def test_one_step_api_rebuilds_the_trajectory_on_every_runtime(runtime):
+    rt = make_runtime_for(runtime, random_walk_variables(2) + counting_variables(), seed=0)
+    key = rt.backend.make_seed(7)
+    current = rt.initial_step(key)
+    steps = [to_numpy(current)]
+    for t in range(1, 4):
+        current = rt.transition(key, t, current)
+        steps.append(to_numpy(current))
+    traj = to_numpy(rt.trajectory(4, seed=7))
+    assert [s["count"]["n"].tolist() for s in steps] == traj["count"]["n"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(np.stack([s["walk"]["position"] for s in steps]), traj["walk"]["position"], rtol=1e-6)
+
+
 # -- every installed runtime against the NumPy runtime, on the same models -----------------
 
 

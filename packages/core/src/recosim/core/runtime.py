@@ -9,6 +9,11 @@ calls, so a model runs anywhere by changing one argument:
   transitions (``execute(0)`` is the initial value);
 * ``run_many(seeds or num_runs=, length= or num_steps=)``: many independent runs,
   every field with a leading run axis (one compiled call on TF and JAX);
+* ``run_batch(num_steps= or length=, seeds or num_runs=, settings={name: [points]},
+  outputs=fn)``: runs x settings points in one program where the runtime
+  compiles, returning only what ``outputs`` computes from each run (`BatchResult`);
+* ``initial_step(key)`` and ``transition(key, t, previous)``: one step under the
+  run key ``key`` (traceable on compiled runtimes), for callers writing their own loop;
 * ``log_probability(value_trajectory, num_steps=None)``: the log-probability of a
   logged trajectory under the model;
 * ``log_probability_fn(value_trajectory, latent)``: the same as a function of
@@ -40,6 +45,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
@@ -53,19 +59,90 @@ from recosim.core.network import Network, NetworkValue
 from recosim.core.random import active_handlers
 from recosim.core.random import seed as seed_handler
 from recosim.core.seeds import fold
-from recosim.core.settings import Settings, active_settings, using_settings
+from recosim.core.settings import SettingError, Settings, active_settings, using_settings
 from recosim.core.story import Story, network_from_story
+from recosim.core.summary import summarize
 from recosim.core.trajectory import check_count, slice_step, stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.core.variable import Variable
 
-__all__ = ["Runtime", "NumpyRuntime", "ModelLike", "RunKind", "stack_steps", "slice_step"]
+__all__ = [
+    "BatchResult",
+    "ModelLike",
+    "NumpyRuntime",
+    "OutputsFn",
+    "RunKind",
+    "Runtime",
+    "all_fields",
+    "slice_step",
+    "stack_steps",
+]
 
 ModelLike: TypeAlias = Network | Story | Sequence[Variable] | Callable[[], Sequence[Variable]]
 
 
 RunKind: TypeAlias = Literal["trajectory", "execute"]
 """What a run returns: every step stacked (``"trajectory"``) or only the last value (``"execute"``)."""
+
+OutputsFn: TypeAlias = Callable[[NetworkValue], Mapping[str, Any]]
+"""What `Runtime.run_batch` computes from each run's result: ``{name: array}``, in backend operations."""
+
+
+def all_fields(value: NetworkValue) -> dict[str, Any]:
+    """Every field of a run's result as ``{"variable/field": array}``: `Runtime.run_batch`'s default outputs."""
+    return {f"{name}/{key}": field for name, val in value.items() for key, field in Value(val).items()}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What `Runtime.run_batch` returns.
+
+    ``outputs[name]`` is a NumPy array ``[points, runs, ...]`` (``[runs, ...]`` when
+    the call gave no settings grid); ``settings`` the grid as called (name ->
+    ``[points, ...]`` NumPy array, empty without a grid).
+
+    >>> import numpy as np
+    >>> res = BatchResult({"u": np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])}, {"cap": np.array([0.0, 1.0])})
+    >>> [(p["settings"], p["mean"], p["n"]) for p in res.summary()["u"]]
+    [({'cap': 0.0}, 2.0, 3), ({'cap': 1.0}, 4.0, 3)]
+    """
+
+    outputs: dict[str, np.ndarray]
+    settings: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def num_points(self) -> int | None:
+        """Settings points (None when the call gave no grid)."""
+        return None if not self.settings else int(next(iter(self.settings.values())).shape[0])
+
+    @property
+    def num_runs(self) -> int:
+        first = next(iter(self.outputs.values()))
+        return int(first.shape[0 if self.num_points is None else 1])
+
+    def point(self, index: int) -> dict[str, Any]:
+        """The settings of point ``index`` (scalars as Python numbers)."""
+        return {k: v[index].item() if v[index].ndim == 0 else v[index] for k, v in self.settings.items()}
+
+    def summary(self) -> dict[str, Any]:
+        """Per output: ``{"mean", "se", "n"}`` over the runs (`recosim.core.summary`), one per settings point.
+
+        Without a grid each output maps to one such dict; with one, to a list of
+        them, each also giving the point's ``"settings"``. Scalar outputs give
+        floats; others NumPy arrays. ``se`` is NaN for a single run.
+        """
+
+        def one(x: np.ndarray) -> dict[str, Any]:
+            s = summarize(x)
+            mean, se = (float(s.mean), float(s.stderr)) if np.ndim(s.mean) == 0 else (s.mean, s.stderr)
+            return {"mean": mean, "se": se, "n": s.num_runs}
+
+        if self.num_points is None:
+            return {name: one(x) for name, x in self.outputs.items()}
+        return {
+            name: [{"settings": self.point(p), **one(x[p])} for p in range(x.shape[0])]
+            for name, x in self.outputs.items()
+        }
 
 
 class Runtime(ABC):
@@ -115,6 +192,33 @@ class Runtime(ABC):
     @abstractmethod
     def backend(self) -> Backend:
         """The backend whose arrays and distributions behaviours see."""
+
+    # -- one step (the same names on every runtime) ------------------------------------------
+    def initial_step(self, key: Any) -> NetworkValue:
+        """The initial value of a run with backend key ``key`` (its draws under ``fold(key, 0)``).
+
+        Behaviours read the settings in force (a call's), else the runtime's
+        declared ones. Compiled runtimes return their carried arrays and can be
+        traced; with :meth:`transition` a caller writes its own loop over time.
+        """
+        B = self.backend
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, 0), B):
+            with self._checked_step(0):
+                return initial_step(self.network)
+
+    def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
+        """The value at step ``t`` of the run with key ``key``, from ``previous`` (draws under ``fold(key, t)``).
+
+        Every field keeps its dtype and shape from ``previous``; a change is a
+        `SpecError` naming the variable, field and step.
+        """
+        B = self.backend
+        with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, t), B):
+            with self._checked_step(t):
+                return transition(self.network, previous, step=t)
+
+    def _checked_step(self, step: Any) -> AbstractContextManager[Any]:
+        return checked(step) if self.validate else nullcontext()
 
     # -- what a runtime implements ------------------------------------------------------
     @abstractmethod
@@ -193,6 +297,118 @@ class Runtime(ABC):
         start = self._start(starting_value)
         with self.using_settings(settings):
             return self.simulate_batch(kind, n, self.run_keys(seeds, num_runs=num_runs), start)
+
+    def run_batch(
+        self,
+        num_steps: int | None = None,
+        *,
+        length: int | None = None,
+        seeds: Sequence[int] | int | None = None,
+        num_runs: int | None = None,
+        settings: Mapping[str, Any] | None = None,
+        outputs: OutputsFn | None = None,
+        runs_per_call: int | None = None,
+        starting_value: Mapping[str, Value] | None = None,
+    ) -> BatchResult:
+        """Runs x settings points, returning only what ``outputs`` computes from each run.
+
+        ``num_steps`` (final values, as :meth:`execute`) or ``length`` (trajectories,
+        as :meth:`trajectory`); ``seeds`` or ``num_runs`` give the run keys as in
+        :meth:`run_many`, the same keys at every settings point (common random
+        numbers). ``settings`` is a grid: each name maps to values whose leading
+        axis is the settings point (every name the same number of points); other
+        declared settings keep their values. ``outputs(value)`` returns
+        ``{name: array}`` from one run's result, in backend operations (it is
+        evaluated inside the compiled program, so only what it returns comes back;
+        pass the same function object to reuse the program); by default every field,
+        named ``"variable/field"``. ``runs_per_call`` caps the runs one compiled call
+        holds (the runtime chooses by default). Point ``p``, run ``i`` equals
+        ``run_many(seeds, settings={name: values[p]})`` run ``i`` passed through
+        ``outputs``. Checked mode (``validate=True``) evaluates run by run, eagerly.
+
+        >>> from recosim.core.examples import random_walk_variables
+        >>> rt = NumpyRuntime(random_walk_variables(3), seed=0)
+        >>> res = rt.run_batch(4, seeds=[1, 2], outputs=lambda v: {"spread": v["walk"].get("position").std()})
+        >>> res.outputs["spread"].shape, res.summary()["spread"]["n"]
+        ((2,), 2)
+        """
+        kind, n = self._run_many_kind(length, num_steps, call="run_batch")
+        start = self._start(starting_value)
+        grid, points = self._settings_grid(settings)
+        if outputs is not None and not callable(outputs):
+            raise TypeError(f"run_batch: outputs must be a function of a run's value, got {type(outputs).__name__}")
+        per_call = None if runs_per_call is None else check_count(runs_per_call, "runs_per_call", 1)
+        keys = self.run_keys(seeds, num_runs=num_runs, call="run_batch")
+        out = self.batch_outputs(kind, n, keys, start, points, outputs or all_fields, per_call)
+        if not grid:
+            out = {name: x[0] for name, x in out.items()}
+        return BatchResult(out, grid)
+
+    def batch_outputs(
+        self,
+        kind: RunKind,
+        n: int,
+        keys: Any,
+        start: NetworkValue | None,
+        points: Mapping[str, np.ndarray],
+        outputs: OutputsFn,
+        runs_per_call: int | None,
+    ) -> dict[str, np.ndarray]:
+        """``{name: [points, runs, ...]}``: ``outputs`` of every key's run at every settings point.
+
+        ``points`` holds every declared setting stacked ``[points, ...]`` (checked).
+        The default loops over points and keys, one :meth:`simulate` at a time;
+        compiled runtimes override it with one program.
+        """
+        count = int(shape_of(keys)[0])  # type: ignore[arg-type]
+        rows = []
+        for p in range(_num_points(points)):
+            with using_settings(self._point(points, p)):
+                rows.append([self.apply_outputs(outputs, self.simulate(kind, n, keys[i], start)) for i in range(count)])
+        return _stack_outputs([_stack_outputs(runs, to_numpy=True) for runs in rows], to_numpy=True)
+
+    def apply_outputs(self, outputs: OutputsFn, value: NetworkValue) -> dict[str, Any]:
+        """``outputs(value)`` under this runtime's backend, checked to be ``{name: array}``."""
+        with using_backend(self.backend):
+            got = outputs(value)
+        if not isinstance(got, Mapping) or not got:
+            raise TypeError(
+                f"run_batch: outputs must return a non-empty mapping of names to arrays, got {type(got).__name__}"
+            )
+        bad = [k for k in got if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"run_batch: outputs must name its results with strings, got the keys {bad!r}")
+        return dict(got)
+
+    def _point(self, points: Mapping[str, np.ndarray], p: int) -> dict[str, Any]:
+        B = self.backend
+        return {name: B.asarray(v[p]) for name, v in points.items()}
+
+    def _settings_grid(self, grid: Mapping[str, Any] | None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The grid as NumPy arrays, and every declared setting stacked over its points (each checked)."""
+        if grid is None:
+            defaults = self.settings.resolve()
+            return {}, {name: v[None] for name, v in defaults.items()}
+        if not isinstance(grid, Mapping):
+            raise SettingError(f"run_batch: settings must map names to [points, ...] values, got {type(grid).__name__}")
+        arrays = {name: np.asarray(v) for name, v in grid.items()}
+        if not arrays:
+            raise SettingError("run_batch: settings={} names no setting; leave it out to run the declared values")
+        flat = [name for name, a in arrays.items() if a.ndim == 0]
+        if flat:
+            raise SettingError(
+                f"run_batch: setting {flat[0]!r} needs a leading axis of settings points (a list of values), "
+                f"got the scalar {arrays[flat[0]]!r}"
+            )
+        sizes = {name: int(a.shape[0]) for name, a in arrays.items()}
+        if len(set(sizes.values())) > 1:
+            raise SettingError(f"run_batch: every setting of the grid needs the same number of points, got {sizes}")
+        count = next(iter(sizes.values()))
+        if count == 0:
+            raise SettingError(f"run_batch: setting {next(iter(sizes))!r} has no points")
+        resolved = [self.settings.resolve({name: a[p] for name, a in arrays.items()}) for p in range(count)]
+        stacked = {name: np.stack([r[name] for r in resolved]) for name in resolved[0]}
+        return {name: stacked[name] for name in arrays}, stacked
 
     def log_probability(
         self,
@@ -273,7 +489,9 @@ class Runtime(ABC):
         self._calls += 1
         return key
 
-    def run_keys(self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None) -> Any:
+    def run_keys(
+        self, seeds: Sequence[int] | int | None = None, *, num_runs: int | None = None, call: str = "run_many"
+    ) -> Any:
         """The stacked backend keys (``[runs, ...]``) of a batch of independent runs.
 
         ``seeds`` (a sequence of ints) gives the keys of ``trajectory(..., seed=s)``;
@@ -286,21 +504,23 @@ class Runtime(ABC):
         elif seeds is not None:
             seed_list = [int(s) for s in seeds]
         if (seed_list is None) == (num_runs is None):
-            raise ValueError("run_many takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
+            raise ValueError(f"{call} takes either seeds (a sequence of ints, or a count) or num_runs=, not both")
         B = self.backend
         if seed_list is not None:
             keys = [B.make_seed(s) for s in seed_list]
             if not keys:
-                raise ValueError("run_many needs at least one seed")
+                raise ValueError(f"{call} needs at least one seed")
         else:
             count = check_count(num_runs, "num_runs", 1)
             keys = [self._next_key(None) for _ in range(count)]
         return B.np.stack([B.asarray(k) for k in keys])
 
-    def _run_many_kind(self, length: int | None, num_steps: int | None) -> tuple[RunKind, int]:
-        """``("trajectory", length)`` or ``("execute", num_steps)`` for ``run_many``, checked."""
+    def _run_many_kind(
+        self, length: int | None, num_steps: int | None, call: str = "run_many"
+    ) -> tuple[RunKind, int]:
+        """``("trajectory", length)`` or ``("execute", num_steps)`` for ``run_many`` (or ``call``), checked."""
         if (length is None) == (num_steps is None):
-            raise ValueError("run_many takes exactly one of length= (trajectories) or num_steps= (final values)")
+            raise ValueError(f"{call} takes exactly one of length= (trajectories) or num_steps= (final values)")
         if length is not None:
             return "trajectory", check_count(length, "trajectory length", 1)
         return "execute", check_count(num_steps, "num_steps", 0)
@@ -344,6 +564,26 @@ class Runtime(ABC):
         return f"{type(self).__name__}(variables={list(self.network.names)}, seed={self.seed})"
 
 
+def _num_points(points: Mapping[str, np.ndarray]) -> int:
+    return int(next(iter(points.values())).shape[0]) if points else 1
+
+
+def _stack_outputs(items: Sequence[Mapping[str, Any]], *, to_numpy: bool) -> dict[str, Any]:
+    """``{name: stacked}`` over ``items`` (each the same names and shapes, or an error naming the output)."""
+    names = list(items[0])
+    out = {}
+    for item in items:
+        if list(item) != names:
+            raise ValueError(f"run_batch: outputs returned the names {list(item)} for one run and {names} for another")
+    for name in names:
+        arrays = [np.asarray(item[name]) if to_numpy else item[name] for item in items]
+        shapes = {tuple(np.shape(a)) for a in arrays}
+        if len(shapes) > 1:
+            raise ValueError(f"run_batch: output {name!r} has different shapes from run to run: {sorted(shapes)}")
+        out[name] = np.stack(arrays)
+    return out
+
+
 class _SettledLogProbabilityFn(LogProbabilityFn):
     """Core's log-probability function, evaluated with the settings it was built with in force."""
 
@@ -382,23 +622,13 @@ class NumpyRuntime(Runtime):
         return numpy_backend()
 
     def _steps(self, count: int, key: Any, start: NetworkValue | None) -> Iterator[NetworkValue]:
-        B = self.backend
-        with using_backend(B):
-            if start is None:
-                with seed_handler(fold(B, key, 0), B), self._checked(0):
-                    current = initial_step(self.network)
-            else:
-                current = start
+        current = self.initial_step(key) if start is None else start
+        yield current
+        for t in range(1, count):
+            current = self.transition(key, t, current)
+            if self.callback is not None:
+                self.callback(t)
             yield current
-            for t in range(1, count):
-                with seed_handler(fold(B, key, t), B), self._checked(t):
-                    current = transition(self.network, current, step=t)
-                if self.callback is not None:
-                    self.callback(t)
-                yield current
-
-    def _checked(self, step: int) -> AbstractContextManager[Any]:
-        return checked(step) if self.validate else nullcontext()
 
     def simulate(self, kind: RunKind, n: int, key: Any, start: NetworkValue | None) -> NetworkValue:
         if kind == "trajectory":

@@ -372,6 +372,114 @@ class JaxRuntime(Runtime):
                 runs = list(pool.map(lambda key: jax.block_until_ready(fn(key, start, settings)), keys))
         return jax.tree.map(lambda *xs: jnp.stack(xs), *runs)
 
+    # -- batches of runs x settings points ----------------------------------------------------
+    def batch_runs_per_call(self) -> int | None:
+        """The runs one `run_batch` program holds by default: 1 on CPU, else every run (None).
+
+        On CPU one compiled run per core side by side beat a ``vmap`` ped batch on
+        the large models measured (see the module notes); small models, whose runs
+        are mostly overhead, gain from ``run_batch(..., runs_per_call=k)``.
+        """
+        return 1 if _on_cpu() else None
+
+    def batch_outputs(
+        self,
+        kind: RunKind,
+        n: int,
+        keys: Any,
+        start: NetworkValue | None,
+        points: Mapping[str, np.ndarray],
+        outputs: Callable[[NetworkValue], Mapping[str, Any]],
+        runs_per_call: int | None,
+    ) -> dict[str, np.ndarray]:
+        """Every (point, key) run through ``outputs``, compiled: one ``vmap`` ped program over points x runs.
+
+        With one run per call (the CPU default) each point's runs are single
+        compiled runs, computed side by side on the cores as in `run_many`. The
+        settings are the programs' arguments, so new values never compile again.
+        Checked and eager runtimes loop run by run (the base class).
+        """
+        if not self.jit or self.validate:
+            return super().batch_outputs(kind, n, keys, start, points, outputs, runs_per_call)
+        self._refuse_outer_handlers()
+        start = self._carry_start(start)
+        keys = jnp.asarray(keys)
+        num_runs = int(keys.shape[0])
+        grid = {name: jnp.asarray(v) for name, v in points.items()}
+        num_points = int(next(iter(points.values())).shape[0]) if points else 1
+        unit = runs_per_call or self.batch_runs_per_call() or num_runs
+        unit = min(unit, num_runs)
+        if unit == 1:
+            return self._batch_one_at_a_time(kind, n, keys, start, grid, num_points, outputs)
+        fn = self._batch_program(kind, n, outputs)
+        chunks = []
+        for first in range(0, num_runs, unit):
+            chunk = keys[first : first + unit]
+            real = int(chunk.shape[0])
+            if real < unit:  # pad with the last key: one program shape for every chunk
+                chunk = jnp.concatenate([chunk, jnp.repeat(chunk[-1:], unit - real, axis=0)])
+            out = fn(chunk, start, grid)
+            chunks.append({k: np.asarray(v)[:, :real] for k, v in out.items()})
+        return {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+
+    def _outputs_run(
+        self, kind: str, n: int, outputs: Callable[[NetworkValue], Mapping[str, Any]]
+    ) -> Callable[..., dict[str, Any]]:
+        def run(key: Any, start: NetworkValue | None, settings: Mapping[str, Any]) -> dict[str, Any]:
+            value = self._run(kind, n, False, key, start, settings)
+            with using_settings(settings):
+                got = self.apply_outputs(outputs, value)
+            return {k: jnp.asarray(v) for k, v in got.items()}
+
+        return run
+
+    def _batch_program(self, kind: str, n: int, outputs: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+        """``fn(keys[runs], start, settings[points, ...]) -> {name: [points, runs, ...]}``, jitted."""
+        cache_key = ("run_batch", kind, n, outputs)
+        fn = self._compiled.get(cache_key)
+        if fn is None:
+            over_runs = jax.vmap(self._outputs_run(kind, n, outputs), in_axes=(0, None, None))
+            fn = jax.jit(jax.vmap(over_runs, in_axes=(None, None, 0)))
+            self._compiled[cache_key] = fn
+        return fn
+
+    def _batch_one_at_a_time(
+        self,
+        kind: str,
+        n: int,
+        keys: Any,
+        start: NetworkValue | None,
+        grid: Mapping[str, Any],
+        num_points: int,
+        outputs: Callable[..., Any],
+    ) -> dict[str, np.ndarray]:
+        """Single compiled runs (run + outputs), side by side on CPU cores, over every point and key."""
+        point0 = {k: v[0] for k, v in grid.items()}
+        inside = not _outside_traces()
+        leaves, tree = jax.tree.flatten((start, point0))
+        cache_key = ("run_batch_one", kind, n, outputs, tree, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves))
+        fn = self._executables.get(cache_key)
+        if fn is None:
+            jitted = jax.jit(self._outputs_run(kind, n, outputs))
+            fn = jitted if inside else jitted.lower(keys[0], start, point0).compile()
+            self._executables[cache_key] = fn
+        tasks = [(p, i) for p in range(num_points) for i in range(int(keys.shape[0]))]
+        points = [{k: v[p] for k, v in grid.items()} for p in range(num_points)]
+
+        def one(task: tuple[int, int]) -> dict[str, Any]:
+            p, i = task
+            return jax.block_until_ready(fn(keys[i], start, points[p]))
+
+        workers = 1 if inside or not _on_cpu() else min(self._parallel_runs(fn), len(tasks))
+        if workers <= 1:
+            runs = [one(t) for t in tasks]
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recosim-run") as pool:
+                runs = list(pool.map(one, tasks))
+        count = int(keys.shape[0])
+        rows = [runs[p * count : (p + 1) * count] for p in range(num_points)]
+        return {k: np.stack([np.stack([np.asarray(r[k]) for r in row]) for row in rows]) for k in runs[0]}
+
     # -- log-probabilities ---------------------------------------------------------------------
     def log_probability(
         self,

@@ -116,7 +116,7 @@ class TFRuntime(Runtime):
         return tf_backend()
 
     # -- the step functions (shared by the compiled and the eager paths) ---------
-    def initial_step(self, key: Any) -> Flat:
+    def initial_step(self, key: Any) -> Flat:  # type: ignore[override]
         """The initial value under the seed ``fold(key, 0)``, as tensors.
 
         Behaviours read the settings in force (a run's), else the runtime's declared ones.
@@ -126,7 +126,7 @@ class TFRuntime(Runtime):
             value = initial_step(self.network)
         return to_tensors(value, self.network)
 
-    def transition_step(self, key: Any, t: Any, previous: Flat) -> Flat:
+    def transition(self, key: Any, t: Any, previous: Flat) -> Flat:  # type: ignore[override]
         """One transition from ``previous`` under the seed ``fold(key, t)``, as tensors.
 
         Every field must keep the dtype, and a shape compatible with, its value in
@@ -203,7 +203,7 @@ class TFRuntime(Runtime):
         }
 
         def body(t: Any, current: Flat, arrays: dict[str, dict[str, Any]]) -> tuple[Any, Flat, Any]:
-            new = self.transition_step(key, t, current)
+            new = self.transition(key, t, current)
             written = {n: {k: arrays[n][k].write(t, x) for k, x in f.items()} for n, f in new.items()}
             return t + 1, new, written
 
@@ -220,7 +220,7 @@ class TFRuntime(Runtime):
         first = self._first(key, start)
 
         def body(t: Any, current: Flat) -> tuple[Any, Flat]:
-            return t + 1, self.transition_step(key, t, current)
+            return t + 1, self.transition(key, t, current)
 
         _, last = tf.while_loop(
             lambda t, _: t <= num_steps,
@@ -289,6 +289,83 @@ class TFRuntime(Runtime):
             self._functions[cache_key] = fn
         return fn
 
+    def batch_outputs(
+        self,
+        kind: RunKind,
+        n: int,
+        keys: Any,
+        start: NetworkValue | None,
+        points: Mapping[str, np.ndarray],
+        outputs: Callable[[NetworkValue], Mapping[str, Any]],
+        runs_per_call: int | None,
+    ) -> dict[str, np.ndarray]:
+        """Every (point, key) run through ``outputs`` in one ``tf.function`` (a ``tf.while_loop`` over both).
+
+        The settings points are a tensor argument, so new values do not retrace;
+        ``runs_per_call`` splits the keys into calls of that many runs (the last
+        padded, so every call has one shape). Checked and eager runtimes loop run
+        by run (the base class).
+        """
+        if self.eager or self.validate:
+            return super().batch_outputs(kind, n, keys, start, points, outputs, runs_per_call)
+        self._refuse_outer_handlers()
+        flat_start = None if start is None else to_tensors(start, self.network)
+        keys = tf.convert_to_tensor(keys)
+        num_runs = int(keys.shape[0])
+        unit = min(runs_per_call or num_runs, num_runs)
+        grid = {name: tf.convert_to_tensor(v) for name, v in points.items()}
+        fn = self._compiled_batch(kind, n, flat_start is not None, outputs)
+        chunks = []
+        for first in range(0, num_runs, unit):
+            chunk = keys[first : first + unit]
+            real = int(chunk.shape[0])
+            if real < unit:
+                chunk = tf.concat([chunk, tf.repeat(chunk[-1:], unit - real, axis=0)], axis=0)
+            out = fn(chunk, grid) if flat_start is None else fn(chunk, grid, flat_start)
+            chunks.append({k: v.numpy()[:, :real] for k, v in out.items()})
+        return {k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]}
+
+    def _compiled_batch(self, kind: str, n: int, from_start: bool, outputs: Callable[..., Any]) -> Any:
+        """``fn(keys[runs], settings[points, ...], start=None) -> {name: [points, runs, ...]}``."""
+        cache_key = ("batch", kind, n, from_start, outputs)
+        fn = self._functions.get(cache_key)
+        if fn is None:
+            loop = self._trajectory_loop if kind == "trajectory" else self._execute_loop
+
+            def python_fn(keys: Any, grid: Mapping[str, Any], start: Flat | None = None) -> dict[str, Any]:
+                num_runs = tf.shape(keys)[0]
+                num_points = tf.shape(next(iter(grid.values())))[0] if grid else tf.constant(1, tf.int32)
+                count = n if kind == "trajectory" else tf.constant(n, tf.int32)
+
+                def one(i: Any) -> dict[str, Any]:
+                    p, r = i // num_runs, i % num_runs
+                    settings = {name: tf.gather(v, p) for name, v in grid.items()}
+                    with using_settings(settings):
+                        value = as_values(loop(count, keys[r], start))
+                        got = self.apply_outputs(outputs, value)
+                    return {k: tf.convert_to_tensor(v) for k, v in got.items()}
+
+                first = one(tf.constant(0, tf.int32))
+                total = num_points * num_runs
+                arrays = {
+                    k: tf.TensorArray(x.dtype, size=total, element_shape=x.shape).write(0, x) for k, x in first.items()
+                }
+
+                def body(i: Any, arrays: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+                    got = one(i)
+                    return i + 1, {k: arrays[k].write(i, got[k]) for k in arrays}
+
+                _, arrays = tf.while_loop(lambda i, _: i < total, body, (tf.constant(1, tf.int32), arrays))
+                out = {}
+                for k, ta in arrays.items():
+                    stacked = ta.stack()
+                    out[k] = tf.reshape(stacked, tf.concat([[num_points, num_runs], tf.shape(stacked)[1:]], 0))
+                return out
+
+            fn = tf.function(python_fn, autograph=False, jit_compile=self.xla or None)
+            self._functions[cache_key] = fn
+        return fn
+
     @property
     def tracing_count(self) -> int:
         """How many times this runtime's compiled functions have been traced (for checking caching)."""
@@ -298,7 +375,7 @@ class TFRuntime(Runtime):
     def _eager_steps(self, count: int, key: Any, start: Flat | None) -> list[Flat]:
         steps = [self._first(key, start)]
         for t in range(1, count):
-            steps.append(self.transition_step(key, tf.constant(t, tf.int32), steps[-1]))
+            steps.append(self.transition(key, tf.constant(t, tf.int32), steps[-1]))
         return steps
 
     # -- the Runtime contract -------------------------------------------------------
