@@ -8,7 +8,7 @@ from gymnasium.utils.env_checker import check_env
 import recosim.gym  # noqa: F401  (registers the ids)
 from recosim.core.errors import NetworkError
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
-from recosim.gym import RUNTIMES, PolicySimulator, RecommendationEnv, RecommendationVectorEnv
+from recosim.gym import PolicySimulator, RecommendationEnv, RecommendationVectorEnv, SlateSpace
 from recosim.library.entities import CumulativeRewardMetrics, RandomRecommender, StaticCorpus, StaticInterestUser
 from recosim.library.stories import static_corpus_story
 from recosim.usecases import interest_evolution as ie
@@ -18,7 +18,7 @@ IE = dict(num_docs=10, history_length=4)
 ECO = dict(num_docs=12)
 
 
-@pytest.fixture(params=[r for r in runtime_names() if r in RUNTIMES])
+@pytest.fixture(params=runtime_names())
 def runtime(request):
     return request.param
 
@@ -115,18 +115,40 @@ def test_any_library_story_works():
     np.testing.assert_array_equal(obs["available documents/quality"][0], obs["available documents/quality"][2])
 
 
-def test_jax_steps_are_compiled_once():
-    if "jax" not in runtime_names():
-        pytest.skip("JAX is not installed here")
-    env = RecommendationVectorEnv(_ie_story(5), horizon=6, runtime="jax")
+def test_slates_of_distinct_documents(runtime):
+    """The action spaces sample distinct documents; a slate repeating one is refused, naming the slate."""
+    env = RecommendationVectorEnv(_ie_story(3), horizon=2, runtime=runtime)
+    assert isinstance(env.action_space, SlateSpace) and env.single_action_space == SlateSpace(10, 2)
+    env.action_space.seed(0)
+    for _ in range(50):
+        slates = env.action_space.sample()
+        assert slates.shape == (3, 2) and env.action_space.contains(slates)
+        assert all(len(set(row)) == 2 for row in slates.tolist())
+    assert not env.action_space.contains(np.array([[0, 1], [3, 3], [2, 4]]))
     env.reset(seed=0)
-    for _ in range(6):
-        env.step(env.action_space.sample())
-    env.reset(seed=1)
-    env.step(env.action_space.sample())
-    env.step(env.action_space.sample())
-    sim = env.simulator
-    assert [f._cache_size() for f in (sim._begin, sim._first, sim._advance)] == [1, 1, 1]
+    with pytest.raises(ValueError, match=r"^slate 1 \[3, 3\] repeats document 3; a slate's documents must be distinct$"):
+        env.step(np.array([[0, 1], [3, 3], [2, 4]]))
+    single = RecommendationEnv(_ie_story(1), horizon=2, runtime=runtime)
+    single.reset(seed=0)
+    with pytest.raises(ValueError, match=r"slate 0 \[7, 7\] repeats document 7"):
+        single.step([7, 7])
+
+
+def test_ecosystem_takes_the_use_case_option_names(tmp_path):
+    from recosim.usecases.ecosystem import default_provider_means
+
+    env = gymnasium.make("recosim/Ecosystem-v0", num_docs=12, num_providers=6, boost_cap=0.5, runtime="numpy")
+    sim = env.unwrapped.simulator
+    assert env.observation_space["available docs/provider"].high.max() == 5  # providers 0..5
+    assert sim.num_docs == 12
+    path = tmp_path / "means.npy"
+    np.save(path, default_provider_means()[:4] + 1.0)
+    env = gymnasium.make("recosim/Ecosystem-v0", num_docs=12, provider_means=str(path), runtime="numpy")
+    assert env.observation_space["available docs/provider"].high.max() == 3
+    with pytest.raises(ValueError, match=r"num_providers must be a whole number in \[1, 4\]"):
+        gymnasium.make("recosim/Ecosystem-v0", num_docs=12, provider_means=str(path), num_providers=5, runtime="numpy")
+    with pytest.raises(TypeError, match=r"Ecosystem-v0 has no option\(s\) \['num_provider'\]; its options are"):
+        gymnasium.make("recosim/Ecosystem-v0", num_provider=3, runtime="numpy")
 
 
 def test_bad_inputs_are_named():

@@ -16,17 +16,19 @@ from recosim.core.log_probability import step_log_probabilities
 from recosim.core.network import Network
 from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.core.trajectory import slice_step
-from recosim.usecases import integrity_sweep as sweep
 from recosim.usecases.integrity import (
     FIXED_RULE_POLICY,
+    PARAMETER_SETTINGS,
     IntegrityConfig,
     check_params,
     default_params,
     integrity_variables,
+    parameter_settings,
     summarise_final,
 )
-from recosim.usecases.integrity_sweep import Job, SweepRunner
-from recosim.usecases.integrity_usecase import IntegrityUseCase
+from recosim.usecases.integrity import statistics as stats
+from recosim.usecases.integrity.grid import METRICS, GridRunner, Job
+from recosim.usecases.integrity.runner import IntegrityUseCase
 
 TINY = IntegrityConfig(num_accounts=120, scammer_fraction=0.05)  # what the use case builds at this size
 HORIZON, BATCH = 5, 4  # one compiled batch function serves every JAX test below
@@ -141,7 +143,7 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     rows = json.loads((tmp_path / "sweep.json").read_text())["rows"]
     assert [(r["rate_limit"], r["threshold"], r["runs"]) for r in rows] == [(2.0, 3.0, 2 * BATCH)]
     for r in rows:
-        assert all(np.isfinite(r[m]) for m in sweep.METRICS) and r["overflow"] == 0
+        assert all(np.isfinite(r[m]) for m in METRICS) and r["overflow"] == 0
     for name in ("pareto.png", "heatmaps.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "sweep.csv").read_text().splitlines()[0].startswith("policy,rate_limit,threshold,runs,victims")
@@ -151,21 +153,33 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     assert summary["chosen_against_fixed_rule"]["runs"] == 2 * BATCH
 
 
-@pytest.mark.needs_runtime("jax")
-def test_vectorised_jobs_equal_single_runs():
-    cfg, horizon = TINY, HORIZON
-    jobs = [Job("fixed", 2.0, 3.0, 1), Job("other", 3.0, 4.0, 0)]
-    policies = {"fixed": None, "other": dict(FIXED_RULE_POLICY, camouflage_bias=np.float32(1.0))}
-    batched = SweepRunner(cfg, horizon, "jax", batch_size=BATCH).run(jobs, policies, seed=7)
+def test_batched_jobs_equal_single_runs_of_the_model_built_with_its_parameters(runtime):
+    """The grid's batches (parameters as settings, points x runs) give each job's own run, on every runtime."""
     from recosim.core.checkpoint import chunk_seed
 
-    for job, rec in zip(jobs[1:], batched[1:]):  # the job whose setting, policy and run all differ from the first
-        rt = make_runtime_for("jax", integrity_variables(cfg, default_params(job.rate_limit, job.threshold, policies[job.policy])))
+    cfg, horizon = TINY, HORIZON
+    other = dict(FIXED_RULE_POLICY, camouflage_bias=np.float32(1.0), request_weights=np.float32([0.5, 0.0, -0.5]))
+    policies = {"fixed": None, "other": other}
+    jobs = [Job("fixed", 2.0, 3.0, 1), Job("other", 3.0, 4.0, 0), Job("other", 3.0, 4.0, 1), Job("fixed", 8.0, 2.0, 1)]
+    batched = GridRunner(cfg, horizon, runtime, runs_per_call=BATCH).run(jobs, policies, seed=7)
+    assert [(r["policy"], r["rate_limit"], r["threshold"], r["run"]) for r in batched] == [
+        (j.policy, j.rate_limit, j.threshold, j.run) for j in jobs
+    ]
+    for job, rec in zip(jobs[1:3], batched[1:3]):  # setting, policy and run all differ from the first job's
+        params = default_params(job.rate_limit, job.threshold, policies[job.policy])
+        rt = make_runtime_for(runtime, integrity_variables(cfg, params))
         single = summarise_final(to_numpy(rt.execute(horizon, seed=chunk_seed(7, job.run))), cfg)
-        for m in ("victims", "friction", "scammer_reward", "scammers_suspended"):
+        single["engagement"] /= cfg.num_genuine * horizon
+        for m in ("victims", "friction", "engagement", "scammer_reward", "scammers_suspended"):
             assert rec[m] == pytest.approx(single[m], rel=1e-6), (job, m)
-    numpy_rec = SweepRunner(cfg, horizon, "numpy").run(jobs[:1], policies, seed=7)[0]
-    assert set(numpy_rec) == set(batched[0])
+    assert batched[1]["engagement"] != batched[2]["engagement"]  # runs 0 and 1: different seeds
+
+
+def test_parameters_as_settings_are_checked():
+    s = parameter_settings(default_params(2.0, 3.0))
+    assert set(s) == set(PARAMETER_SETTINGS) and s["rate_limit"] == 2.0 and s["request_weights"].shape == (3,)
+    with pytest.raises(ValueError, match=r"params\['scammer'\] lacks 'request_weights'"):
+        parameter_settings({"mechanism": default_params()["mechanism"], "scammer": {"request_bias": 1.0}})
 
 
 def test_statistics_on_synthetic_records():
@@ -178,20 +192,26 @@ def test_statistics_on_synthetic_records():
                 victims = 100 * tau + 10 * limit + base  # stricter (lower) is fewer victims
                 friction = 50 / tau + 5 / limit + 0.1 * base
                 records.append({"policy": "p", "rate_limit": limit, "threshold": tau, "run": i,
-                                **{m: 0.0 for m in sweep.METRICS}, "victims": victims, "friction": friction})
-    rows = sweep.summarise(records, "p")
+                                **{m: 0.0 for m in METRICS}, "victims": victims, "friction": friction})
+    rows = stats.summarise(records, "p")
     assert len(rows) == 4 and rows[0]["runs"] == 6
-    d = sweep.paired_difference(records, "victims", ("p", (2.0, 4.0)), ("p", (2.0, 2.0)))
+    d = stats.paired_difference(records, "victims", ("p", (2.0, 4.0)), ("p", (2.0, 2.0)))
     assert d["difference"] == pytest.approx(-200.0) and d["stderr"] < 1e-9 and d["z"] < -1e6  # common noise cancels
-    t = sweep.trends(records, "p", [1.0, 2.0], [2.0, 4.0])
+    t = stats.trends(records, "p", [1.0, 2.0], [2.0, 4.0])
     assert t["threshold"]["victims_down_significant"] == 2 and t["threshold"]["friction_up_significant"] == 2
     assert t["rate_limit"]["victims_down_significant"] == 2 and t["rate_limit"]["friction_up_significant"] == 2
     assert t["corner"]["victims"]["difference"] == pytest.approx(-210.0)
-    chosen = sweep.choose(rows, friction_weight=1.0)
+    chosen = stats.choose(rows, friction_weight=1.0)
     assert (chosen["rate_limit"], chosen["threshold"]) == (1.0, 2.0)
-    assert (sweep.choose(rows, 100.0)["rate_limit"], sweep.choose(rows, 100.0)["threshold"]) == (2.0, 4.0)
-    front = sweep.pareto_front(rows)
+    assert (stats.choose(rows, 100.0)["rate_limit"], stats.choose(rows, 100.0)["threshold"]) == (2.0, 4.0)
+    front = stats.pareto_front(rows)
     assert [(r["rate_limit"], r["threshold"]) for r in front] == [(2.0, 4.0), (1.0, 4.0), (2.0, 2.0), (1.0, 2.0)]
+    # one run says nothing about the spread: core's convention, a NaN standard error (never a silent 0)
+    one = [r for r in records if r["run"] == 0]
+    row = stats.summarise(one, "p")[0]
+    assert row["runs"] == 1 and np.isnan(row["victims_se"]) and row["victims"] == one[0]["victims"]
+    d = stats.paired_difference(one, "victims", ("p", (2.0, 4.0)), ("p", (2.0, 2.0)))
+    assert d["runs"] == 1 and np.isnan(d["stderr"]) and np.isnan(d["z"])
 
 
 def test_bad_input_is_named(tmp_path, capsys):
@@ -207,7 +227,7 @@ def test_bad_input_is_named(tmp_path, capsys):
         case.run(runtime="numpy", seed=0, out=None, num_users=20, scammer_fraction=0.01)
     with pytest.raises(UsageError, match="--horizon"):
         case.run(runtime="numpy", seed=0, out=None, horizon=0)
-    with pytest.raises(UsageError, match="--learning-adversary"):  # needs the trainer and the JAX runtime
+    with pytest.raises(UsageError, match="--learning-adversary trains by gradients, which the 'numpy' runtime"):
         case.run(runtime="numpy", seed=0, out=None, learning_adversary=True, num_users=100)
     with pytest.raises(ValueError, match="request_weights"):
         check_params(default_params(policy=dict(FIXED_RULE_POLICY, request_weights=np.zeros(2, np.float32))))
@@ -226,18 +246,19 @@ def test_robust_design_pipeline(tmp_path, monkeypatch):
     setting chosen against it is the strictest one; the use case must find it, train there,
     and report the comparisons and files.
     """
-    from recosim.usecases import integrity_learning
+    from recosim.usecases.integrity import learning
 
     trained = []
 
     def fake_train(setup, rate_limit, threshold, *, init_policy=None, updates=None, seed=0, checkpoint=None,
-                   quiet=True, callback=None):
+                   runtime="jax", quiet=True, callback=None):
         trained.append(((rate_limit, threshold), init_policy is None, updates))
+        assert runtime == "jax"  # the use case's runtime trains
         policy = dict(FIXED_RULE_POLICY, request_bias=np.float32(threshold / 2), camouflage_bias=np.float32(2.0))
-        return integrity_learning.LearnedPolicy(policy, np.linspace(0.1, 2.0, updates or setup.updates), (rate_limit, threshold))
+        return learning.LearnedPolicy(policy, np.linspace(0.1, 2.0, updates or setup.updates), (rate_limit, threshold))
 
-    monkeypatch.setattr(integrity_learning, "trainer_available", lambda: None)
-    monkeypatch.setattr(integrity_learning, "train_best_response", fake_train)
+    monkeypatch.setattr(learning, "trainer_available", lambda: None)
+    monkeypatch.setattr(learning, "train_best_response", fake_train)
     summary = IntegrityUseCase().run(
         runtime="jax", seed=1, out=tmp_path, num_users=120, scammer_fraction=0.05, horizon=HORIZON, num_runs=2,
         rate_limits="8", thresholds="2,4,30", learning_adversary=True, train_updates=6, robust_candidates=2,
@@ -262,7 +283,7 @@ def test_robust_design_pipeline(tmp_path, monkeypatch):
 @pytest.mark.needs_runtime("jax")
 def test_learning_scammers_improve_on_the_fixed_rule():
     pytest.importorskip("recosim.inference")
-    from recosim.usecases.integrity_learning import TrainingSetup, train_best_response
+    from recosim.usecases.integrity.learning import TrainingSetup, train_best_response
 
     cfg = IntegrityConfig(num_accounts=400, scammer_fraction=0.05)
     setup = TrainingSetup(cfg, horizon=31, updates=16, learning_rate=0.2)

@@ -14,20 +14,21 @@ MultiDiscrete([10 10])
 `PolicySimulator` is the stepping engine beneath both.
 """
 
-from recosim.gym.env import RecommendationEnv, RecommendationVectorEnv, observation_space
+from recosim.gym.env import RecommendationEnv, RecommendationVectorEnv, SlateSpace, observation_space
 from recosim.gym.envs import ENVIRONMENTS, register_environments
-from recosim.gym.simulator import RUNTIMES, ObservedField, PolicySimulator, SimulatorState
+from recosim.gym.simulator import ObservedField, PolicySimulator, SimulatorState, check_slates
 
 register_environments()
 
 __all__ = [
     "ENVIRONMENTS",
-    "RUNTIMES",
     "ObservedField",
     "PolicySimulator",
     "RecommendationEnv",
     "RecommendationVectorEnv",
     "SimulatorState",
+    "SlateSpace",
+    "check_slates",
     "observation_space",
     "register_environments",
 ]

@@ -29,9 +29,9 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from recosim.gym.simulator import ObservedField, PolicySimulator, SimulatorState
+from recosim.gym.simulator import ObservedField, PolicySimulator, SimulatorState, check_slates
 
-__all__ = ["RecommendationEnv", "RecommendationVectorEnv", "observation_space"]
+__all__ = ["RecommendationEnv", "RecommendationVectorEnv", "SlateSpace", "observation_space"]
 
 Bounds = Mapping[str, tuple[float, float]]
 
@@ -96,16 +96,52 @@ class _Episodes:
         return self.state, np.asarray(reward, dtype=np.float32), self.state.t >= self.horizon
 
 
+class SlateSpace(spaces.MultiDiscrete):
+    """Slates of distinct documents: ``MultiDiscrete`` rows of ``slate_size`` indices in ``[0, num_docs)``
+    in which no document appears twice (one row, or one per user with ``num_slates``).
+
+    >>> space = SlateSpace(num_docs=4, slate_size=3, seed=0)
+    >>> slate = space.sample()
+    >>> len(set(slate.tolist())), space.contains(np.array([1, 1, 2]))
+    (3, False)
+    """
+
+    def __init__(self, num_docs: int, slate_size: int, num_slates: int | None = None, seed: Any = None) -> None:
+        if slate_size > num_docs:
+            raise ValueError(f"a slate of {slate_size} distinct documents needs at least {slate_size}, got {num_docs}")
+        shape = (slate_size,) if num_slates is None else (num_slates, slate_size)
+        super().__init__(np.full(shape, num_docs), dtype=np.int64, seed=seed)
+        self.num_docs, self.slate_size, self.num_slates = int(num_docs), int(slate_size), num_slates
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
+        """Uniform slates: each row ``slate_size`` distinct documents in random order."""
+        if mask is not None or probability is not None:
+            raise ValueError("SlateSpace.sample takes no mask or probability")
+        rows = 1 if self.num_slates is None else self.num_slates
+        keys = self.np_random.random((rows, self.num_docs))
+        out = np.argsort(keys, axis=1)[:, : self.slate_size].astype(self.dtype)
+        return out[0] if self.num_slates is None else out
+
+    def contains(self, x: Any) -> bool:
+        if not super().contains(x):
+            return False
+        rows = np.sort(np.asarray(x).reshape(-1, self.slate_size), axis=1)
+        return not bool(np.any(rows[:, 1:] == rows[:, :-1]))
+
+    def __repr__(self) -> str:
+        users = "" if self.num_slates is None else f", num_slates={self.num_slates}"
+        return f"SlateSpace(num_docs={self.num_docs}, slate_size={self.slate_size}{users})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SlateSpace) and (self.num_docs, self.slate_size, self.num_slates) == (
+            other.num_docs, other.slate_size, other.num_slates)
+
+
 def _check_actions(actions: Any, shape: tuple[int, ...], num_docs: int) -> np.ndarray:
     arr = np.asarray(actions)
     if arr.shape != shape:
         raise ValueError(f"action has shape {arr.shape}; expected {shape} (document indices per slate position)")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise ValueError(f"action must hold integer document indices, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() >= num_docs):
-        raise ValueError(f"action holds document indices outside [0, {num_docs}): min {arr.min()}, max {arr.max()}")
-    return arr.astype(np.int32)
+    return check_slates(arr.reshape(-1, shape[-1]), num_docs).reshape(shape)
 
 
 def _attach(
@@ -121,18 +157,18 @@ def _attach(
     return simulator
 
 
-def _slate_space(simulator: PolicySimulator) -> spaces.MultiDiscrete:
-    """One user's action space: a document index per slate position."""
-    return spaces.MultiDiscrete(np.full(simulator.slate_size, simulator.num_docs), dtype=np.int64)
+def _slate_space(simulator: PolicySimulator, num_slates: int | None = None) -> SlateSpace:
+    """The action space: a slate of distinct document indices (per user with ``num_slates``)."""
+    return SlateSpace(simulator.num_docs, simulator.slate_size, num_slates)
 
 
 class RecommendationEnv(gymnasium.Env):
     """One user's recommendation session over a story with a single user.
 
     Observation: a `Dict` of the observed fields (see `PolicySimulator`), with the
-    user axis dropped. Action: ``MultiDiscrete([num_docs] * slate_size)``, the
-    slate's document indices in order (a document may appear twice; the story's
-    user model sees it twice). Reward: the story's reward field. An episode lasts
+    user axis dropped. Action: a `SlateSpace` (``MultiDiscrete([num_docs] * slate_size)``
+    whose documents are distinct), the slate's document indices in order; a slate
+    that repeats a document is refused with an error naming it. Reward: the story's reward field. An episode lasts
     ``horizon`` steps and then reports ``truncated``; the story has no terminal
     state. ``reset(seed=s)`` starts the same trajectory as
     ``runtime.trajectory(horizon, seed=s)`` would with the same slates; later
@@ -215,7 +251,7 @@ class RecommendationVectorEnv(VectorEnv):
         self.single_observation_space = observation_space(simulator.observed, observation_bounds)
         self.single_action_space = _slate_space(simulator)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.action_space = _slate_space(simulator, self.num_envs)
         self._needs_reset = False
 
     def _observation(self, state: SimulatorState) -> dict[str, np.ndarray]:

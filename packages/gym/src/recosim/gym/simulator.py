@@ -2,24 +2,33 @@
 
 A recommendation story is a dynamic Bayesian network in which one variable, the
 *policy* (``"slate"`` in the library's stories), holds the slates a recommender
-serves. The simulator evaluates every step in two parts, under the same random
-key as a runtime uses for that step:
+serves. The simulator replaces the policy's behaviour by one that serves an
+**action** (document indices ``[num_users, slate_size]``, with every document
+field gathered from the documents variable) and steps the story through the
+runtime's own step API (``initial_step`` / ``transition``), so the draws of step
+``t`` are the runtime's: a story stepped here with the slates a runtime drew,
+under the runtime's key, reproduces that runtime's trajectory.
 
-1. the policy's intra-slice ancestors (the user observation, the documents on
-   offer, the recommender's state, ...), whose values are what the policy sees:
-   the **observation**;
-2. given an **action** (document indices ``[num_users, slate_size]``), the policy's
-   value (the action, with every document field gathered from the documents
-   variable) and then every other variable of the step, including the **reward**
-   field.
+The **observation** is the value of the policy's inputs (the user observation,
+the documents on offer, the recommender's state, ...) at the step about to be
+served. It is computed before the action is known by a second network of the same
+story in which only the policy's intra-slice ancestors move and every other
+variable keeps its value; its draws are the same (same key, same names), so the
+observation equals what the full step then computes.
 
-Draws are named and keyed exactly as in the runtimes (step ``t`` under
-``seed(fold_in(key, t))``), so a story stepped here with the slates a runtime
-drew, under the runtime's key, reproduces that runtime's trajectory.
+Every function here is a pure function of keys, steps, network values and
+actions (`reset_fn`, `step_fn`), so a compiling runtime can compile them; the
+stateful `reset` / `step` pair wraps them for the Gymnasium classes, compiled
+where the runtime offers ``compile``.
 
-The steps run eagerly on the NumPy backend (``runtime="numpy"``) or as three
-``jax.jit``-compiled functions on JAX (``runtime="jax"``): one call per step for
-the whole population.
+>>> from recosim.usecases import interest_evolution as ie
+>>> cfg = ie.InterestEvolutionConfig(num_users=2, num_docs=5, history_length=3)
+>>> sim = PolicySimulator(ie.make_model(ie.init_params(0, cfg), cfg), policy=ie.POLICY, reward=ie.REWARD,
+...                       runtime="numpy")
+>>> state = sim.reset(sim.key(0))
+>>> state, reward = sim.step(state, [[0, 1], [2, 3]])
+>>> reward.shape, state.t
+((2,), 1)
 """
 
 from __future__ import annotations
@@ -32,16 +41,16 @@ import numpy as np
 
 from recosim.core import Value, ValueSpec, Variable, get_plugins, using_backend
 from recosim.core.errors import NetworkError
-from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
-from recosim.core.random import seed as seed_handler
+from recosim.core.plugins import COMPILES
+from recosim.core.settings import setting, using_settings
 from recosim.core.story import network_from_story
 from recosim.core.variable import Binding, Previous
 
-__all__ = ["PolicySimulator", "ObservedField", "RUNTIMES"]
+__all__ = ["PolicySimulator", "ObservedField", "SimulatorState", "ACTION_SETTING", "check_slates"]
 
-RUNTIMES = ("jax", "numpy")
-"""The runtimes the simulator steps on."""
+ACTION_SETTING = "recosim.gym.action"
+"""The setting through which an action reaches the policy's replaced behaviour."""
 
 StepValue = dict[str, Value]
 
@@ -77,6 +86,37 @@ def _static_shape(spec: Any, where: str) -> tuple[int, ...]:
     return tuple(int(d) for d in spec.shape)
 
 
+def check_slates(actions: Any, num_docs: int) -> np.ndarray:
+    """``actions`` (``[users, slate_size]``) as int32 document indices, or a one-line ValueError naming the slate.
+
+    Indices must lie in ``[0, num_docs)`` and a slate must not repeat a document.
+
+    >>> check_slates([[0, 3], [2, 1]], 4).dtype
+    dtype('int32')
+    >>> check_slates([[0, 1], [3, 3]], 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: slate 1 [3, 3] repeats document 3; a slate's documents must be distinct
+    """
+    arr = np.asarray(actions)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"action must hold integer document indices, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= num_docs):
+        raise ValueError(f"action holds document indices outside [0, {num_docs}): min {arr.min()}, max {arr.max()}")
+    arr = arr.astype(np.int32)
+    if arr.ndim == 2 and arr.shape[1] > 1:
+        ordered = np.sort(arr, axis=1)
+        repeats = ordered[:, 1:] == ordered[:, :-1]
+        if repeats.any():
+            user = int(np.flatnonzero(repeats.any(axis=1))[0])
+            doc = int(ordered[user, 1:][repeats[user]][0])
+            raise ValueError(
+                f"slate {user} {arr[user].tolist()} repeats document {doc}; a slate's documents must be distinct"
+            )
+    return arr
+
+
 class PolicySimulator:
     """Steps ``model`` with the policy variable's slates given as actions.
 
@@ -93,7 +133,8 @@ class PolicySimulator:
         any other field are shared by all users.
       documents: the policy's input holding the documents (found from the slate's
         fields when omitted).
-      runtime: ``"jax"`` (compiled) or ``"numpy"``.
+      runtime: the name of a registered runtime; it steps the story.
+      settings: the story's settings (name -> default) for the runtime.
     """
 
     def __init__(
@@ -105,6 +146,7 @@ class PolicySimulator:
         observe: Sequence[str] | None = None,
         documents: str | None = None,
         runtime: str = "jax",
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.network: Network = network_from_story(model)
         if policy not in self.network:
@@ -118,16 +160,24 @@ class PolicySimulator:
         self.num_docs = self._documents_size()
         self.reward = self._check_reward(reward)
         self.observed = self._observed_fields(observe)
+        known_runtimes = get_plugins().runtime_names()
+        if runtime not in known_runtimes:
+            raise ValueError(f"runtime must be one of {list(known_runtimes)}, got {runtime!r}")
         self.runtime = runtime
-        self._engine = _engine(runtime)
-        net = self.network
-        self._split = {
-            "initial_value": self._phase_split("initial_value", net.initial_order),
-            "value": self._phase_split("value", net.transition_order),
-        }
-        self._begin = self._engine.compile(self._begin_fn)
-        self._first = self._engine.compile(self._first_fn)
-        self._advance = self._engine.compile(self._advance_fn)
+        runtime_cls = get_plugins().get_runtime(runtime)
+        declared = {**dict(settings or {}), ACTION_SETTING: np.zeros((self.num_users, self.slate_size), np.int32)}
+        moving = _ancestors(self.network.intra_slice_edges("value"), self.policy.name)
+        # the story with the action served in place of the policy's behaviour, and the same story in which
+        # only the policy's ancestors move (the observation of the next step, before its action is known)
+        self.rt = runtime_cls(Network(self._rebuilt(moving=None)), seed=0, settings=declared)
+        self.observe_rt = runtime_cls(Network(self._rebuilt(moving=moving)), seed=0, settings=declared)
+        self.backend = self.rt.backend
+        self._declared = self.rt.backend_settings()
+        compile_fn = getattr(self.rt, "compile", None)
+        compiles = COMPILES in self.rt.capabilities and callable(compile_fn)
+        self._reset = compile_fn(self.reset_fn) if compiles else self.reset_fn
+        self._first = compile_fn(self._first_fn) if compiles else self._first_fn
+        self._advance = compile_fn(self._advance_fn) if compiles else self._advance_fn
 
     # -- checks at construction ---------------------------------------------------------------------------
     def _check_policy_spec(self) -> None:
@@ -173,8 +223,9 @@ class PolicySimulator:
                 f"the slate's fields {missing} are not fields of the documents variable {name!r} "
                 f"({sorted(self.network[name].spec.keys())}), so an action's slate cannot be gathered"
             )
-        if name not in self._input_names(self.policy.initial_value):
-            raise NetworkError(f"the policy's initial value does not read the documents variable {name!r}")
+        for phase, binding in (("initial value", self.policy.initial_value), ("transition", self.policy.value)):
+            if name not in self._input_names(binding):
+                raise NetworkError(f"the policy's {phase} does not read the documents variable {name!r}")
         return name
 
     def _documents_size(self) -> int:
@@ -224,61 +275,64 @@ class PolicySimulator:
                 out.append(ObservedField(full, var, key, shape if shared else shape[1:], spec.get(key).dtype, shared))
         return out
 
-    def _phase_split(self, phase: str, order: Sequence[Variable]) -> tuple[list[Variable], list[Variable]]:
-        before = _ancestors(self.network.intra_slice_edges(phase), self.policy.name)
-        first = [v for v in order if v.name in before]
-        rest = [v for v in order if v.name not in before]
-        return first, rest
+    # -- the two networks ------------------------------------------------------------------------------------
+    def _rebuilt(self, moving: set[str] | None) -> list[Variable]:
+        """The story's variables afresh, the policy serving the action; with ``moving``, only the variables
+        named there have a transition and every other one keeps its previous value."""
+        new = {v.name: Variable(v.name, v.spec) for v in self.network.variables}
 
-    # -- evaluation ---------------------------------------------------------------------------------------
-    def _evaluate(
-        self,
-        variables: Sequence[Variable],
-        phase: str,
-        current: StepValue,
-        previous: StepValue | None,
-        action: Any = None,
-    ) -> StepValue:
-        out = dict(current)
-        for var in variables:
-            binding = var.initial_value if phase == "initial_value" else var.value
-            if var is self.policy:
-                out[var.name] = self._serve(action, out, previous, binding)
+        def deps(binding: Binding) -> tuple[Any, ...]:
+            return tuple(new[d.name].previous if isinstance(d, Previous) else new[d.name] for d in binding.dependencies)
+
+        for old in self.network.variables:
+            var = new[old.name]
+            initial, transition = old.initial_value, old.value
+            if old is self.policy:
+                var.initial_value = Binding(self._server(initial), deps(initial))
+            else:
+                var.initial_value = Binding(initial.fn, deps(initial))
+            if transition is None:
                 continue
-            if binding is None:
-                assert previous is not None
-                out[var.name] = previous[var.name]
-                continue
-            args = [previous[d.name] if isinstance(d, Previous) else out[d.name] for d in binding.dependencies]
-            out[var.name] = evaluate(self.network, var, binding, args)
-        return out
+            if moving is not None and old.name not in moving:
+                var.value = Binding(_keep, (var.previous,))
+            elif old is self.policy:
+                var.value = Binding(self._server(transition), deps(transition))
+            else:
+                var.value = Binding(transition.fn, deps(transition))
+        return list(new.values())
 
-    def _input(self, binding: Binding, name: str, current: StepValue, previous: StepValue | None) -> Value | None:
-        for dep in binding.dependencies:
-            if dep.name == name:
-                if isinstance(dep, Previous):
-                    return None if previous is None else previous[name]
-                return current[name]
-        return None
-
-    def _serve(self, action: Any, current: StepValue, previous: StepValue | None, binding: Binding) -> Value:
-        B = self._engine.backend
-        docs = self._input(binding, self.documents, current, previous)
-        assert docs is not None
-        index = B.cast(action, "int32")
+    def _server(self, binding: Binding) -> Callable[..., Value]:
+        """The policy's replaced behaviour: the slate of the action in force, gathered from the documents."""
+        where = self._input_names(binding).index(self.documents)
         keys = [k for k in self.policy.spec.keys() if k != "doc_index"]
-        fields = {k: B.np.take(B.asarray(docs.get(k)), index, axis=0) for k in keys}
-        out = Value(fields).union(Value(doc_index=index))
-        self.policy.spec.check(out, where=f"the slate served from an action (policy {self.policy.name!r})")
-        return out
 
-    def _observation(self, phase: str, current: StepValue, previous: StepValue | None) -> dict[str, Any]:
-        B = self._engine.backend
-        binding = self.policy.initial_value if phase == "initial_value" else self.policy.value
-        assert binding is not None
+        def serve(*args: Any) -> Value:
+            B = self.backend
+            docs = args[where]
+            index = B.cast(setting(ACTION_SETTING), "int32")
+            fields = {k: B.np.take(B.asarray(docs.get(k)), index, axis=0) for k in keys}
+            return Value(fields).union(Value(doc_index=index))
+
+        serve.__qualname__ = f"serve_action[{self.policy.name}]"
+        return serve
+
+    # -- pure step functions -----------------------------------------------------------------------------------
+    def _settings(self, action: Any) -> Any:
+        values = dict(self._declared)
+        values[ACTION_SETTING] = self.backend.cast(self.backend.asarray(action), "int32")
+        return using_settings(values)
+
+    def _observation(self, binding: Binding, current: StepValue, previous: StepValue | None) -> dict[str, Any]:
+        B = self.backend
+        found = {}
+        for dep in binding.dependencies:
+            if isinstance(dep, Previous):
+                found.setdefault(dep.name, None if previous is None else previous[dep.name])
+            else:
+                found[dep.name] = current[dep.name]
         obs = {}
         for f in self.observed:
-            value = self._input(binding, f.variable, current, previous)
+            value = found.get(f.variable)
             if value is None:
                 shape = f.shape if f.shared else (self.num_users, *f.shape)
                 obs[f.name] = B.np.zeros(shape, dtype=f.dtype)
@@ -290,63 +344,78 @@ class PolicySimulator:
         var, field = self.reward
         return step[var].get(field)
 
-    def _prepare(self, key: Any, t: Any, previous: StepValue | None) -> tuple[StepValue, dict[str, Any]]:
-        """Part 1 of step ``t``: the policy's ancestors and the observation."""
-        B = self._engine.backend
-        phase = "initial_value" if previous is None else "value"
-        with using_backend(B), seed_handler(B.fold_in(key, t), B):
-            partial = self._evaluate(self._split[phase][0], phase, {}, previous)
-            obs = self._observation(phase, partial, previous)
-        return partial, obs
+    def initial_fn(self, key: Any, action: Any) -> StepValue:
+        """Step 0 under ``key`` with ``action`` served (pure)."""
+        with using_backend(self.backend), self._settings(action):
+            return self.rt.initial_step(key)
 
-    def _finish(self, key: Any, t: Any, previous: StepValue | None, partial: StepValue, action: Any) -> StepValue:
-        """Part 2 of step ``t``: the slate from ``action``, then every other variable."""
-        B = self._engine.backend
-        phase = "initial_value" if previous is None else "value"
-        with using_backend(B), seed_handler(B.fold_in(key, t), B):
-            return self._evaluate(self._split[phase][1], phase, partial, previous, action)
+    def transition_fn(self, key: Any, t: Any, previous: StepValue, action: Any) -> StepValue:
+        """Step ``t >= 1`` from ``previous`` with ``action`` served (pure)."""
+        with using_backend(self.backend), self._settings(action):
+            return self.rt.transition(key, t, previous)
 
-    def _begin_fn(self, key: Any) -> tuple[StepValue, dict[str, Any]]:
-        partial, obs = self._prepare(key, 0, None)
-        return self._engine.carry(partial), obs
+    def observe_fn(self, key: Any, t: Any, previous: StepValue) -> dict[str, Any]:
+        """The observation of step ``t >= 1`` (the policy's inputs), before its action is known (pure)."""
+        with using_backend(self.backend), self._settings(self._no_action()):
+            ahead = self.observe_rt.transition(key, t, previous)
+        binding = self.policy.value
+        assert binding is not None
+        return self._observation(binding, ahead, previous)
 
-    def _first_fn(self, key: Any, partial: StepValue, action: Any) -> tuple[Any, ...]:
-        full = self._finish(key, 0, None, partial, action)
-        nxt, obs = self._prepare(key, 1, full)
-        return self._engine.carry(full), self._engine.carry(nxt), obs, self._reward(full)
+    def reset_fn(self, key: Any) -> tuple[StepValue, dict[str, Any]]:
+        """Step 0 with no slate chosen yet (every slate [0, 1, ...]) and its observation (pure).
 
-    def _advance_fn(self, key: Any, t: Any, previous: StepValue, partial: StepValue, action: Any) -> tuple[Any, ...]:
-        full = self._finish(key, t, previous, partial, action)
-        nxt, obs = self._prepare(key, t + 1, full)
-        return self._engine.carry(full), self._engine.carry(nxt), obs, self._reward(full)
+        The observation reads only the policy's inputs, which do not depend on the action.
+        """
+        first = self.initial_fn(key, self._no_action())
+        return first, self._observation(self.policy.initial_value, first, None)
 
-    # -- the public stepping API ----------------------------------------------------------------------------
+    def step_fn(self, key: Any, t: Any, previous: StepValue, action: Any, *, first: bool) -> tuple[Any, ...]:
+        """Step ``t`` with ``action``: ``(its network value, the next observation, the reward)`` (pure).
+
+        ``first``: step 0 (``previous`` is then ignored).
+        """
+        full = self.initial_fn(key, action) if first else self.transition_fn(key, t, previous, action)
+        return full, self.observe_fn(key, t + 1, full), self._reward(full)
+
+    def _first_fn(self, key: Any, action: Any) -> tuple[Any, ...]:
+        return self.step_fn(key, 0, {}, action, first=True)
+
+    def _advance_fn(self, key: Any, t: Any, previous: StepValue, action: Any) -> tuple[Any, ...]:
+        return self.step_fn(key, t, previous, action, first=False)
+
+    def _no_action(self) -> Any:
+        row = self.backend.np.arange(self.slate_size, dtype="int32") % self.num_docs
+        return self.backend.np.broadcast_to(row, (self.num_users, self.slate_size))
+
+    # -- the stateful stepping API ------------------------------------------------------------------------------
     def key(self, seed: int, episode: int = 0) -> Any:
         """The key of an episode: ``make_seed(seed)`` for episode 0 (as ``runtime.trajectory(seed=seed)``),
         ``fold_in(make_seed(seed), episode)`` for later ones."""
-        B = self._engine.backend
+        B = self.backend
         key = B.make_seed(int(seed))
         return key if episode == 0 else B.fold_in(key, int(episode))
 
     def reset(self, key: Any) -> SimulatorState:
         """Start an episode under ``key``: the state before the first action, and its observation."""
-        partial, obs = self._begin(key)
-        return SimulatorState(key, 0, None, partial, obs)
+        _, obs = self._reset(key)
+        return SimulatorState(key, 0, None, obs)
 
     def step(self, state: SimulatorState, action: Any) -> tuple[SimulatorState, Any]:
         """Apply ``action`` (``[num_users, slate_size]`` document indices) at ``state``'s step.
 
         Returns the state of the next step (with its observation) and the reward
         ``[num_users]`` of this step; ``state.values`` of the result holds this step's
-        full network value.
+        full network value. The action is checked first (indices in range, no
+        document twice in a slate).
         """
-        action = self._engine.action(action)
+        action = self.backend.asarray(check_slates(action, self.num_docs))
         if state.previous is None:
-            full, nxt, obs, reward = self._first(state.key, state.partial, action)
+            full, obs, reward = self._first(state.key, action)
         else:
-            t = self._engine.step_index(state.t)
-            full, nxt, obs, reward = self._advance(state.key, t, state.previous, state.partial, action)
-        return SimulatorState(state.key, state.t + 1, full, nxt, obs), reward
+            t = self.backend.asarray(np.int32(state.t))
+            full, obs, reward = self._advance(state.key, t, state.previous, action)
+        return SimulatorState(state.key, state.t + 1, full, obs), reward
 
     def to_numpy(self, tree: Any) -> Any:
         """Arrays of the simulator's backend (in dicts) as NumPy arrays."""
@@ -355,70 +424,22 @@ class PolicySimulator:
         return np.asarray(tree)
 
 
+def _keep(previous: Value) -> Value:
+    """A variable that does not move in the observation network keeps its value."""
+    return previous
+
+
 @dataclass(frozen=True)
 class SimulatorState:
     """Where an episode stands: its key, the step ``t`` about to be taken, the previous
-    step's full value, this step's first part and its observation."""
+    step's full value (``None`` before the first action) and the observation of step ``t``."""
 
     key: Any
     t: int
     previous: StepValue | None
-    partial: StepValue
     observation: dict[str, Any]
 
     @property
     def values(self) -> StepValue | None:
         """The full network value of the last completed step (``None`` before the first action)."""
         return self.previous
-
-
-class _Engine:
-    """How a runtime's backend evaluates the step functions (eagerly, or compiled)."""
-
-    def __init__(self, runtime: str) -> None:
-        self.backend = get_plugins().get_backend(runtime)
-
-    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return fn
-
-    def carry(self, value: StepValue) -> StepValue:
-        return value
-
-    def action(self, action: Any) -> Any:
-        return np.asarray(action, dtype=np.int32)
-
-    def step_index(self, t: int) -> Any:
-        return int(t)
-
-
-class _JaxEngine(_Engine):
-    def __init__(self) -> None:
-        super().__init__("jax")
-        import jax
-        import jax.numpy as jnp
-
-        from recosim.jax.backend import strong
-
-        self._jax, self._jnp, self._strong = jax, jnp, strong
-
-    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        return self._jax.jit(fn)
-
-    def carry(self, value: StepValue) -> StepValue:
-        strong = self._strong
-        return {n: Value({k: strong(x) for k, x in Value(v).items()}) for n, v in value.items()}
-
-    def action(self, action: Any) -> Any:
-        return self._jnp.asarray(action, dtype=self._jnp.int32)
-
-    def step_index(self, t: int) -> Any:
-        return self._jnp.asarray(t, dtype=self._jnp.int32)
-
-
-def _engine(runtime: str) -> _Engine:
-    if runtime == "jax":
-        get_plugins().get_runtime("jax")  # registers Value as a pytree, or says why JAX is unavailable
-        return _JaxEngine()
-    if runtime == "numpy":
-        return _Engine("numpy")
-    raise ValueError(f"runtime must be one of {list(RUNTIMES)}, got {runtime!r}")

@@ -16,7 +16,7 @@ def recosim_add_usecases(registry: Any) -> None:
     )
     registry.add(
         "integrity",
-        "recosim.usecases.integrity_usecase:IntegrityUseCase",
+        "recosim.usecases.integrity.runner:IntegrityUseCase",
         summary="social-platform integrity: scammers vs rate limit and detector; mechanism sweep, learning scammers",
     )
     registry.add(

@@ -13,16 +13,23 @@ detector (`ThresholdDetector`) that scores accounts from rejected requests,
 blocked attempts and the rate of reports and suspends those above it.
 
 The model is a story of ten variables; every draw is a field, so a logged
-trajectory has a log-probability on every runtime. Parameters enter as arrays
-(``make_model(params)``, conventions: ``params["mechanism"]`` and
-``params["scammer"]``), so one compiled model serves a whole sweep and the
-scammers' policy can be trained by policy gradients.
+trajectory has a log-probability on every runtime. The mechanism and the
+scammers' policy are either the runtime's *settings* (``integrity_variables(cfg)``;
+names in `PARAMETER_SETTINGS`, values from `parameter_settings`), so that one
+compiled program serves a whole grid of mechanisms and policies, or arrays given
+when the model is built (``integrity_variables(cfg, params)``, conventions:
+``params["mechanism"]`` and ``params["scammer"]``), which is how the policy is
+trained by policy gradients.
 
 >>> from recosim.core.runtime import NumpyRuntime
 >>> cfg = IntegrityConfig(num_accounts=200, scammer_fraction=0.05)
 >>> final = NumpyRuntime(integrity_variables(cfg, default_params()), seed=0).execute(5)
 >>> sorted(summarise_final(final, cfg))
 ['engagement', 'friction', 'overflow', 'scammer_reward', 'scammers_suspended', 'victims']
+>>> rt = NumpyRuntime(integrity_variables(cfg), seed=0, settings=parameter_settings(default_params()))
+>>> after = rt.execute(5, settings=parameter_settings(default_params(2.0, 3.0)))
+>>> sorted(rt.settings)[:3]
+['camouflage_bias', 'message_bias', 'message_weights']
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
+from recosim.core.settings import setting
 from recosim.library.social import ContactRequests, RateLimiter, SparseSocialGraph, ThresholdDetector, UniformIndex
 
 __all__ = [
@@ -42,6 +50,8 @@ __all__ = [
     "FIXED_RULE_POLICY",
     "POLICY_SHAPES",
     "default_params",
+    "PARAMETER_SETTINGS",
+    "parameter_settings",
     "integrity_variables",
     "summarise_final",
     "check_params",
@@ -198,6 +208,25 @@ def default_params(rate_limit: float = 4.0, threshold: float = 4.0, policy: Mapp
     }
 
 
+MECHANISM_KEYS = ("rate_limit", "threshold")
+
+PARAMETER_SETTINGS: dict[str, tuple[str, str]] = {
+    **{key: ("mechanism", key) for key in MECHANISM_KEYS},
+    **{key: ("scammer", key) for key in POLICY_SHAPES},
+}
+"""Setting name -> ``(params group, key)``: the settings a model built without ``params`` reads."""
+
+
+def parameter_settings(params: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``params`` (as `default_params` gives them) as the flat settings of a model built without them.
+
+    >>> sorted(parameter_settings(default_params(2.0, 3.0)).items())[-2:]
+    [('request_weights', array([0., 0., 0.], dtype=float32)), ('threshold', array(3., dtype=float32))]
+    """
+    check_params(params)
+    return {name: np.asarray(params[group][key], np.float32) for name, (group, key) in PARAMETER_SETTINGS.items()}
+
+
 def check_params(params: Mapping[str, Any]) -> None:
     """Raise a ValueError naming the entry unless ``params`` has the mechanism and policy entries with their shapes."""
     if not isinstance(params, Mapping) or "mechanism" not in params or "scammer" not in params:
@@ -232,9 +261,14 @@ def _bernoulli(logits: Any, mask: Any, *, event: bool = False) -> Any:
     return B.tfd.Independent(d, reinterpreted_batch_ndims=1) if event else d
 
 
-def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list[Variable]:
+def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any] | None = None) -> list[Variable]:
     """The story: population, graph, genuine activity, scammer view, scammers (the policy),
-    platform limits, interactions, platform (the detector) and metrics."""
+    platform limits, interactions, platform (the detector) and metrics.
+
+    Without ``params`` the mechanism and the policy are read from the settings of
+    the run (`PARAMETER_SETTINGS`; the defaults of `default_params` where a runtime
+    declares none).
+    """
     N, S, K, M = cfg.num_accounts, cfg.num_scammers, cfg.capacity, cfg.max_camouflage
     C, CF, CR = cfg.num_candidates, cfg.fof_candidates, cfg.random_candidates
     D0, G = cfg.initial_contacts, cfg.num_genuine
@@ -242,7 +276,15 @@ def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list
     community_np = (np.arange(N) // cfg.community_size * cfg.community_size).astype(np.int32)
     community_len_np = np.minimum(cfg.community_size, N - community_np).astype(np.int32)
     sig_mean, sig_sd = cfg.signal_moments()
-    mech, pol = params["mechanism"], params["scammer"]
+    if params is not None:
+        check_params(params)
+    defaults = default_params()
+
+    def param(group: str, key: str) -> Any:
+        """The parameter's value in the step being evaluated: given at build time, else the run's setting."""
+        if params is not None:
+            return params[group][key]
+        return setting(key, default=defaults[group][key])
 
     graph_block = SparseSocialGraph(N, K, max_new_edges=min(cfg.edge_buffer(), N + S * C), name="graph")
     genuine_requests = ContactRequests(
@@ -251,20 +293,23 @@ def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list
     scam_requests = ContactRequests(
         graph_block, base_logit=cfg.accept_base, mutual_weight=cfg.accept_mutual, field="accepted_scam"
     )
-    limiter = RateLimiter(mech["rate_limit"], name="rate limit")
-    detector = ThresholdDetector(
-        N,
-        counts=("requests", "rejected", "blocked", "messages", "reports", "benign"),
-        ratios={"report_rate": ("reports", "messages", cfg.report_prior)},
-        weights={
-            "rejected": cfg.weight_rejected,
-            "blocked": cfg.weight_blocked,
-            "report_rate": cfg.weight_report_rate,
-        },
-        threshold=mech["threshold"],
-        decay=cfg.detector_decay,
-        name="detector",
-    )
+
+    def detector_at(threshold: Any) -> ThresholdDetector:
+        return ThresholdDetector(
+            N,
+            counts=("requests", "rejected", "blocked", "messages", "reports", "benign"),
+            ratios={"report_rate": ("reports", "messages", cfg.report_prior)},
+            weights={
+                "rejected": cfg.weight_rejected,
+                "blocked": cfg.weight_blocked,
+                "report_rate": cfg.weight_report_rate,
+            },
+            threshold=threshold,
+            decay=cfg.detector_decay,
+            name="detector",
+        )
+
+    detector = detector_at(defaults["mechanism"]["threshold"])  # its specs and initial state
 
     def consts() -> dict[str, Any]:
         B = get_backend()
@@ -539,10 +584,11 @@ def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list
         B = get_backend()
         np_ = B.np
         active = ~np_.take(plat.get("suspended"), consts()["sids"], axis=0)  # [S]
-        w = B.asarray(pol["request_weights"])
-        req_logits = B.asarray(pol["request_bias"]) + np_.sum(v.get("candidate_features") * w, axis=-1)
-        msg_logits = B.asarray(pol["message_bias"]) + B.asarray(pol["message_weights"])[0] * v.get("contact_signal")
-        camo_logits = B.asarray(pol["camouflage_bias"]) + np_.zeros((S, M), dtype=F32)
+        pol = {key: B.asarray(param("scammer", key)) for key in POLICY_SHAPES}
+        w = pol["request_weights"]
+        req_logits = pol["request_bias"] + np_.sum(v.get("candidate_features") * w, axis=-1)
+        msg_logits = pol["message_bias"] + pol["message_weights"][0] * v.get("contact_signal")
+        camo_logits = pol["camouflage_bias"] + np_.zeros((S, M), dtype=F32)
         return Value(
             request=_bernoulli(req_logits, v.get("candidate_ok") & active[:, None], event=True),
             camouflage=_bernoulli(camo_logits, np_.broadcast_to(active[:, None], (S, M)), event=True),
@@ -565,6 +611,7 @@ def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list
         B = get_backend()
         np_ = B.np
         sids = consts()["sids"]
+        limiter = RateLimiter(param("mechanism", "rate_limit"), name="rate limit")
         g_req = limiter.allow(i32(act.get("target") >= 0)[:, None])
         g_msg = limiter.allow_count(np_.where(act.get("can_message"), act.get("messages"), 0.0))
         s_req = limiter.allow(scam.get("request"))
@@ -683,7 +730,7 @@ def integrity_variables(cfg: IntegrityConfig, params: Mapping[str, Any]) -> list
             reports=reports,
             benign=benign,
         )
-        return detector.next_state(plat, obs)
+        return detector_at(param("mechanism", "threshold")).next_state(plat, obs)
 
     # -- metrics ----------------------------------------------------------------------------------------------------
     def metrics_zero(g: Value) -> Value:

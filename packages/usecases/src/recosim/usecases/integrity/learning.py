@@ -1,5 +1,7 @@
 """Learning scammers: the scammers' policy trained by policy gradients against a fixed mechanism.
 
+Training runs on a differentiable runtime (the use case's own, when it is one).
+
 This module is the one place that talks to the policy-gradient trainer
 (``recosim.inference.train_reinforce``, from the recosim-inference package): the
 scammers' parameters (request intensity, targeting weights, camouflage, message
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from recosim.usecases.integrity import FIXED_RULE_POLICY, IntegrityConfig, default_params, integrity_variables
+from recosim.usecases.integrity.model import FIXED_RULE_POLICY, IntegrityConfig, default_params, integrity_variables
 
 __all__ = ["TrainingSetup", "LearnedPolicy", "train_best_response", "trainer_available"]
 
@@ -32,16 +34,11 @@ REWARD_FIELD = "metrics/reward"
 
 
 def trainer_available() -> str | None:
-    """``None`` when the policy-gradient trainer can run here, else why not (a sentence)."""
+    """``None`` when the policy-gradient trainer is installed here, else why not (a sentence)."""
     try:
         import recosim.inference  # noqa: F401
     except ImportError as err:
-        return f"learning scammers need recosim-inference with its JAX extra ({err})"
-    try:
-        import jax  # noqa: F401
-        import optax  # noqa: F401
-    except ImportError as err:
-        return f"learning scammers need JAX and optax (pip install 'recosim-inference[jax]'): {err}"
+        return f"learning scammers need recosim-inference (pip install 'recosim-usecases[jax]'): {err}"
     return None
 
 
@@ -97,6 +94,7 @@ def train_best_response(
     updates: int | None = None,
     seed: int = 0,
     checkpoint: str | os.PathLike[str] | None = None,
+    runtime: str = "jax",
     quiet: bool = True,
     callback: Callable[[int, dict[str, np.ndarray]], Any] | None = None,
 ) -> LearnedPolicy:
@@ -104,6 +102,7 @@ def train_best_response(
 
     Starts from ``init_policy`` (default: the fixed rule). With ``checkpoint`` (a
     directory) the training writes checkpoints there and resumes from them.
+    ``runtime`` is a differentiable runtime the trainer runs on.
     """
     reason = trainer_available()
     if reason is not None:
@@ -118,7 +117,7 @@ def train_best_response(
         policy=POLICY_VARIABLE,
         reward=REWARD_FIELD,
         horizon=setup.horizon,
-        runtime="jax",
+        runtime=runtime,
         num_steps=int(updates if updates is not None else setup.updates),
         baseline="group",
         group_size=setup.group_size,

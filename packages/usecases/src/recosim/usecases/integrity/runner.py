@@ -6,8 +6,8 @@
    (``heatmaps.png``); the trends of victims and friction as the mechanism gets
    stricter, with paired standard errors; the setting a designer would choose,
    the one of least ``victims + friction_weight * friction``.
-2. With ``--learning-adversary``: the scammers' policy is trained by policy
-   gradients (group-relative baseline) against the chosen setting, a best
+2. With ``--learning-adversary`` (on a differentiable runtime): the scammers'
+   policy is trained by policy gradients (group-relative baseline) against the chosen setting, a best
    response; learners are compared with rule followers there; the grid is
    screened with the learners' policy, the most promising settings get best
    responses of their own, and the setting of least cost against best-responding
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
-from recosim.core.plugins import VECTORISES, get_plugins
+from recosim.core.plugins import DIFFERENTIABLE, VECTORISES, get_plugins
 from recosim.core.results import RunStore, write_bytes_atomic, write_json_atomic
 from recosim.core.usecase import (
     HORIZON,
@@ -50,9 +50,10 @@ from recosim.core.usecase import (
     UseCase,
     write_summary,
 )
-from recosim.usecases import integrity_sweep as sweep
-from recosim.usecases.integrity import FIXED_RULE_POLICY, MODEL_VERSION, IntegrityConfig
-from recosim.usecases.integrity_sweep import Job, SweepRunner
+from recosim.usecases.integrity import plots
+from recosim.usecases.integrity import statistics as stats
+from recosim.usecases.integrity.grid import METRICS, GridRunner, Job
+from recosim.usecases.integrity.model import FIXED_RULE_POLICY, MODEL_VERSION, IntegrityConfig
 
 __all__ = ["DEFAULT_RATE_LIMITS", "DEFAULT_THRESHOLDS", "IntegrityUseCase"]
 
@@ -62,8 +63,8 @@ DEFAULT_RATE_LIMITS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)
 DEFAULT_THRESHOLDS = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 """Detector thresholds (suspend above): the grid's default columns."""
 RUN_KEY = ("policy", "rate_limit", "threshold", "run")
-DEFAULT_JAX_BATCH = 36
-"""Runs per vectorised compiled call on JAX when the runtime names no ``runs_per_call`` (one grid column of 6 x 6)."""
+DEFAULT_VECTORISED_BATCH = 36
+"""Runs per batch on a vectorising runtime that names no ``runs_per_call`` (one grid column of 6 x 6)."""
 
 
 def _setting_label(setting: tuple[float, float]) -> str:
@@ -86,14 +87,14 @@ class IntegrityUseCase(UseCase):
         Parameter("friction_weight", float, 1.0, "cost of one wrongly suspended account relative to one victim",
                   minimum=0.0),
         Parameter("learning_adversary", bool, False,
-                  "train learning scammers (best responses) and compare designs (needs --runtime jax)"),
+                  "train learning scammers (best responses) and compare designs (needs a differentiable --runtime)"),
         Parameter("train_users", int, 2000, "accounts of the platform learning scammers train in", minimum=20),
         Parameter("train_updates", int, 50, "policy-gradient updates of the best response to the chosen setting",
                   minimum=1),
         Parameter("robust_candidates", int, 3, "further settings that get a best response of their own", minimum=0),
         Parameter("runs_per_call", int, None,
-                  f"runs per compiled call on JAX or per run_many call elsewhere (default: the runtime's "
-                  f"runs_per_call, else {DEFAULT_JAX_BATCH} on JAX and 8 elsewhere)", minimum=1),
+                  f"runs per batch of the runtime's run_batch (default: the runtime's runs_per_call, else "
+                  f"{DEFAULT_VECTORISED_BATCH} on a vectorising runtime and 8 elsewhere)", minimum=1),
     )
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +112,7 @@ class IntegrityUseCase(UseCase):
                 fraction = params["scammer_fraction"]
                 raise UsageError(f"{flag} {size} with --scammer-fraction {fraction:g}: {text}") from None
         if params["learning_adversary"]:
-            from recosim.usecases.integrity_learning import trainer_available
+            from recosim.usecases.integrity.learning import trainer_available
 
             reason = trainer_available()
             if reason is not None:
@@ -130,11 +131,15 @@ class IntegrityUseCase(UseCase):
     ) -> Mapping[str, Any]:
         setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
         p = setup.params
-        if p["learning_adversary"] and setup.runtime != "jax":
-            raise UsageError("--learning-adversary trains with the trainer's JAX implementation: use --runtime jax")
+        if p["learning_adversary"] and DIFFERENTIABLE not in get_plugins().runtime_capabilities(setup.runtime):
+            able = get_plugins().runtimes_with(DIFFERENTIABLE)
+            raise UsageError(
+                f"--learning-adversary trains by gradients, which the {setup.runtime!r} runtime cannot compute; "
+                f"use --runtime {' or --runtime '.join(able)}"
+            )
         cfg = IntegrityConfig(num_accounts=p["num_users"], scammer_fraction=p["scammer_fraction"])
         per_call = p["runs_per_call"] or _default_per_call(setup)
-        runner = SweepRunner(cfg, p["horizon"], setup.runtime, batch_size=per_call, validate=setup.validate)
+        runner = GridRunner(cfg, p["horizon"], setup.runtime, runs_per_call=per_call, validate=setup.validate)
         limits, taus = list(p["rate_limits"]), list(p["thresholds"])
         grid = [(limit, tau) for limit in limits for tau in taus]
         config = {
@@ -155,9 +160,9 @@ class IntegrityUseCase(UseCase):
             _run_jobs(runner, store, sweep_jobs, {FIXED: None}, setup.seed, tracker, per_call)
             sweep_seconds = time.perf_counter() - started
             fixed_records = _records(store, sweep_jobs)
-            rows = sweep.summarise(fixed_records, FIXED)
-            trends = sweep.trends(fixed_records, FIXED, limits, taus)
-            chosen = sweep.choose(rows, p["friction_weight"])
+            rows = stats.summarise(fixed_records, FIXED)
+            trends = stats.trends(fixed_records, FIXED, limits, taus)
+            chosen = stats.choose(rows, p["friction_weight"])
             chosen_setting = (chosen["rate_limit"], chosen["threshold"])
             files = None if setup.out is None else {
                 "runs": "runs.jsonl", "table": "sweep.csv", "table_json": "sweep.json", "pareto": "pareto.png",
@@ -208,12 +213,12 @@ class IntegrityUseCase(UseCase):
         _write_table(out / "sweep.csv", rows)
         write_json_atomic(out / "sweep.json", {"rows": rows, "trends": trends})
         runs = p["num_runs"]
-        sweep.plot_pareto(
+        plots.plot_pareto(
             rows, chosen, out / "pareto.png",
             title=f"Fixed-rule scammers: {cfg.num_accounts} accounts, {cfg.num_scammers} scammers, "
             f"{p['horizon']} steps, {runs} run{'s' * (runs != 1)} per setting on {setup.runtime}",
         )
-        sweep.plot_heatmaps(
+        plots.plot_heatmaps(
             rows, limits, taus, out / "heatmaps.png",
             title=f"Fixed-rule scammers: {cfg.num_accounts} accounts, {cfg.num_scammers} scammers, "
             f"{p['horizon']} steps; means over {runs} run{'s' * (runs != 1)} per setting",
@@ -225,13 +230,13 @@ class IntegrityUseCase(UseCase):
         setup: RunSetup,
         cfg: IntegrityConfig,
         store: RunStore,
-        runner: SweepRunner,
+        runner: GridRunner,
         rows: Sequence[Mapping[str, Any]],
         grid: Sequence[tuple[float, float]],
         chosen: tuple[float, float],
         tracker: _Progress,
     ) -> dict[str, Any]:
-        from recosim.usecases.integrity_learning import TrainingSetup
+        from recosim.usecases.integrity.learning import TrainingSetup
 
         p, out, seed = setup.params, setup.out, setup.seed
         started = time.perf_counter()
@@ -240,11 +245,11 @@ class IntegrityUseCase(UseCase):
         follow_updates, screen_runs = _follow_updates(p), _screen_runs(p)
         runs = range(p["num_runs"])
         weight = float(p["friction_weight"])
-        per_call = runner.batch_size
+        per_call = runner.runs_per_call
 
         # 1. the best response to the setting chosen against rule followers, and how it fares there
         tag = {"config": store.config_hash, "train_users": p["train_users"]}
-        first = _best_response(train, chosen, None, p["train_updates"], seed, out, tracker, tag)
+        first = _best_response(train, chosen, None, p["train_updates"], setup.runtime, seed, out, tracker, tag)
         policies: dict[str, Any] = {FIXED: None, _learner(chosen): first.policy}
         _run_jobs(runner, store, [Job(_learner(chosen), *chosen, i) for i in runs], policies, seed, tracker, per_call)
         # 2. screen the grid with probe adversaries: the rule followers (the sweep), the learned policy, and
@@ -257,18 +262,18 @@ class IntegrityUseCase(UseCase):
         policies.update(probes)
         screen_jobs = [Job(label, *s, i) for label in probes for s in grid for i in range(screen_runs)]
         _run_jobs(runner, store, screen_jobs, policies, seed, tracker, per_call)
-        screen_rows = {label: sweep.summarise(_records(store, screen_jobs), label) for label in probes}
-        worst = {(r["rate_limit"], r["threshold"]): sweep.cost(r, weight) for r in rows}
+        screen_rows = {label: stats.summarise(_records(store, screen_jobs), label) for label in probes}
+        worst = {(r["rate_limit"], r["threshold"]): stats.cost(r, weight) for r in rows}
         for label in probes:
             for r in screen_rows[label]:
                 s = (r["rate_limit"], r["threshold"])
-                worst[s] = max(worst[s], sweep.cost(r, weight))
+                worst[s] = max(worst[s], stats.cost(r, weight))
         candidates = sorted((s for s in worst if s != chosen), key=lambda s: worst[s])[: p["robust_candidates"]]
         curves = {f"best response to {_setting_label(chosen)}": first.curve}
         learned = {_setting_label(chosen): first}
         learner_jobs = [Job(_learner(chosen), *chosen, i) for i in runs]
         for setting in candidates:
-            res = _best_response(train, setting, first.policy, follow_updates, seed, out, tracker, tag)
+            res = _best_response(train, setting, first.policy, follow_updates, setup.runtime, seed, out, tracker, tag)
             learned[_setting_label(setting)] = res
             curves[f"best response to {_setting_label(setting)} (from the first)"] = res.curve
             policies[_learner(setting)] = res.policy
@@ -279,10 +284,10 @@ class IntegrityUseCase(UseCase):
         items = _records(store, learner_jobs) + _records(store, [Job(FIXED, *s, i) for s in grid for i in runs])
         learner_rows = []
         for setting in [chosen, *candidates]:
-            row = next(r for r in sweep.summarise(items, _learner(setting)) if
+            row = next(r for r in stats.summarise(items, _learner(setting)) if
                        (r["rate_limit"], r["threshold"]) == setting)
-            learner_rows.append({**row, "cost": sweep.cost(row, weight)})
-        robust = sweep.choose(learner_rows, weight)
+            learner_rows.append({**row, "cost": stats.cost(row, weight)})
+        robust = stats.choose(learner_rows, weight)
         robust_setting = (robust["rate_limit"], robust["threshold"])
         fixed_at_chosen = next(r for r in rows if (r["rate_limit"], r["threshold"]) == chosen)
         result: dict[str, Any] = {
@@ -300,19 +305,19 @@ class IntegrityUseCase(UseCase):
                 "setting": list(chosen),
                 "fixed_rule_victims": [fixed_at_chosen["victims"], fixed_at_chosen["victims_se"]],
                 "learner_victims": [learner_rows[0]["victims"], learner_rows[0]["victims_se"]],
-                "learner_minus_fixed": sweep.paired_difference(
+                "learner_minus_fixed": stats.paired_difference(
                     items, "victims", (FIXED, chosen), (_learner(chosen), chosen)
                 ),
             },
             "candidates": [list(s) for s in candidates],
             "chosen_against_learners": {k: robust[k] for k in robust if k != "policy"},
             "robust_minus_chosen": {
-                m: sweep.paired_difference(
+                m: stats.paired_difference(
                     items, m, (_learner(chosen), chosen), (_learner(robust_setting), robust_setting)
                 )
                 for m in ("victims", "friction", "engagement")
             },
-            "friction_cost_fixed_rule_sweep": sweep.paired_difference(
+            "friction_cost_fixed_rule_sweep": stats.paired_difference(
                 items, "friction", (FIXED, chosen), (FIXED, robust_setting)
             ),
             "seconds": round(time.perf_counter() - started, 2),
@@ -331,9 +336,9 @@ class IntegrityUseCase(UseCase):
                     "screen_rows": screen_rows,
                 },
             )
-            sweep.plot_learning(curves, out / "learning_curves.png")
+            plots.plot_learning(curves, out / "learning_curves.png")
             runs_text = f"{p['num_runs']} run{'s' * (p['num_runs'] != 1)}"
-            sweep.plot_robust(
+            plots.plot_robust(
                 rows, learner_rows, chosen, robust_setting, out / "robust.png",
                 title=f"{cfg.num_accounts} accounts, {cfg.num_scammers} scammers, {p['horizon']} steps, "
                 f"{runs_text} per setting; cost = victims + {weight:g} x friction",
@@ -342,11 +347,11 @@ class IntegrityUseCase(UseCase):
 
 
 def _default_per_call(setup: RunSetup) -> int:
-    """The runtime's ``runs_per_call`` where it declares one; else 36 where it vectorises and 8 elsewhere."""
+    """The runtime's ``runs_per_call`` where it declares one; else 36 on a vectorising runtime and 8 elsewhere."""
     declared = getattr(setup.runtime_class, "runs_per_call", None)
     if isinstance(declared, int) and declared >= 1:
         return declared
-    return DEFAULT_JAX_BATCH if VECTORISES in get_plugins().runtime_capabilities(setup.runtime) else 8
+    return DEFAULT_VECTORISED_BATCH if VECTORISES in get_plugins().runtime_capabilities(setup.runtime) else 8
 
 
 def _follow_updates(p: Mapping[str, Any]) -> int:
@@ -364,7 +369,7 @@ def _records(store: RunStore, jobs: Sequence[Job]) -> list[dict[str, Any]]:
 
 
 def _run_jobs(
-    runner: SweepRunner,
+    runner: GridRunner,
     store: RunStore,
     jobs: Sequence[Job],
     policies: Mapping[str, Any],
@@ -379,7 +384,7 @@ def _run_jobs(
         part = todo[start : start + per_call]
         for record in runner.run(part, policies, seed=seed):
             record = {**record, "rate_limit": float(record["rate_limit"]), "threshold": float(record["threshold"])}
-            bad = [m for m in sweep.METRICS if not np.isfinite(record[m])]
+            bad = [m for m in METRICS if not np.isfinite(record[m])]
             if bad:
                 raise RecosimError(
                     f"integrity run {record['run']} of {record['policy']} at {_setting_label(_setting(record))} "
@@ -398,6 +403,7 @@ def _best_response(
     setting: tuple[float, float],
     init: Mapping[str, Any] | None,
     updates: int,
+    runtime: str,
     seed: int,
     out: Path | None,
     tracker: _Progress,
@@ -409,7 +415,7 @@ def _best_response(
     them; the finished policy and learning curve are kept in ``result.json`` there,
     with ``tag`` (what the result depends on besides the setting, updates and seed).
     """
-    from recosim.usecases.integrity_learning import LearnedPolicy, train_best_response
+    from recosim.usecases.integrity.learning import LearnedPolicy, train_best_response
 
     folder = None if out is None else out / "training" / _setting_label(setting)
     done_file = None if folder is None else folder / "result.json"
@@ -429,7 +435,8 @@ def _best_response(
         before[0] = done
 
     result = train_best_response(
-        train, *setting, init_policy=init, updates=updates, seed=seed, checkpoint=folder, callback=callback
+        train, *setting, init_policy=init, updates=updates, seed=seed, checkpoint=folder, runtime=runtime,
+        callback=callback,
     )
     tracker.advance(updates - before[0])
     if done_file is not None:
