@@ -13,7 +13,15 @@ it never imports TensorFlow or JAX.
 """
 
 from recosim.core.backend import Backend, backend_for, get_backend, numpy_backend, using_backend
-from recosim.core.entity import Entity
+from recosim.core.data import (
+    ConstantSlice,
+    DataSequence,
+    SlicedValue,
+    TimeSteps,
+    data_variable,
+    remove_data_index,
+)
+from recosim.core.entity import Entity, EntityMap
 from recosim.core.errors import (
     DuplicateRegistrationError,
     NetworkError,
@@ -23,8 +31,10 @@ from recosim.core.errors import (
     SpecError,
     UnknownPluginError,
 )
+from recosim.core.find import find_field, find_unique_field
 from recosim.core.log_probability import (
     LogProbabilityFn,
+    log_probability_by_variable,
     log_probability_from_value_trajectory,
     make_log_probability_fn,
 )
@@ -54,8 +64,11 @@ def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Run
 
 __all__ = [
     "Backend",
+    "ConstantSlice",
+    "DataSequence",
     "DuplicateRegistrationError",
     "Entity",
+    "EntityMap",
     "FieldSpec",
     "LogProbabilityFn",
     "Network",
@@ -69,23 +82,30 @@ __all__ = [
     "RunSummary",
     "Runtime",
     "SettingError",
+    "SlicedValue",
     "Settings",
     "SpecError",
     "Story",
+    "TimeSteps",
     "UnknownPluginError",
     "UseCase",
     "Value",
     "ValueSpec",
     "Variable",
     "backend_for",
+    "data_variable",
+    "find_field",
+    "find_unique_field",
     "get_backend",
     "get_plugins",
     "hookimpl",
+    "log_probability_by_variable",
     "log_probability_from_value_trajectory",
     "make_log_probability_fn",
     "make_runtime",
     "numpy_backend",
     "realize",
+    "remove_data_index",
     "rv",
     "setting",
     "summarize",
