@@ -52,6 +52,43 @@ from recosim.core.variable import Variable, value
 __version__ = "0.1.0"
 
 
+class ActiveNamespace:
+    """A namespace of the backend active when it is used: ``tfd`` (distributions) or ``xp`` (arrays).
+
+    Model code that imports ``tfd`` and ``xp`` once runs on every runtime: each
+    attribute is looked up on the runtime's backend when the behaviour runs.
+
+    >>> round(float(tfd.Normal(0.0, 1.0).log_prob(0.0)), 4), xp.zeros((2, 3)).shape
+    (-0.9189, (2, 3))
+    """
+
+    def __init__(self, attribute: str, label: str) -> None:
+        self._attribute = attribute
+        self._label = label
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        B = get_backend()
+        try:
+            return getattr(getattr(B, self._attribute), name)
+        except AttributeError:
+            raise AttributeError(
+                f"{self._label}.{name}: the {B.name} backend's {self._label} has no {name!r} "
+                "(array functions take NumPy's names: sum, not reduce_sum)"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: the active backend's {'distributions' if self._label == 'tfd' else 'arrays'}>"
+
+
+tfd = ActiveNamespace("tfd", "tfd")
+"""TensorFlow Probability's distributions on the active backend (``tfd.Normal(...)``)."""
+
+xp = ActiveNamespace("np", "xp")
+"""The active backend's NumPy-like array functions (``xp.zeros(...)``, ``xp.sum(...)``)."""
+
+
 def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Runtime:
     """Build the runtime registered as ``runtime`` for ``model`` (a Network, Story or variables).
 
@@ -63,6 +100,7 @@ def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Run
 
 
 __all__ = [
+    "ActiveNamespace",
     "Backend",
     "ConstantSlice",
     "DataSequence",
@@ -109,7 +147,9 @@ __all__ = [
     "rv",
     "setting",
     "summarize",
+    "tfd",
     "using_backend",
     "using_settings",
     "value",
+    "xp",
 ]
