@@ -13,7 +13,15 @@ it never imports TensorFlow or JAX.
 """
 
 from recosim.core.backend import Backend, backend_for, get_backend, numpy_backend, using_backend
-from recosim.core.entity import Entity
+from recosim.core.data import (
+    ConstantSlice,
+    DataSequence,
+    SlicedValue,
+    TimeSteps,
+    data_variable,
+    remove_data_index,
+)
+from recosim.core.entity import Entity, EntityMap
 from recosim.core.errors import (
     DuplicateRegistrationError,
     NetworkError,
@@ -23,8 +31,10 @@ from recosim.core.errors import (
     SpecError,
     UnknownPluginError,
 )
+from recosim.core.find import find_field, find_unique_field
 from recosim.core.log_probability import (
     LogProbabilityFn,
+    log_probability_by_variable,
     log_probability_from_value_trajectory,
     make_log_probability_fn,
 )
@@ -42,6 +52,43 @@ from recosim.core.variable import Variable, value
 __version__ = "0.1.0"
 
 
+class ActiveNamespace:
+    """A namespace of the backend active when it is used: ``tfd`` (distributions) or ``xp`` (arrays).
+
+    Model code that imports ``tfd`` and ``xp`` once runs on every runtime: each
+    attribute is looked up on the runtime's backend when the behaviour runs.
+
+    >>> round(float(tfd.Normal(0.0, 1.0).log_prob(0.0)), 4), xp.zeros((2, 3)).shape
+    (-0.9189, (2, 3))
+    """
+
+    def __init__(self, attribute: str, label: str) -> None:
+        self._attribute = attribute
+        self._label = label
+
+    def __getattr__(self, name: str) -> object:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        B = get_backend()
+        try:
+            return getattr(getattr(B, self._attribute), name)
+        except AttributeError:
+            raise AttributeError(
+                f"{self._label}.{name}: the {B.name} backend's {self._label} has no {name!r} "
+                "(array functions take NumPy's names: sum, not reduce_sum)"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"<{self._label}: the active backend's {'distributions' if self._label == 'tfd' else 'arrays'}>"
+
+
+tfd = ActiveNamespace("tfd", "tfd")
+"""TensorFlow Probability's distributions on the active backend (``tfd.Normal(...)``)."""
+
+xp = ActiveNamespace("np", "xp")
+"""The active backend's NumPy-like array functions (``xp.zeros(...)``, ``xp.sum(...)``)."""
+
+
 def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Runtime:
     """Build the runtime registered as ``runtime`` for ``model`` (a Network, Story or variables).
 
@@ -53,9 +100,13 @@ def make_runtime(model: object, runtime: str = "numpy", **kwargs: object) -> Run
 
 
 __all__ = [
+    "ActiveNamespace",
     "Backend",
+    "ConstantSlice",
+    "DataSequence",
     "DuplicateRegistrationError",
     "Entity",
+    "EntityMap",
     "FieldSpec",
     "LogProbabilityFn",
     "Network",
@@ -69,27 +120,36 @@ __all__ = [
     "RunSummary",
     "Runtime",
     "SettingError",
+    "SlicedValue",
     "Settings",
     "SpecError",
     "Story",
+    "TimeSteps",
     "UnknownPluginError",
     "UseCase",
     "Value",
     "ValueSpec",
     "Variable",
     "backend_for",
+    "data_variable",
+    "find_field",
+    "find_unique_field",
     "get_backend",
     "get_plugins",
     "hookimpl",
+    "log_probability_by_variable",
     "log_probability_from_value_trajectory",
     "make_log_probability_fn",
     "make_runtime",
     "numpy_backend",
     "realize",
+    "remove_data_index",
     "rv",
     "setting",
     "summarize",
+    "tfd",
     "using_backend",
     "using_settings",
     "value",
+    "xp",
 ]

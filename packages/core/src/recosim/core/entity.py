@@ -17,12 +17,12 @@ attributes, which is how library blocks compose into user or recommender models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from recosim.core.value import Value
 
-__all__ = ["Entity"]
+__all__ = ["Entity", "EntityMap"]
 
 
 class Entity:
@@ -78,6 +78,84 @@ class Entity:
                         seen.add(id(leaf))
                         found.append((f"{ent.name}/{key}", leaf))
         return found
+
+
+class EntityMap(Mapping[str, Entity]):
+    """Every entity of a model by name: the given entities and all their descendants, each once.
+
+    Names are the entities' own; when two entities share a name, the later ones
+    are keyed ``"name#2"``, ``"name#3"``, ... in the order of a depth-first walk.
+    :meth:`find` gathers attributes (trainable parameters, say) entity by entity.
+
+    >>> class Counter(Entity):
+    ...     pass
+    >>> class Model(Entity):
+    ...     def __init__(self):
+    ...         super().__init__(name="model")
+    ...         self.a, self.b = Counter(name="counter"), Counter(name="counter")
+    >>> list(EntityMap([Model()]))
+    ['model', 'counter', 'counter#2']
+    """
+
+    def __init__(self, entities: Iterable[Entity] | Entity) -> None:
+        roots = [entities] if isinstance(entities, Entity) else list(entities)
+        found: dict[str, Entity] = {}
+        seen: set[int] = set()
+        for root in roots:
+            if not isinstance(root, Entity):
+                raise TypeError(f"EntityMap takes Entities, got {type(root).__name__} ({root!r})")
+            for ent in root.walk():
+                if id(ent) in seen:
+                    continue
+                seen.add(id(ent))
+                key, n = ent.name, 1
+                while key in found:
+                    n += 1
+                    key = f"{ent.name}#{n}"
+                found[key] = ent
+        self._entities = found
+
+    @classmethod
+    def of_story(cls, story: Any) -> EntityMap:
+        """The entities a story holds as attributes (see ``Story.entities``), with their descendants."""
+        entities = getattr(story, "entities", None)
+        if not callable(entities):
+            raise TypeError(f"EntityMap.of_story takes a Story, got {type(story).__name__}")
+        return cls(entities())
+
+    def __getitem__(self, name: str) -> Entity:
+        try:
+            return self._entities[name]
+        except KeyError:
+            raise KeyError(f"no entity {name!r}; the entities are {list(self._entities)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entities)
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def __repr__(self) -> str:
+        return f"EntityMap({list(self._entities)})"
+
+    def find(self, predicate: Callable[[Any], bool]) -> dict[str, list[tuple[str, Any]]]:
+        """Entity name -> ``(attribute, object)`` pairs of that entity's own attributes where ``predicate`` holds.
+
+        Entities with none are left out; an object held by several entities is
+        listed under the first.
+        """
+        out: dict[str, list[tuple[str, Any]]] = {}
+        seen: set[int] = set()
+        for key, ent in self._entities.items():
+            hits = []
+            for attr, held in vars(ent).items():
+                for leaf in _leaves(held):
+                    if not isinstance(leaf, Entity) and id(leaf) not in seen and _safe(predicate, leaf):
+                        seen.add(id(leaf))
+                        hits.append((attr, leaf))
+            if hits:
+                out[key] = hits
+        return out
 
 
 def _leaves(obj: Any, depth: int = 0) -> Iterator[Any]:

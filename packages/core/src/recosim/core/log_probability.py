@@ -50,6 +50,8 @@ __all__ = [
     "replace_fields",
     "resolve_latent",
     "log_probability_from_value_trajectory",
+    "log_probability_by_variable",
+    "check_variable_names",
     "log_probability_accumulator_variables",
     "step_log_probabilities",
     "observed_sites",
@@ -70,17 +72,22 @@ def step_log_probabilities(
     backend: Backend,
     step: Any = None,
     validate: bool = False,
+    only: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Per-variable log-probabilities of one logged step (``previous=None`` for step 0).
 
     Logged values outside their distribution's support score ``-inf``; with
     ``validate=True`` they are refused instead (a `ValidationError` naming the
     variable, field and ``step``), and distribution arguments are validated.
+    ``only`` scores just the variables of those names (each given the logged
+    values of its parents); the others are not evaluated.
     """
     data = observed_sites(current)
     out: dict[str, Any] = {}
     order = network.initial_order if previous is None else network.transition_order
     for var in order:
+        if only is not None and var.name not in only:
+            continue
         binding = var.initial_value if previous is None else var.value
         if binding is None:  # static variable: a deterministic copy
             continue
@@ -111,6 +118,7 @@ def log_probability_from_value_trajectory(
     backend: Backend | None = None,
     seed: Any = None,
     validate: bool = False,
+    only: Sequence[str] | str | None = None,
 ) -> Any:
     """Sum of the log-probabilities of steps ``0..num_steps`` of ``value_trajectory``.
 
@@ -120,23 +128,74 @@ def log_probability_from_value_trajectory(
     data's arrays unless given, so gradients flow with TensorFlow or JAX arrays.
     Data outside its distribution's support scores ``-inf``; ``validate=True``
     refuses it instead, naming the variable, field and step (checked mode).
+    ``only`` (variable names) sums just those variables' terms: the
+    log-probability of their logged values given the logged values of everything
+    else (for example ``only=["user response"]``: the likelihood of the responses).
+    """
+    per_var = log_probability_by_variable(
+        variables, value_trajectory, num_steps, backend=backend, seed=seed, validate=validate, only=only
+    )
+    total: Any = 0.0
+    for lp in per_var.values():
+        total = total + lp
+    return total
+
+
+def check_variable_names(
+    network: Network, names: Sequence[str] | str | None, what: str = "only"
+) -> tuple[str, ...] | None:
+    """``names`` as a tuple, each checked to name a variable of ``network`` (None stays None)."""
+    if names is None:
+        return None
+    chosen = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [n for n in chosen if n not in network]
+    if unknown or not chosen:
+        raise NetworkError(
+            f"{what}={list(chosen)}: {'no variable(s) ' + str(unknown) if unknown else 'no variable named'} "
+            f"in the network; it has {sorted(network.names)}"
+        )
+    return chosen
+
+
+def log_probability_by_variable(
+    variables: Network | Sequence[Variable],
+    value_trajectory: Mapping[str, Value],
+    num_steps: int | None = None,
+    *,
+    backend: Backend | None = None,
+    seed: Any = None,
+    validate: bool = False,
+    only: Sequence[str] | str | None = None,
+) -> dict[str, Any]:
+    """Variable name -> the log-probability of its logged values over steps ``0..num_steps``.
+
+    The terms of :func:`log_probability_from_value_trajectory`, one per variable
+    (or per variable of ``only``), in the network's order; a variable with no
+    draws scores 0. Each term conditions on the logged values of its parents.
+
+    >>> import numpy as np
+    >>> from recosim.core.examples import random_walk_variables
+    >>> traj = {"walk": Value(position=np.zeros((3, 1), np.float32))}
+    >>> {k: round(float(v), 4) for k, v in log_probability_by_variable(random_walk_variables(1), traj).items()}
+    {'walk': -2.7568}
     """
     network = network_from_story(variables)
+    chosen = check_variable_names(network, only)
     steps = check_num_steps(num_steps, trajectory_length(network.names, value_trajectory))
     B = backend if backend is not None else backend_for(*[Value(v) for v in value_trajectory.values()])
-    total: Any = 0.0
+    totals: dict[str, Any] = {n: 0.0 for n in network.names if chosen is None or n in chosen}
     with using_backend(B):
         previous = None
         for t in range(steps + 1):
             current = slice_step(value_trajectory, t)
             key = None if seed is None else fold(B, B.make_seed(seed) if isinstance(seed, int) else seed, t)
             per_var = step_log_probabilities(
-                network, current, previous, seed=key, backend=B, step=t, validate=validate
+                network, current, previous, seed=key, backend=B, step=t, validate=validate, only=chosen
             )
-            for lp in per_var.values():
-                total = total + lp
+            for name, lp in per_var.items():
+                totals[name] = totals[name] + lp
             previous = current
-    return total
+    return {name: (lp if not isinstance(lp, float) else B.asarray(lp, "float32")) for name, lp in totals.items()}
 
 
 def resolve_latent(network: Network, name: str) -> tuple[str, str | None]:
@@ -284,10 +343,18 @@ def make_log_probability_fn(
 
 
 def log_probability_accumulator_variables(
-    variables: Sequence[Variable], *, suffix: str = " log prob", cumulative: bool = True
+    variables: Sequence[Variable],
+    *,
+    suffix: str = " log prob",
+    cumulative: bool = True,
+    names: Sequence[str] | str | None = None,
 ) -> list[Variable]:
     """For each stochastic variable X, a variable ``"X log prob"`` holding the log-probability
     of X's draws at each step (``cumulative=True``: summed over steps so far).
+
+    ``names`` keeps only the variables of those names (an error names any that
+    ``variables`` lacks): the log-probabilities of a network's direct output,
+    chosen by name, to add to the network next to it.
 
     The accumulator re-evaluates X's behaviour on the same inputs with X's sampled
     fields substituted, so its value is differentiable with respect to the
@@ -301,6 +368,13 @@ def log_probability_accumulator_variables(
     >>> traj["walk log prob"].get("log_prob").shape
     (3, 2)
     """
+    if names is not None:
+        chosen = (names,) if isinstance(names, str) else tuple(names)
+        by_name = {v.name: v for v in variables}
+        unknown = [n for n in chosen if n not in by_name]
+        if unknown or not chosen:
+            raise NetworkError(f"names={list(chosen)}: no variable(s) {unknown} among {sorted(by_name)}")
+        variables = [by_name[n] for n in chosen]
     out = []
     for var in variables:
         acc = Variable(var.name + suffix, ValueSpec(log_prob=FieldSpec()))

@@ -134,6 +134,26 @@ class Value(Mapping[str, Any]):
             return default
         raise KeyError(f"Value has no field {key!r}; its fields are {sorted(self._fields)}")
 
+    def at(self, *keys: str) -> Value:
+        """The Value of only the fields at ``keys``, each a field or a prefix, keeping their full keys.
+
+        >>> Value(x=Value(a=1, b=2), y=3).at("x")
+        Value({'x.a': 1, 'x.b': 2})
+        >>> Value(x=Value(a=1, b=2), y=3).at("x.b", "y")
+        Value({'x.b': 2, 'y': 3})
+        """
+        if not keys:
+            raise ValueStructureError("Value.at needs at least one field name")
+        out: dict[str, Any] = {}
+        for key in keys:
+            _check_key(key)
+            prefix = key + _SEP
+            found = {k: v for k, v in self._fields.items() if k == key or k.startswith(prefix)}
+            if not found:
+                raise KeyError(f"Value.at: no field or prefix {key!r}; the fields are {sorted(self._fields)}")
+            out.update(found)
+        return Value.from_flat(out)
+
     def union(self, other: Mapping[str, Any]) -> Value:
         """Return a Value with the fields of both; overlapping keys are an error naming them."""
         other_v = other if isinstance(other, Value) else Value(other)
@@ -307,6 +327,9 @@ class ValueSpec(Value):
         """The `FieldSpec` at ``key``, or the sub-`ValueSpec` of the fields under ``key.``."""
         out = super().get(key, default)
         return ValueSpec(out) if isinstance(out, Value) and not isinstance(out, ValueSpec) else out
+
+    def at(self, *keys: str) -> ValueSpec:
+        return ValueSpec(super().at(*keys))
 
     def union(self, other: Mapping[str, Any]) -> ValueSpec:
         return ValueSpec(super().union(other))
