@@ -108,7 +108,7 @@ class OpinionDynamicsUseCase(UseCase):
         Parameter("model", str, "social-rl", "voter (alpha = 1, eps = 0) or social-rl"),
         Parameter("graph", str, "complete,geometric,sbm",
                   "comma-separated graphs: complete, geometric, sbm, or an edge-list file ('i j' per line)"),
-        Parameter("num_agents", int, 20, "agents N (an edge-list file sets its own unless given)", minimum=2),
+        Parameter("num_agents", int, 20, "agents N (an edge-list file has its own: the largest id + 1)", minimum=2),
         Parameter("alpha", float, None, "learning rate in (0, 1] (social-rl default 0.5; voter: 1)"),
         Parameter("epsilon", float, None, "exploration in [0, 1) (social-rl default 0.1; voter: 0)"),
         Parameter("radius", float, 0.25, "radius r_g of the geometric graph (drawn until connected)"),
@@ -151,23 +151,30 @@ class OpinionDynamicsUseCase(UseCase):
             raise UsageError(f"--graph: give distinct comma-separated graphs, got {params['graph']!r}")
         params["graph"] = ",".join(names)
         params["feed_homophily"] = tuple(sorted(params["feed_homophily"]))
-        graphs = self._graphs(params)  # every graph drawn (and refused) now, before any work
-        for name, g in graphs.items():
-            replicas = params["runs_per_call"] or params["num_runs"]
-            need = estimate_bytes(g.num_agents, g.capacity, replicas, params["feed_size"])
-            have = _available_bytes()
+        replicas = params["runs_per_call"] or params["num_runs"]
+        have = _available_bytes()
+        for name in names:  # the memory a run needs, from the expected degree, before a graph is built
+            n = params["num_agents"]
+            degree = {"complete": n - 1, "geometric": 2 * n * math.pi * params["radius"] ** 2 + 10,
+                      "sbm": 1.5 * n * (params["p_in"] + params["p_out"]) / 2 + 10}.get(name, 0)  # fmt: skip
+            need = estimate_bytes(n, int(min(degree, n - 1)), replicas, params["feed_size"])
             if need > have:
                 raise UsageError(
-                    f"--num-agents {g.num_agents} on graph {name}: one run of {replicas} replicas needs about "
-                    f"{need / 2**30:.1f} GiB, {have / 2**30:.1f} GiB is available; lower --num-agents or "
+                    f"--num-agents {n} on graph {name}: one run of {replicas} replicas needs about "
+                    f"{need / 2**30:.1f} GiB and {have / 2**30:.1f} GiB is available; lower --num-agents or "
                     "--runs-per-call"
                 )
+        self._graphs(params)  # every graph drawn (and refused) now, before any work
         return params
 
     def _graphs(self, params: Mapping[str, Any]) -> dict[str, OpinionGraph]:
         """Each graph of ``--graph``, drawn from the seed-independent graph seed 0 plus its position."""
         out = {}
         n = params["num_agents"]
+        key = (params["graph"], n, params["radius"], params["p_in"], params["p_out"])
+        cached = getattr(self, "_graph_cache", None)
+        if cached is not None and cached[0] == key:
+            return dict(cached[1])
         for i, name in enumerate(params["graph"].split(",")):
             try:
                 if name == "complete":
@@ -182,6 +189,7 @@ class OpinionDynamicsUseCase(UseCase):
                     out[name] = read_edge_list(name)
             except GraphError as err:
                 raise UsageError(f"--graph {name}: {err}") from None
+        self._graph_cache = (key, dict(out))
         return out
 
     # -- the job -------------------------------------------------------------------------
