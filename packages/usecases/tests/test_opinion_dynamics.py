@@ -108,3 +108,27 @@ def test_a_malformed_edge_file_names_its_line(tmp_path, capsys):
     assert saved["sequential"][str(edges)]["graph"] == {"kind": "file", "agents": 4, "edges": 4,
                                                        "mean_degree": 2.0, "draws": 1}  # fmt: skip
     assert np.isfinite(saved["sequential"][str(edges)]["final_interface_density"]["mean"])
+
+
+def test_alpha_and_epsilon_are_recovered_from_a_logged_trajectory():
+    """A run at known alpha, eps: both inside their 95% posterior intervals, the ML values near them."""
+    from recosim.core.runtime import NumpyRuntime
+    from recosim.library.opinion import OpinionConfig, OpinionModel, complete_graph
+    from recosim.usecases.opinion_dynamics_inference import fit_learners, logged_interactions
+
+    model = OpinionModel(complete_graph(10), OpinionConfig(alpha=0.2, epsilon=0.2))
+    traj = NumpyRuntime(model.variables(), seed=3, settings=model.settings).trajectory(500)
+    data = logged_interactions(traj)
+    fit = fit_learners(data)
+    lo, hi = fit.interval("alpha")
+    assert lo <= 0.2 <= hi and hi - lo < 0.2
+    lo, hi = fit.interval("epsilon")
+    assert lo <= 0.2 <= hi
+    assert abs(fit.ml_alpha - 0.2) < 0.1 and abs(fit.ml_epsilon - 0.2) < 0.05
+    # the likelihood is exact: the truth explains every reward, and eps's ML is the share of odd expressions
+    assert fit.log_likelihood[np.argmin(abs(fit.alphas - 0.2))] > -np.inf
+    flips = np.asarray(traj["interaction"].get("flip"))[1:, 0]
+    assert fit.mismatches[np.argmin(abs(fit.alphas - 0.2))] == flips.sum()
+    data["reward"] = -data["reward"]  # rewards no replay can explain
+    with pytest.raises(ValueError, match="no alpha on the grid explains the logged rewards"):
+        fit_learners(data)
