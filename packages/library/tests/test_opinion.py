@@ -199,6 +199,14 @@ def test_feed_on_every_runtime(runtime: str) -> None:
                 authors = graph.neighbours[v, slots]
                 said = t["platform"]["expressed"][s + 1, r, authors]
                 np.testing.assert_array_equal(resp[s, r, v, : len(slots)], np.where(said == op[s, r, v], 1.0, -1.0))
+    # the ranker's prediction moves a tenth of the way to each shown post's approval; the others stay at 0.5
+    want = np.full((2, 16, graph.capacity), 0.5, np.float32)
+    for r in range(2):
+        for v in range(16):
+            for j, slot in enumerate(shown[0, r, v]):
+                if slot >= 0:
+                    want[r, v, slot] = 0.9 * 0.5 + 0.1 * float(resp[0, r, v, j] > 0)
+    np.testing.assert_allclose(t["agents"]["predicted"][1], want, rtol=1e-6)
     views = (shown >= 0).sum(axis=(0, 2, 3))
     np.testing.assert_allclose(t["stats"]["views"][-1], views)
     np.testing.assert_allclose(t["stats"]["approvals"][-1], (resp > 0).sum(axis=(0, 2, 3)))

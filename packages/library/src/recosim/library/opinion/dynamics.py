@@ -448,9 +448,11 @@ class OpinionModel:
             mean = total / np_.maximum(count, 1.0)
             q, opinion = learn(prev.get("q"), prev.get("opinion"), plat.get("expressed"), mean, heard, alpha)
             # the ranker's predicted approval, per viewer and neighbour slot, moves towards what was seen
-            hit = B.one_hot(shown, cap, dtype=f32)  # [r, n, k, cap]; -1 slots give zeros
-            approved = np_.einsum("rnk,rnkc->rnc", B.cast(plat.get("response") > 0.0, f32), hit)
-            looked = np_.sum(hit, axis=2)
+            cell = (np_.reshape(np_.arange(r * n, dtype=i32), (r, n, 1)) * cap + np_.clip(shown, 0, cap - 1))
+            cell = np_.reshape(cell, (-1,))
+            liked = np_.reshape(B.cast(plat.get("response") > 0.0, f32), (-1,))
+            approved = np_.reshape(B.scatter_add(np_.zeros((r * n * cap,), dtype=f32), cell, liked), (r, n, cap))
+            looked = np_.reshape(B.scatter_add(np_.zeros((r * n * cap,), dtype=f32), cell, views), (r, n, cap))
             pred = prev.get("predicted")
             pred = np_.where(looked > 0.0, (1.0 - lr) * pred + lr * approved / np_.maximum(looked, 1.0), pred)
             plus = int32(np_.sum(int32(opinion > 0), axis=-1))
