@@ -117,7 +117,7 @@ class OpinionDynamicsUseCase(UseCase):
         Parameter("initial_fraction", float, 0.5, "fraction of agents starting at +1, in [0, 1]"),
         NUM_RUNS.with_default(200, "independent runs per graph and per feed setting"),
         HORIZON.with_default(4000, "interactions per sequential run (feed runs: ceil(horizon / N) steps)"),
-        Parameter("feed_size", int, 5, "posts in each agent's feed (0: no feed sweep)", minimum=0),
+        Parameter("feed_size", int, 3, "posts in each agent's feed (0: no feed sweep)", minimum=0),
         Parameter("feed_homophily", NumberList(minimum=0.0), (0.0, 1.0, 2.0, 4.0),
                   "comma-separated feed homophilies h >= 0 (0: uniform feed)"),
         Parameter("runs_per_call", int, 0, "replicas in one runtime run (0: all the runs of a setting)", minimum=0),
