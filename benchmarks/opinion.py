@@ -65,8 +65,8 @@ def sequential(clock: Clock, *, runtime: str, runs: int, agents: int, steps: int
     wall = time.perf_counter()
     with clock.phase("warm"):
         final = rt.run_many([2], num_steps=steps)
+        reached = np.asarray(final["stats"].get("consensus_step")) >= 0  # waits for the result
     wall = time.perf_counter() - wall
-    reached = np.asarray(final["stats"].get("consensus_step")) >= 0
     return {"seconds": wall, "interactions_per_s": runs * steps / wall, "reached": int(reached.sum())}
 
 
@@ -87,8 +87,8 @@ def feed(clock: Clock, *, runtime: str, agents: int, degree: int, feed_size: int
     wall = time.perf_counter()
     with clock.phase("warm"):
         final = rt.run_many([2], num_steps=steps)
+        views = float(np.asarray(final["stats"].get("views")).sum())  # waits for the result
     wall = time.perf_counter() - wall
-    views = float(np.asarray(final["stats"].get("views")).sum())
     return {"seconds": wall, "agent_steps_per_s": agents * steps / wall, "views_per_agent_step": views / agents / steps,
             "capacity": graph.capacity}  # fmt: skip
 

@@ -208,7 +208,7 @@ class OpinionDynamicsUseCase(UseCase):
         graphs = self._graphs(p)
         feed_steps = math.ceil(p["horizon"] / max(g.num_agents for g in graphs.values())) if p["feed_size"] else 0
         config = {"format": RECORD_FORMAT, "usecase": self.name, "runtime": setup.runtime, "seed": setup.seed,
-                  **{k: v for k, v in p.items() if k not in ("runs_per_call",)},
+                  **p,  # runs_per_call too: the replicas of one runtime run share its key
                   "graph_hashes": {name: _graph_hash(g) for name, g in graphs.items()}}  # fmt: skip
         settings = [("sequential", name, 0.0) for name in graphs]
         if p["feed_size"]:
@@ -472,11 +472,15 @@ def plot_survival(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any
         n = len(rows)
         if not n:
             continue
-        t = np.concatenate([[max(times[0], 1) if times.size else 1], times, [horizon]]) if times.size else [1, horizon]
-        surv = np.concatenate([[1.0], 1.0 - np.arange(1, times.size + 1) / n, [1.0 - times.size / n]])
+        # S(t) after each consensus time; zero is not drawn on log axes, censored runs hold it up to the horizon
+        t = np.concatenate([[max(float(times[0]), 1.0) if times.size else 1.0], np.maximum(times, 1)])
+        surv = np.concatenate([[1.0], 1.0 - np.arange(1, times.size + 1) / n])
         censored = n - times.size
-        ax.step(t, np.maximum(surv, 0.5 / n), where="post",
-                label=f"{g} ({censored} of {n} censored)" if censored else f"{g}")  # fmt: skip
+        if censored:
+            t, surv = np.append(t, horizon), np.append(surv, censored / n)
+        keep = surv > 0
+        ax.step(t[keep], surv[keep], where="post",
+                label=f"{g} ({censored} of {n} censored)" if censored else f"{g} (no run censored)")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.axvline(horizon, color="0.6", linestyle=":", linewidth=1)
