@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recosim.core import Value
 from recosim.core.runtime import NumpyRuntime
 from recosim.core.testing import make_runtime_for, to_numpy
 from recosim.library.opinion import (
@@ -225,10 +226,7 @@ def test_feed_ranker_prefers_predicted_approval() -> None:
     rt = NumpyRuntime(model.variables(), seed=0, settings=model.settings)
     pred = np.full((400, 9, 8), 0.1, np.float32)
     pred[:, :, 3] = 0.9
-    start = {k: np.asarray(v) for k, v in to_numpy(rt.execute(0)).items()}
     start = to_numpy(rt.execute(0))
-    from recosim.core import Value
-
     values = {name: Value(fields) for name, fields in start.items()}
     values["agents"] = Value({**start["agents"], "predicted": pred})
     strong = to_numpy(rt.execute(1, starting_value=values, settings={"feed_homophily": 40.0}))
