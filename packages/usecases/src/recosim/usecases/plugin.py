@@ -26,6 +26,11 @@ def recosim_add_usecases(registry: Any) -> None:
         summary="interest evolution (paper 4.1): REINFORCE learning curves per recommender history length",
     )
     registry.add(
+        "opinion-dynamics",
+        "recosim.usecases.opinion_dynamics:OpinionDynamicsUseCase",
+        summary="opinion dynamics by social reinforcement learning: voter check, consensus times, feed sweep",
+    )
+    registry.add(
         "latent-variable",
         "recosim.usecases.latent_variable_usecase:LatentVariableUseCase",
         summary="latent-variable user model (paper 4.2): sensitivities learnt by Monte-Carlo EM with HMC",
