@@ -43,6 +43,7 @@ __all__ = [
     "Linalg",
     "NumpyBackend",
     "add_backend_directory",
+    "guard_substrate",
     "backend_for",
     "get_backend",
     "numpy_backend",
@@ -354,7 +355,24 @@ def _forget_new_modules(package: str, before: set[str]) -> None:
 
 
 def _import_numpy_substrate() -> Any:
-    return import_substrate_without_tensorflow("numpy")
+    module = import_substrate_without_tensorflow("numpy")
+    guard_substrate(module)
+    return module
+
+
+def guard_substrate(substrate: Any) -> None:
+    """Refuse unseeded draws inside behaviours on a TFP substrate (`recosim.core.random.refuse_unseeded_draws`).
+
+    ``substrate`` is ``tensorflow_probability`` itself or one of its ``substrates``
+    modules; each backend calls this once, when it first lends its distributions.
+    """
+    import importlib
+
+    from recosim.core.random import refuse_unseeded_draws
+
+    root = substrate.__name__
+    internal = "python.internal" if root == "tensorflow_probability" else "internal"
+    refuse_unseeded_draws(importlib.import_module(f"{root}.{internal}.samplers"), substrate.distributions.Distribution)
 
 
 _NUMPY = NumpyBackend()

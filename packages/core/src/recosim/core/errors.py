@@ -19,6 +19,8 @@ __all__ = [
     "ValidationError",
     "UsageError",
     "Interrupted",
+    "TRACED_VALUE_ERRORS",
+    "traced_value_advice",
 ]
 
 
@@ -73,15 +75,26 @@ class BehaviourError(RecosimError):
 
     @classmethod
     def wrapping(cls, err: Exception, message: str) -> BehaviourError:
-        """A `BehaviourError` that is also of ``type(err)`` where that class allows it (chain it yourself)."""
+        """A `BehaviourError` that is also of ``type(err)`` where that class allows it (chain it yourself).
+
+        The original's own constructor is not called (some take a traced array, not a
+        message), so any exception can be wrapped. When ``err`` says that a traced
+        value was used as a concrete Python value (a compiled runtime's tracer in an
+        ``if``, ``int()`` or ``len()``), the message says what to write instead.
+        """
         kind = _BEHAVIOUR_ERRORS.get(type(err))
         if kind is None:
             try:
-                kind = type(f"BehaviourError[{type(err).__name__}]", (cls, type(err)), {"__module__": __name__})
+                kind = type(f"BehaviourError[{type(err).__name__}]", (cls, type(err)),
+                            {"__module__": __name__, "__init__": _message_only_init})
                 kind(message)
-            except TypeError:  # incompatible layouts or constructors: the plain class
+            except Exception:  # incompatible layouts or constructors: the plain class
                 kind = cls
             _BEHAVIOUR_ERRORS[type(err)] = kind
+        advice = traced_value_advice(err)
+        if advice:  # on the first line, before the framework's own explanation
+            first, newline, rest = message.partition("\n")
+            message = f"{first.rstrip()} -- {advice}{newline}{rest}"
         wrapped = kind(message)
         wrapped.original = err
         return wrapped
@@ -91,6 +104,36 @@ class BehaviourError(RecosimError):
 
 
 _BEHAVIOUR_ERRORS: dict[type, type[BehaviourError]] = {}
+
+
+def _message_only_init(self: BaseException, message: str) -> None:
+    Exception.__init__(self, message)
+
+
+TRACED_VALUE_ERRORS = frozenset({
+    "ConcretizationTypeError", "TracerBoolConversionError", "TracerIntegerConversionError",
+    "TracerArrayConversionError", "NonConcreteBooleanIndexError", "OperatorNotAllowedInGraphError",
+})  # fmt: skip
+"""Class names of the frameworks' errors for a traced value used as a Python value (JAX, TensorFlow)."""
+
+
+def traced_value_advice(err: BaseException) -> str:
+    """What to write instead, when ``err`` says a compiled runtime's traced value was used as a Python value.
+
+    >>> class TracerBoolConversionError(TypeError): ...
+    >>> traced_value_advice(TracerBoolConversionError("x"))[:40]
+    'the runtime compiles the step, so its ar'
+    >>> traced_value_advice(ValueError("x"))
+    ''
+    """
+    if not any(k.__name__ in TRACED_VALUE_ERRORS for k in type(err).__mro__):
+        return ""
+    return (
+        "the runtime compiles the step, so its arrays have no Python value while it is traced: instead of "
+        "`if`, `while`, `bool()`, `int()` or `len()` on one, choose elementwise with "
+        "B.np.where(condition, a, b), pass what decides the branch as a setting, or use a static Python "
+        "value fixed when the model is built"
+    )
 
 
 class ValidationError(RecosimError, ValueError):

@@ -25,10 +25,14 @@ and the library's own (e.g. the iterated multinomial logit).
 
 from __future__ import annotations
 
+import functools
+import linecache
+import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from recosim.core.backend import get_backend
@@ -52,6 +56,7 @@ __all__ = [
     "current_scope",
     "name_hash",
     "active_handlers",
+    "refuse_unseeded_draws",
 ]
 
 
@@ -262,3 +267,70 @@ class trace(Handler):  # noqa: N801
                 continue
             total = total + np_.sum(site.log_prob)
         return total
+
+
+# -- draws that bypass the primitive ------------------------------------------------------------
+
+_FRAMEWORK_PREFIXES = ("tensorflow_probability", "tensorflow", "jax", "keras", "recosim.core", "recosim.jax",
+                       "recosim.tf", "numpy", "functools", "contextlib")
+
+
+def _call_site() -> str:
+    """``file:line: source`` of the innermost frame outside recosim's runtimes and the frameworks."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if not any(module == p or module.startswith(p + ".") for p in _FRAMEWORK_PREFIXES):
+            code = frame.f_code
+            source = linecache.getline(code.co_filename, frame.f_lineno).strip()
+            return f" (at {code.co_filename}:{frame.f_lineno}: {source})" if source else \
+                f" (at {code.co_filename}:{frame.f_lineno})"
+        frame = frame.f_back  # type: ignore[assignment]
+    return ""
+
+
+def _unseeded_draw_error() -> RandomVariableError:
+    variable = _STATE.scopes[0]
+    field = ".".join(_STATE.fields)
+    where = f"variable {variable!r}" + (f", field {field!r}" if field else "")
+    return RandomVariableError(
+        f"{where}: a distribution's .sample() was called directly inside the behaviour{_call_site()}; "
+        "that draw would be unseeded (different on every run) and missing from log-probabilities. "
+        "Return the distribution as the field's value (Value(field=B.tfd.Normal(...))) or draw it with "
+        "recosim.core.random.rv('field', distribution), and the runtime seeds and scores it"
+    )
+
+
+def refuse_unseeded_draws(samplers: ModuleType, distribution_class: type | None = None) -> None:
+    """Make one TFP substrate refuse unseeded draws inside behaviours.
+
+    A draw made with ``seed=None`` while a variable's behaviour runs (inside a runtime's
+    :func:`name_scope`) would be neither reproducible nor scored; it raises a
+    `RandomVariableError` naming the variable and the line instead, on every substrate
+    alike. Elsewhere (and with a seed) TFP behaves as usual. ``samplers`` is the
+    substrate's ``internal.samplers`` module (TFP routes seeds through its
+    ``sanitize_seed``, or first through ``is_stateful_seed`` where it keeps a stateful
+    path); ``distribution_class`` its ``Distribution`` base class, whose
+    ``_call_sample_n`` every ``sample`` goes through. Each backend calls this once.
+    """
+    for name in ("sanitize_seed", "is_stateful_seed"):
+        original = getattr(samplers, name, None)
+        if original is not None and not getattr(original, "_recosim_guarded", False):
+            setattr(samplers, name, _guarded(original, lambda seed, *a, **k: seed))
+    if distribution_class is not None:
+        original = getattr(distribution_class, "_call_sample_n", None)
+        if original is not None and not getattr(original, "_recosim_guarded", False):
+            distribution_class._call_sample_n = _guarded(  # type: ignore[attr-defined]
+                original, lambda self, shape, seed, *a, **k: seed
+            )
+
+
+def _guarded(original: Callable[..., Any], seed_of: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _STATE.scopes and seed_of(*args, **kwargs) is None:
+            raise _unseeded_draw_error()
+        return original(*args, **kwargs)
+
+    guarded._recosim_guarded = True  # type: ignore[attr-defined]
+    return guarded

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import NDArray
 
-from recosim.core.backend import Backend, Linalg, register_framework_backend
+from recosim.core.backend import Backend, Linalg, guard_substrate, register_framework_backend
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.sampling import sample_categorical, sample_uniform
 
@@ -201,7 +201,9 @@ def _import_jax_substrate() -> Any:
     """TFP's JAX substrate, imported without TensorFlow (see core's helper for why)."""
     from recosim.jax._tfp_compat import import_substrate_without_tensorflow
 
-    return import_substrate_without_tensorflow("jax")
+    module = import_substrate_without_tensorflow("jax")
+    guard_substrate(module)
+    return module
 
 
 _SHARED: JaxBackend | None = None

@@ -44,7 +44,7 @@ import tensorflow.experimental.numpy as tnp
 import tensorflow_probability as tfp
 from numpy.typing import NDArray
 
-from recosim.core.backend import Backend, Linalg, register_framework_backend
+from recosim.core.backend import Backend, Linalg, guard_substrate, register_framework_backend
 from recosim.tf.fast_ops import blocked_top_k, uniform, use_blocked_top_k
 
 __all__ = ["TFBackend", "tf_backend", "enable_numpy_behavior", "SEED_ALGORITHM"]
@@ -91,6 +91,7 @@ class TFBackend(Backend):
 
     @cached_property
     def tfd(self) -> Any:
+        guard_substrate(tfp)
         return tfp.distributions
 
     @property
