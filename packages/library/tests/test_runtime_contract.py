@@ -3,7 +3,17 @@
 import numpy as np
 import pytest
 
-from recosim.core import FieldSpec, RandomVariableError, Value, ValueSpec, Variable, get_backend, get_plugins, value
+from recosim.core import (
+    FieldSpec,
+    RandomVariableError,
+    SpecError,
+    Value,
+    ValueSpec,
+    Variable,
+    get_backend,
+    get_plugins,
+    value,
+)
 from recosim.core.examples import counting_variables, random_walk_variables
 from recosim.core.plugins import COMPILES
 from recosim.core.random import substitute
@@ -44,6 +54,26 @@ def test_one_step_api_rebuilds_the_trajectory_on_every_runtime(runtime):
     traj = to_numpy(rt.trajectory(4, seed=7))
     assert [s["count"]["n"].tolist() for s in steps] == traj["count"]["n"].tolist() == [0, 1, 2, 3]
     np.testing.assert_allclose(np.stack([s["walk"]["position"] for s in steps]), traj["walk"]["position"], rtol=1e-6)
+
+
+def grows() -> list[Variable]:
+    grow = Variable("grow", ValueSpec(x=FieldSpec(dtype="float32")))
+    grow.initial_value = value(lambda: Value(x=np.zeros(2, np.float32)))
+    grow.value = value(lambda p: Value(x=get_backend().np.concatenate([p.get("x"), p.get("x")[:1]])), (grow.previous,))
+    return [grow]
+
+
+@pytest.mark.parametrize("runtime", runtime_names())
+def test_a_transition_that_grows_a_field_or_float64_logged_data_is_the_same_spec_error(runtime):
+    for call in ("trajectory", "execute"):
+        rt = make_runtime_for(runtime, grows(), seed=0)
+        with pytest.raises(SpecError, match=r"variable 'grow', field 'x'.*shape \(3,\).*shape \(2,\)"):
+            getattr(rt, call)(3)
+    rt = make_runtime_for(runtime, random_walk_variables(3), seed=0)
+    logged = to_numpy(rt.trajectory(3))
+    logged["walk"]["position"] = logged["walk"]["position"].astype(np.float64)
+    with pytest.raises(SpecError, match="variable 'walk'.*field 'position'.*float64"):
+        rt.log_probability(logged)
 
 
 # -- every installed runtime against the NumPy runtime, on the same models -----------------

@@ -48,7 +48,7 @@ from recosim.core.checks import active_check, step_number, where_text
 from recosim.core.errors import BehaviourError, NetworkError, RecosimError, SpecError
 from recosim.core.network import Network, NetworkValue
 from recosim.core.random import name_scope, realize
-from recosim.core.value import FieldSpec, Value, dtype_name
+from recosim.core.value import FieldSpec, Value, dtype_name, shape_of
 from recosim.core.variable import Binding, Previous, Variable
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "initial_step",
     "is_weakly_typed",
     "settle_field",
+    "shape_problem",
     "transition",
 ]
 
@@ -178,8 +179,40 @@ def evaluate(
     return result
 
 
+def _static_shape(x: Any) -> tuple[int | None, ...] | None:
+    """The static shape of ``x`` (None where even its rank is unknown, as in some TensorFlow graphs)."""
+    shape = getattr(x, "shape", None)
+    if shape is not None and getattr(shape, "rank", 0) is None:
+        return None
+    return shape_of(x)
+
+
+def shape_problem(new: Any, carried: Any, spec: FieldSpec | None) -> str | None:
+    """Why a field of shape ``new`` cannot follow one of shape ``carried`` (None if it can).
+
+    A field keeps its shape from step to step, on every runtime; only an axis its
+    `FieldSpec` declares as ``None`` may change size (where the runtime allows it),
+    and an axis not known until run time is not judged here.
+    """
+    a, b = _static_shape(new), _static_shape(carried)
+    if a is None or b is None:
+        return None
+    free = spec.shape if spec is not None and spec.shape is not None and len(spec.shape) == len(b) else None
+    if len(a) == len(b) and all(
+        x is None or y is None or x == y or (free is not None and free[i] is None) for i, (x, y) in enumerate(zip(a, b))
+    ):
+        return None
+    return (
+        f"the transition returns shape {a} but the previous step holds shape {b}; a field keeps its shape "
+        "from step to step (declare an axis that may change as None in the variable's FieldSpec)"
+    )
+
+
 def _settle(var: Variable, result: Value, previous: Value | None, step: Any) -> Value:
-    """``result`` with every field settled in its carried dtype (the same object when nothing changed)."""
+    """``result`` with every field settled in its carried dtype and checked to keep its shape.
+
+    The same object is returned when nothing changed.
+    """
     if previous is None and not any(_is_python_scalar(f) for f in result.values()):
         return result
     B = get_backend()
@@ -190,6 +223,11 @@ def _settle(var: Variable, result: Value, previous: Value | None, step: Any) -> 
         return lambda: where_text(var.name, key, step)
 
     settled = {key: settle_field(f, specs.get(key), before.get(key), B, where(key)) for key, f in result.items()}
+    for key, f in settled.items():
+        if key in before:
+            problem = shape_problem(f, before[key], specs.get(key))
+            if problem is not None:
+                raise SpecError(f"{where_text(var.name, key, step)}: {problem}")
     return result if all(settled[k] is f for k, f in result.items()) else Value(settled)
 
 

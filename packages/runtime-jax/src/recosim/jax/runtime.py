@@ -116,6 +116,31 @@ def _conform(name: str, new: Any, previous: Value) -> Value:
     return Value(fields)
 
 
+def refuse_wide_logged_floats(network: Any, value_trajectory: Mapping[str, Any]) -> None:
+    """A `SpecError` for the first logged 64-bit float field, as the NumPy and TF runtimes refuse it.
+
+    Without JAX's 64-bit mode such a field would be narrowed to 32 bits without a word.
+    """
+    if jax.config.jax_enable_x64:
+        return
+    for name in network.names:
+        if name not in value_trajectory:
+            continue
+        specs = network[name].spec.as_dict
+        for key, field in Value(value_trajectory[name]).items():
+            dtype = getattr(field, "dtype", None)
+            if dtype is None or isinstance(field, jax.core.Tracer):
+                continue
+            dt = np.dtype(dtype)
+            if dt.kind in "fc" and dt.itemsize > (8 if dt.kind == "c" else 4):
+                spec = specs.get(key)
+                declared = getattr(spec, "dtype", None) or "float32"
+                raise SpecError(
+                    f"variable {name!r}, field {key!r}: the logged data has dtype {dt.name} where the model "
+                    f"carries {declared}; convert it (x.astype({declared!r})) or turn on jax_enable_x64"
+                )
+
+
 def _on_cpu() -> bool:
     return jax.default_backend() == "cpu"
 
@@ -496,6 +521,7 @@ class JaxRuntime(Runtime):
         under the runtime's settings (overridden by ``settings``), an argument of the
         compiled function.
         """
+        refuse_wide_logged_floats(self.network, value_trajectory)
         return self._scorer.total(value_trajectory, num_steps, seed=seed, settings=self.backend_settings(settings))
 
     def log_probability_fn(
@@ -511,6 +537,7 @@ class JaxRuntime(Runtime):
 
         It scores under the runtime's settings (overridden by ``settings``) as they are when it is built.
         """
+        refuse_wide_logged_floats(self.network, value_trajectory)
         return LogProbabilityFn(
             self.network,
             value_trajectory,
@@ -531,4 +558,5 @@ class JaxRuntime(Runtime):
         settings: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """``{variable: [log-probability of step t for t in 0..num_steps]}``, under the runtime's settings."""
+        refuse_wide_logged_floats(self.network, value_trajectory)
         return self._scorer.by_step(value_trajectory, num_steps, seed=seed, settings=self.backend_settings(settings))

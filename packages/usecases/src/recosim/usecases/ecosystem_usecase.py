@@ -13,9 +13,10 @@ writes
   caps as numbers, the number of providers and the SHA-256 of the provider means;
 * ``figure3.png``: both, with standard-error bars.
 
-Runs are computed ``runs_per_call`` at a time (one ``run_many`` call; the
-runtime's own ``runs_per_call`` unless ``--runs-per-call`` is given); the
-result does not depend on it. One runtime serves every cap: the cap is the
+Runs are computed ``runs_per_call`` at a time (one ``run_batch`` call; the
+runtime's own ``runs_per_call`` unless ``--runs-per-call`` is given), each run
+handing back only its users' cumulative utilities; the result does not depend
+on it. One runtime serves every cap: the cap is the
 model's ``"boost_cap"`` setting, given per call, so a compiled runtime compiles
 the model once for all caps.
 """
@@ -104,7 +105,7 @@ class EcosystemUseCase(UseCase):
         Parameter("figure", bool, False, "figure 3: seven boost caps from 0 to 2.4 unless --boost-caps is given"),
         Parameter("provider_means", str, "", "an .npy file of provider means, (num_providers, num_topics) "
                   "(default: the shipped draw, provider_means_seed0.npy)"),
-        Parameter("runs_per_call", int, None, "runs per run_many call (default: the runtime's runs_per_call)",
+        Parameter("runs_per_call", int, None, "runs per run_batch call (default: the runtime's runs_per_call)",
                   minimum=1),
     )
 
@@ -228,10 +229,20 @@ class EcosystemUseCase(UseCase):
         }
 
 
+def _cumulative_utility(value: Mapping[str, Any]) -> dict[str, Any]:
+    """What each run hands back: its users' cumulative utility (one function object: one compiled program)."""
+    return {"cumulative_utility": value["metrics"].get("cumulative_utility")}
+
+
 def _final_utilities(rt: Any, runs: list[int], seed: int, horizon: int, cap: float) -> list[float]:
-    """Mean cumulative utility of each run at boost cap ``cap``; run ``i`` uses seed ``run_seed(seed, i)``."""
-    final = rt.run_many([run_seed(seed, i) for i in runs], num_steps=horizon - 1, settings={"boost_cap": cap})
-    per_user = np.asarray(final["metrics"].get("cumulative_utility"), dtype=np.float64)
+    """Mean cumulative utility of each run at boost cap ``cap``; run ``i`` uses seed ``run_seed(seed, i)``.
+
+    One `run_batch` call: only the users' cumulative utilities come back from the
+    runtime, and their mean is taken here in float64.
+    """
+    seeds = [run_seed(seed, i) for i in runs]
+    res = rt.run_batch(horizon - 1, seeds=seeds, settings={"boost_cap": [cap]}, outputs=_cumulative_utility)
+    per_user = np.asarray(res.outputs["cumulative_utility"][0], dtype=np.float64)
     return [float(u) for u in per_user.mean(axis=-1)]
 
 
