@@ -174,3 +174,24 @@ def test_bad_inputs_are_named():
         RecommendationVectorEnv(_ie_story(2), horizon=0, runtime="numpy")
     with pytest.raises(TypeError, match="num_users is set by the environment"):
         gymnasium.make("recosim/InterestEvolution-v0", num_users=3, runtime="numpy")
+
+
+@pytest.mark.needs_runtime("jax")
+def test_steps_are_compiled_once_where_the_runtime_offers_compile(monkeypatch):
+    """With a runtime that declares `compiles` and offers compile(fn), the three step functions compile once."""
+    jax = pytest.importorskip("jax")
+    from recosim.core import get_plugins
+
+    monkeypatch.setattr(get_plugins().get_runtime("jax"), "compile", lambda self, fn: jax.jit(fn), raising=False)
+    users, steps, seed = 5, 4, 2
+    traj = to_numpy(make_runtime_for("jax", _ie_story(users), seed=0).trajectory(steps, seed=seed))
+    env = RecommendationVectorEnv(_ie_story(users), horizon=steps, runtime="jax")
+    env.reset(seed=seed)
+    for t in range(steps):
+        _, rewards, _, _, _ = env.step(traj["slate"]["doc_index"][t])
+        np.testing.assert_allclose(rewards, traj["user response"]["reward"][t], rtol=1e-6, atol=1e-6)
+    env.reset(seed=seed + 1)
+    env.step(env.action_space.sample())
+    env.step(env.action_space.sample())
+    sim = env.simulator
+    assert [f._cache_size() for f in (sim._reset, sim._first, sim._advance)] == [1, 1, 1]

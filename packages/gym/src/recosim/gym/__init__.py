@@ -8,10 +8,12 @@ Importing the package registers the reference use cases as Gymnasium ids
 >>> import recosim.gym
 >>> env = gymnasium.make("recosim/InterestEvolution-v0", num_docs=10, horizon=2, runtime="numpy")
 >>> env.action_space
-MultiDiscrete([10 10])
+SlateSpace(num_docs=10, slate_size=2)
 
 `RecommendationEnv` and `RecommendationVectorEnv` wrap any recommendation story;
-`PolicySimulator` is the stepping engine beneath both.
+`PolicySimulator` is the stepping engine beneath both, over the runtime's step
+API; `recosim.gym.functional` offers the same environments as pure functions
+(``reset(key, params)``, ``step(key, state, action, params)``).
 """
 
 from recosim.gym.env import RecommendationEnv, RecommendationVectorEnv, SlateSpace, observation_space

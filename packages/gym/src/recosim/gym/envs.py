@@ -13,7 +13,8 @@
 
 ``gymnasium.make(id)`` gives one user's session; ``gymnasium.make_vec(id,
 num_envs=n)`` steps a population of ``n`` users in one simulation (each vector
-step is one call of the runtime's step for the whole population). Keyword
+step is one step of the simulation for the whole population; ``runtime="numpy"`` by
+default, the fastest for stepping from Python, see the package README). Keyword
 arguments set the model (the fields of
 `recosim.usecases.interest_evolution.InterestEvolutionConfig`; for the ecosystem
 the options of ``recosim run ecosystem`` under the same names, `ECOSYSTEM_OPTIONS`:
@@ -124,28 +125,28 @@ def ecosystem_story(users: int, /, **config: Any) -> tuple[Any, dict[str, Any], 
     return ecosystem_variables(cfg), options, 300
 
 
-def interest_evolution_env(*, horizon: int = 100, runtime: str = "jax", **config: Any) -> RecommendationEnv:
+def interest_evolution_env(*, horizon: int = 100, runtime: str = "numpy", **config: Any) -> RecommendationEnv:
     """One user of the interest-evolution model (``config``: `InterestEvolutionConfig` fields)."""
     story, options, _ = interest_evolution_story(1, **config)
     return RecommendationEnv(story, horizon=horizon, runtime=runtime, **options)
 
 
 def interest_evolution_vector_env(
-    num_envs: int = 1000, *, horizon: int = 100, runtime: str = "jax", **config: Any
+    num_envs: int = 1000, *, horizon: int = 100, runtime: str = "numpy", **config: Any
 ) -> RecommendationVectorEnv:
     """``num_envs`` users of the interest-evolution model stepped together."""
     story, options, _ = interest_evolution_story(num_envs, **config)
     return RecommendationVectorEnv(story, horizon=horizon, runtime=runtime, **options)
 
 
-def ecosystem_env(*, horizon: int = 300, runtime: str = "jax", **config: Any) -> RecommendationEnv:
+def ecosystem_env(*, horizon: int = 300, runtime: str = "numpy", **config: Any) -> RecommendationEnv:
     """The ecosystem model with one user (``config``: `ECOSYSTEM_OPTIONS`)."""
     story, options, _ = ecosystem_story(1, **config)
     return RecommendationEnv(story, horizon=horizon, runtime=runtime, **options)
 
 
 def ecosystem_vector_env(
-    num_envs: int = 2000, *, horizon: int = 300, runtime: str = "jax", **config: Any
+    num_envs: int = 2000, *, horizon: int = 300, runtime: str = "numpy", **config: Any
 ) -> RecommendationVectorEnv:
     """The ecosystem model with ``num_envs`` users sharing providers, corpus and recommender counts."""
     story, options, _ = ecosystem_story(num_envs, **config)

@@ -145,7 +145,7 @@ class PolicySimulator:
         reward: str = "user response/reward",
         observe: Sequence[str] | None = None,
         documents: str | None = None,
-        runtime: str = "jax",
+        runtime: str = "numpy",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.network: Network = network_from_story(model)

@@ -178,12 +178,8 @@ class GridRunner:
         settings = {name: np.stack([s[name] for s in per_point]) for name in per_point[0]}
         outputs = self._outputs
         seeds = [chunk_seed(seed, r) for r in runs]
-        if not hasattr(rt, "run_batch"):  # TEMPORARY until Runtime.run_batch
-            rows = []
-            for i in range(len(points)):
-                finals = rt.run_many(seeds, num_steps=self.horizon, settings={k: v[i] for k, v in settings.items()})
-                per = [outputs({n: v.map(lambda x, r=r: x[r]) for n, v in finals.items()}) for r in range(len(seeds))]
-                rows.append({m: [np.asarray(f[m]) for f in per] for m in METRICS})
-            return {m: np.asarray([row[m] for row in rows]) for m in METRICS}
-        res = rt.run_batch(num_steps=self.horizon, seeds=seeds, settings=settings, outputs=outputs)
+        # the whole batch (cells x runs) is one program: one compilation for every batch of this shape
+        res = rt.run_batch(
+            num_steps=self.horizon, seeds=seeds, settings=settings, outputs=outputs, runs_per_call=len(seeds)
+        )
         return {m: np.asarray(res.outputs[m]) for m in METRICS}

@@ -155,7 +155,14 @@ def plot_heatmaps(
         norm = SymLogNorm(linthresh=1.0, vmin=0.0, vmax=max(float(np.nanmax(grid)), 1.0)) if metric in (
             "victims", "friction") else None
         im = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto", norm=norm)
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        if norm is None:
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        else:  # counts on a log scale: plain whole numbers, not powers of ten
+            from matplotlib.ticker import FuncFormatter, NullLocator
+
+            ticks = [t for t in readable_ticks(norm.vmax) if t <= norm.vmax]
+            bar = fig.colorbar(im, ax=ax, shrink=0.8, ticks=ticks, format=FuncFormatter(lambda v, _: f"{v:g}"))
+            bar.ax.yaxis.set_minor_locator(NullLocator())
         for i in range(len(limits)):
             for j in range(len(taus)):
                 if np.isfinite(grid[i, j]):

@@ -377,11 +377,10 @@ def _run_jobs(
     tracker: _Progress,
     per_call: int,
 ) -> None:
-    """Run the jobs ``store`` lacks, ``per_call`` at a time, storing each chunk's runs as soon as it finishes."""
+    """Run the jobs ``store`` lacks, in chunks of about ``per_call`` runs, storing each chunk's runs as it finishes."""
     todo = [j for j in jobs if (j.policy, float(j.rate_limit), float(j.threshold), j.run) not in store]
     tracker.advance(len(jobs) - len(todo))
-    for start in range(0, len(todo), per_call):
-        part = todo[start : start + per_call]
+    for part in _chunks(todo, per_call):
         for record in runner.run(part, policies, seed=seed):
             record = {**record, "rate_limit": float(record["rate_limit"]), "threshold": float(record["threshold"])}
             bad = [m for m in METRICS if not np.isfinite(record[m])]
@@ -392,6 +391,28 @@ def _run_jobs(
                 )
             store.add(record)
         tracker.advance(len(part))
+
+
+def _chunks(jobs: Sequence[Job], per_call: int) -> list[list[Job]]:
+    """``jobs`` in chunks of whole cells (policy and setting) of at most ``per_call`` runs, in order;
+    a cell with more runs than that is split. Chunks of cells with the same runs have one shape, so
+    the runtime's batch program is reused."""
+    cells: dict[tuple[str, float, float], list[Job]] = {}
+    for j in jobs:
+        cells.setdefault(j.point, []).append(j)
+    chunks: list[list[Job]] = []
+    current: list[Job] = []
+    for cell in cells.values():
+        if len(cell) >= per_call:
+            chunks += [cell[i : i + per_call] for i in range(0, len(cell), per_call)]
+            continue
+        if len(current) + len(cell) > per_call:
+            chunks.append(current)
+            current = []
+        current += cell
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _setting(record: Mapping[str, Any]) -> tuple[float, float]:
