@@ -4,6 +4,7 @@ import importlib.metadata as md
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -434,3 +435,52 @@ def test_recosim_plugins_lists_a_missing_module_once_under_failed(tmp_path, monk
     assert [f["plugin"] for f in report["failed"]] == ["lazy"]
     assert "no module 'no_such_module_xyz' is installed" in report["failed"][0]["error"]
     assert all(b["name"] != "ghost" for b in report["blocks"]) and captured.err == ""
+
+
+def test_what_a_plugin_prints_while_loading_is_captured_and_reported_under_it(tmp_path, monkeypatch, capsys):
+    module = _plugin_module(tmp_path, monkeypatch, "chatty_plugin", """
+        import sys
+        print("hello from chatty")
+        print("second line", file=sys.stderr)
+        from recosim.core import hookimpl
+        @hookimpl
+        def recosim_add_blocks(registry):
+            print("registering")
+    """)
+    plugins = make_plugins(entry_points=[_entry_point("chatty", module, "chatty-dist")])
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout stays clean for JSON
+    assert plugins.output["chatty"] == "hello from chatty\nsecond line\nregistering\n"
+    assert ("recosim: plugin 'chatty' (distribution chatty-dist) printed while loading: hello from chatty "
+            "(and 1 more line(s))") in err.splitlines()
+    assert not plugins.failures and ("chatty", "chatty-dist") in plugins.loaded
+
+
+def test_a_real_ctrl_c_while_a_plugin_imports_stops_the_command(tmp_path, monkeypatch):
+    module = _plugin_module(tmp_path, monkeypatch, "slow_plugin", """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during a slow import
+        import time
+        time.sleep(5)
+    """)
+    with pytest.raises(KeyboardInterrupt):
+        make_plugins(entry_points=[_entry_point("slow", module, "slow-dist")])
+    # a plugin that raises KeyboardInterrupt itself is still only that plugin's failure
+    raiser = _plugin_module(tmp_path, monkeypatch, "raiser_plugin", "raise KeyboardInterrupt\n")
+    plugins = make_plugins(entry_points=[_entry_point("raiser", raiser, "raiser-dist")])
+    assert [f.plugin for f in plugins.failures] == ["raiser"]
+
+
+def test_disable_plugins_names_distributions_and_slow_imports_are_timed(tmp_path, monkeypatch, capsys):
+    exits = _plugin_module(tmp_path, monkeypatch, "exits_hard", "import os\nos._exit(9)\n")
+    fine = _plugin_module(tmp_path, monkeypatch, "fine_plugin", "import time\ntime.sleep(0.05)\n")
+    eps = [_entry_point("hard", exits, "hard-dist"), _entry_point("fine", fine, "fine-dist")]
+    monkeypatch.setenv("RECOSIM_DISABLE_PLUGINS", "hard-dist")
+    monkeypatch.setattr("recosim.core.plugins.manager.SLOW_IMPORT_S", 0.01)
+    plugins = make_plugins(entry_points=eps)  # without the variable this process would end here
+    assert plugins.disabled == [("hard", "hard-dist")] and ("fine", "fine-dist") in plugins.loaded
+    assert plugins.import_seconds["fine"] >= 0.05
+    assert re.search(r"^recosim: plugin 'fine' \(distribution fine-dist\) took \d+\.\d s to import$",
+                     capsys.readouterr().err, re.MULTILINE)
+    monkeypatch.setenv("RECOSIM_DISABLE_PLUGINS", "1")
+    assert sorted(make_plugins(entry_points=eps).disabled) == [("fine", "fine-dist"), ("hard", "hard-dist")]
