@@ -484,3 +484,16 @@ def test_disable_plugins_names_distributions_and_slow_imports_are_timed(tmp_path
                      capsys.readouterr().err, re.MULTILINE)
     monkeypatch.setenv("RECOSIM_DISABLE_PLUGINS", "1")
     assert sorted(make_plugins(entry_points=eps).disabled) == [("fine", "fine-dist"), ("hard", "hard-dist")]
+
+
+def test_checking_plugins_in_child_processes_finds_one_that_ends_the_process(tmp_path, monkeypatch):
+    from recosim.core.plugins.manager import check_entry_points
+
+    exits = _plugin_module(tmp_path, monkeypatch, "ends_process", "import os\nos._exit(9)\n")
+    raises = _plugin_module(tmp_path, monkeypatch, "raises_value", "raise ValueError('bad config')\n")
+    eps = [_entry_point("ender", exits, "ender-dist"), _entry_point("raiser", raises, "raiser-dist"),
+           _entry_point("numpyish", "recosim.core.plugins.builtin_numpy", "ok-dist")]
+    report = {r["plugin"]: r for r in check_entry_points(eps, timeout=60)}
+    assert report["ender"]["result"] == "ended the process (exit status 9)" and not report["ender"]["ok"]
+    assert report["raiser"]["result"] == "raised ValueError: bad config"
+    assert report["numpyish"]["ok"] and report["numpyish"]["distribution"] == "ok-dist"

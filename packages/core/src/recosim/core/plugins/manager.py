@@ -91,6 +91,7 @@ __all__ = [
     "Plugins",
     "get_plugins",
     "captured_output",
+    "check_entry_points",
     "disabled_plugins",
     "installed_backends",
     "make_plugins",
@@ -391,6 +392,51 @@ def make_plugins(
     for plugin, name, dist in extra:
         plugins.register(plugin, name, dist)
     return plugins
+
+
+_CHILD = """
+import importlib.metadata as md, sys
+ep = md.EntryPoint(name=sys.argv[1], value=sys.argv[2], group=sys.argv[3])
+ep.load()
+"""
+
+
+def check_entry_points(
+    entry_points: Iterable[importlib_metadata.EntryPoint] | None = None, *, timeout: float = 120.0
+) -> list[dict[str, Any]]:
+    """Import each plugin of the ``recosim`` group in its own child interpreter; what became of each.
+
+    Finds the plugin that ends the process at import (``os._exit``, a crash in
+    native code, a hang), which the isolation inside one process cannot catch.
+    Each entry: ``{"plugin", "distribution", "ok", "seconds", "result"}``, where
+    ``result`` is ``"imported"``, ``"raised ..."``, ``"ended the process (exit status N)"``
+    or ``"did not finish within T s"``.
+    """
+    import subprocess
+
+    eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+    report = []
+    for ep in sorted(eps, key=_load_order):
+        dist = _distribution_of(ep) or "<unknown distribution>"
+        start = time.perf_counter()
+        argv = [sys.executable, "-c", _CHILD, ep.name, ep.value, ep.group]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            ok, result = False, f"did not finish within {timeout:g} s"
+        else:
+            lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+            if res.returncode == 0:
+                ok, result = True, "imported"
+            elif lines and "Traceback" in res.stderr:
+                ok, result = False, f"raised {lines[-1].strip()}"
+            else:
+                ok, result = False, f"ended the process (exit status {res.returncode})"
+        report.append({"plugin": ep.name, "distribution": dist, "ok": ok,
+                       "seconds": round(time.perf_counter() - start, 3), "result": result})
+    return report
 
 
 _LOCK = threading.Lock()
