@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from recosim.core.cli import main
+from recosim.core.plugins import get_plugins
 from recosim.core.results import prepare_out
 from recosim.sweep import SweepFailedError, read_results, sweep
-from recosim.sweep.plan import plan_sweep
+from recosim.sweep.plan import load_usecase, plan_sweep
 from recosim.sweep.store import ResultStore, make_row
 
 
@@ -98,3 +99,18 @@ def test_the_python_api_works_in_a_script_without_a_main_guard(tmp_path, cli_env
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().splitlines() == ["['ok', 'ok', 'ok', 'ok'] 0"], res.stdout + res.stderr
     assert "OutLockedError" not in res.stderr and Path(tmp_path / "o" / "results.parquet").exists()
+
+
+def test_an_ecosystem_sweep_over_boost_caps_gives_one_tidy_utility_column_and_its_figure(tmp_path):
+    if "ecosystem" not in get_plugins().registry("usecases"):
+        pytest.skip("recosim-usecases is not installed")
+    names = {p.name for p in load_usecase("ecosystem").parameters}
+    tiny = {k: v for k, v in {"num_users": 12, "num_docs": 6, "num_runs": 1, "runs_per_call": 1, "horizon": 2}.items()
+            if k in names}
+    result = sweep("ecosystem", grid={"boost-caps": [0, 0.6]}, fixed=tiny, seeds=2, out=tmp_path / "o", workers=1)
+    rows = result.table.to_pylist()
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    assert not [c for c in result.table.column_names if "L=" in c]  # no per-policy columns, empty elsewhere
+    assert all(isinstance(r["metric.policies.mean"], float) for r in rows)
+    assert result.summary.column("policies.mean.n").to_pylist() == [2, 2]
+    assert tmp_path / "o" / "plot-policies.mean.png" in result.plots

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from recosim.core.io import write_bytes_atomic, write_json_atomic
 from recosim.core.results import hold_out
 from recosim.sweep.plan import SweepConfigError, SweepPlan, Task
+from recosim.sweep.summary import tidy_metrics
 
 __all__ = ["ResultStore", "rows_to_table", "read_results", "make_row", "RESULT_COLUMNS"]
 
@@ -224,11 +225,12 @@ class ResultStore:
             self.consolidate()
 
     def table(self, task_ids: Iterable[str] | None = None) -> pa.Table:
-        """The rows of ``task_ids`` (all rows if None), in plan order where planned."""
+        """The rows of ``task_ids`` (all rows if None), in plan order where planned, metrics tidied
+        (`recosim.sweep.summary.tidy_metrics`)."""
         order = {t.id: i for i, t in enumerate(self.plan.tasks)}
         ids = list(self.rows) if task_ids is None else [i for i in task_ids if i in self.rows]
         ids.sort(key=lambda i: (order.get(i, len(order)), i))
-        return rows_to_table([self.rows[i] for i in ids], self.plan.setting_types())
+        return rows_to_table(tidy_metrics([self.rows[i] for i in ids]), self.plan.setting_types())
 
     def consolidate(self, *, reread: bool = False) -> Path:
         """Rewrite ``results.parquet`` from every finished task (atomically).
@@ -278,4 +280,4 @@ def read_results(out: Path | str) -> pa.Table:
     if not folder.is_dir():
         raise FileNotFoundError(f"{out} holds no sweep results (no {PARTS}/ folder)")
     rows = [row for _, row in _read_parts(folder)]
-    return rows_to_table(rows)
+    return rows_to_table(tidy_metrics(rows))
