@@ -114,3 +114,20 @@ def test_an_ecosystem_sweep_over_boost_caps_gives_one_tidy_utility_column_and_it
     assert all(isinstance(r["metric.policies.mean"], float) for r in rows)
     assert result.summary.column("policies.mean.n").to_pylist() == [2, 2]
     assert tmp_path / "o" / "plot-policies.mean.png" in result.plots
+
+
+def test_session_folders_of_local_ray_clusters_whose_driver_died_are_removed(tmp_path):
+    from recosim.sweep.ray_backend import remove_stale_sessions, session_root
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"recosim-ray-{dead.pid}"
+    (stale / "session_x" / "logs").mkdir(parents=True)
+    alive = tmp_path / f"recosim-ray-{os.getppid()}"  # a driver still running
+    alive.mkdir()
+    mine = tmp_path / session_root().name
+    mine.mkdir()
+    other = tmp_path / "ray-session-not-ours"
+    other.mkdir()
+    assert remove_stale_sessions(tmp_path) == [stale]
+    assert not stale.exists() and alive.exists() and mine.exists() and other.exists()
