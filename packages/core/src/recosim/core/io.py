@@ -240,7 +240,7 @@ def read_npz(path: Path | str) -> dict[str, np.ndarray]:
     """Every array of an ``.npz`` archive, read without pickles; `DamagedFileError` if it cannot be."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:  # closed even when np.load fails
             return {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise DamagedFileError(path, "missing") from None
