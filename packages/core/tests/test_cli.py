@@ -190,12 +190,24 @@ def test_second_job_on_one_out_is_refused_while_the_first_holds_it(tmp_path, cap
     assert f"the previous job (pid {holder.pid}) ended without releasing it" in capsys.readouterr().err
 
 
+def default_sigint() -> None:
+    """In a child about to be sent SIGINT: the default disposition, whatever its parent's was."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir() or os.name != "posix", reason="signals a subprocess")
 def test_a_real_ctrl_c_in_a_subprocess_is_one_line_and_status_130(tmp_path):
     out = tmp_path / "walk"
     argv = [sys.executable, "-m", "recosim.core.cli", "run", "random-walk", "--num-users", "4", "--horizon",
             "400000", "--out", str(out)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Started as a background job would be (SIGINT ignored, and inherited so), the child gets the
+    # default disposition back, so the suite passes from `nohup ... &` as from a terminal.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_sigint)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 120
     while not (out / "checkpoint.npz").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

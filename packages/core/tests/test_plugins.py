@@ -4,6 +4,7 @@ import importlib.metadata as md
 import inspect
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -484,3 +485,65 @@ def test_check_runtime_refuses_a_runtime_lacking_a_needed_capability_naming_thos
     with pytest.raises(UsageError, match="capability 'differentiable'.*no installed runtime declares it"):
         check_runtime("vec", needs=("differentiable",))
     assert NumpyRuntime.capabilities == plugins.runtime_capabilities("numpy") == frozenset()
+
+
+def test_what_a_plugin_prints_while_loading_is_captured_and_reported_under_it(tmp_path, monkeypatch, capsys):
+    module = _plugin_module(tmp_path, monkeypatch, "chatty_plugin", """
+        import sys
+        print("hello from chatty")
+        print("second line", file=sys.stderr)
+        from recosim.core import hookimpl
+        @hookimpl
+        def recosim_add_blocks(registry):
+            print("registering")
+    """)
+    plugins = make_plugins(entry_points=[_entry_point("chatty", module, "chatty-dist")])
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout stays clean for JSON
+    assert plugins.output["chatty"] == "hello from chatty\nsecond line\nregistering\n"
+    assert ("recosim: plugin 'chatty' (distribution chatty-dist) printed while loading: hello from chatty "
+            "(and 1 more line(s))") in err.splitlines()
+    assert not plugins.failures and ("chatty", "chatty-dist") in plugins.loaded
+
+
+def test_a_real_ctrl_c_while_a_plugin_imports_stops_the_command(tmp_path, monkeypatch):
+    module = _plugin_module(tmp_path, monkeypatch, "slow_plugin", """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during a slow import
+        import time
+        time.sleep(5)
+    """)
+    with pytest.raises(KeyboardInterrupt):
+        make_plugins(entry_points=[_entry_point("slow", module, "slow-dist")])
+    # a plugin that raises KeyboardInterrupt itself is still only that plugin's failure
+    raiser = _plugin_module(tmp_path, monkeypatch, "raiser_plugin", "raise KeyboardInterrupt\n")
+    plugins = make_plugins(entry_points=[_entry_point("raiser", raiser, "raiser-dist")])
+    assert [f.plugin for f in plugins.failures] == ["raiser"]
+
+
+def test_disable_plugins_names_distributions_and_slow_imports_are_timed(tmp_path, monkeypatch, capsys):
+    exits = _plugin_module(tmp_path, monkeypatch, "exits_hard", "import os\nos._exit(9)\n")
+    fine = _plugin_module(tmp_path, monkeypatch, "fine_plugin", "import time\ntime.sleep(0.05)\n")
+    eps = [_entry_point("hard", exits, "hard-dist"), _entry_point("fine", fine, "fine-dist")]
+    monkeypatch.setenv("RECOSIM_DISABLE_PLUGINS", "hard-dist")
+    monkeypatch.setattr("recosim.core.plugins.manager.SLOW_IMPORT_S", 0.01)
+    plugins = make_plugins(entry_points=eps)  # without the variable this process would end here
+    assert plugins.disabled == [("hard", "hard-dist")] and ("fine", "fine-dist") in plugins.loaded
+    assert plugins.import_seconds["fine"] >= 0.05
+    assert re.search(r"^recosim: plugin 'fine' \(distribution fine-dist\) took \d+\.\d s to import$",
+                     capsys.readouterr().err, re.MULTILINE)
+    monkeypatch.setenv("RECOSIM_DISABLE_PLUGINS", "1")
+    assert sorted(make_plugins(entry_points=eps).disabled) == [("fine", "fine-dist"), ("hard", "hard-dist")]
+
+
+def test_checking_plugins_in_child_processes_finds_one_that_ends_the_process(tmp_path, monkeypatch):
+    from recosim.core.plugins.manager import check_entry_points
+
+    exits = _plugin_module(tmp_path, monkeypatch, "ends_process", "import os\nos._exit(9)\n")
+    raises = _plugin_module(tmp_path, monkeypatch, "raises_value", "raise ValueError('bad config')\n")
+    eps = [_entry_point("ender", exits, "ender-dist"), _entry_point("raiser", raises, "raiser-dist"),
+           _entry_point("numpyish", "recosim.core.plugins.builtin_numpy", "ok-dist")]
+    report = {r["plugin"]: r for r in check_entry_points(eps, timeout=60)}
+    assert report["ender"]["result"] == "ended the process (exit status 9)" and not report["ender"]["ok"]
+    assert report["raiser"]["result"] == "raised ValueError: bad config"
+    assert report["numpyish"]["ok"] and report["numpyish"]["distribution"] == "ok-dist"

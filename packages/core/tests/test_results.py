@@ -73,14 +73,76 @@ def test_damaged_and_repeated_lines_are_skipped_and_reported(tmp_path):
     with store(path) as s:
         s.add({"cap": 0.0, "run": 0, "value": 1.0})
     good = path.read_bytes()
-    path.write_bytes(good + b"{not json\n" + b"[1, 2]\n" + good.replace(b"1.0", b"7.0"))
+    path.write_bytes(good + b"{not json\n" + b"[1, 2]\n" + good)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with store(path) as s:
-            assert s.records[(0.0, 0)]["value"] == 1.0  # the first of a repeated run is used
+            assert s.records[(0.0, 0)]["value"] == 1.0
     messages = [str(w.message) for w in caught if issubclass(w.category, RecoveryWarning)]
     assert any("skipped 2 unreadable line(s)" in m for m in messages)
     assert any("1 run(s) appear more than once" in m for m in messages)
+
+
+def test_an_edited_record_is_detected_by_its_checksum_skipped_and_computed_again(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    with store(path) as s:
+        s.add({"cap": 0.0, "run": 0, "value": 1.25})
+        s.add({"cap": 0.0, "run": 1, "value": 2.5})
+    first, second = lines(path)
+    path.write_bytes(first.replace(b"1.25", b"9.25") + second)  # a number edited by hand
+    with pytest.warns(RecoveryWarning, match=r"skipped 1 invalid record\(s\) \(line 1 does not match its checksum"):
+        with store(path) as s:
+            assert list(s.records) == [(0.0, 1)]  # the edited run is not used: it is computed again
+            s.add({"cap": 0.0, "run": 0, "value": 1.25})
+    with pytest.warns(RecoveryWarning, match=r"skipped 1 invalid"), store(path) as s:  # kept, never used
+        assert s.records[(0.0, 0)]["value"] == 1.25 and len(lines(path)) == 3
+
+
+def test_a_record_lacking_a_field_of_its_schema_is_skipped_not_a_key_error(tmp_path):
+    path = tmp_path / "runs.jsonl"
+    schema = dict(config=CONFIG, key=("cap", "run"), fields=("utility",))
+    with RunStore(path, **schema) as s:
+        s.add({"cap": 0.0, "run": 0, "utility": 1.0})
+        with pytest.raises(ValueError, match="lacks the field\\(s\\) 'utility'"):
+            s.add({"cap": 0.0, "run": 1})
+    record = json.loads(path.read_text())
+    del record["utility"], record["check"]  # parses, lacks its metric (and, written by hand, its checksum)
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.warns(RecoveryWarning, match=r"line 1 lacks 'utility'"), RunStore(path, **schema) as s:
+        assert len(s) == 0 and s.select([(0.0, 0)]) == []
+
+
+def test_symlinked_output_files_are_refused_and_their_targets_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / LOCK_NAME).symlink_to(victim)
+    with pytest.raises(UsageError, match=r"\.recosim\.lock is a symlink; recosim does not write through links"):
+        with hold_out(out):
+            pass
+    (out / LOCK_NAME).unlink()
+    (out / "runs.jsonl").symlink_to(victim)
+    with pytest.raises(UsageError, match=r"runs\.jsonl is a symlink"), store(out / "runs.jsonl"):
+        pass
+    (out / "summary.json").symlink_to(victim)
+    with pytest.raises(UsageError, match=r"summary\.json is a symlink"):
+        write_json_atomic(out / "summary.json", {"a": 1})
+    assert victim.read_text() == "precious\n"
+
+
+def test_another_use_case_in_the_same_out_is_refused_naming_the_owner(tmp_path):
+    out = tmp_path / "out"
+    prepare_out(out, owner="ecosystem")
+    prepare_out(out, owner="ecosystem")  # the same use case resumes
+    with pytest.raises(UsageError, match=r"--out .* holds the results of 'ecosystem', not 'random-walk'"):
+        prepare_out(out, owner="random-walk")
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "sweep.json").write_text('{"usecase": "ecosystem"}')
+    with pytest.raises(UsageError, match=r"holds the results of 'sweep of ecosystem'"):
+        prepare_out(tmp_path / "sw", owner="ecosystem")
+    with pytest.raises(UsageError, match=r"--out is empty"):
+        prepare_out("", owner="ecosystem")
 
 
 RECORDS = st.lists(

@@ -214,6 +214,52 @@ def test_checked_mode_validates_distribution_arguments(runtime):
     assert scales.tolist() == [2.0, 1.0, 0.0, -1.0, -2.0]
 
 
+NAN, INF = float("nan"), float("inf")
+
+# family, arguments that are valid, arguments that are not, what the error says
+INVALID_ARGUMENTS = [
+    ("Categorical", {"logits": [0.0, 0.0, 0.0]}, {"logits": [NAN, 0.0, 0.0]}, r"logits is NaN \(first at index \(0,\)"),
+    ("Categorical", {"logits": [0.0, 0.0, 0.0]}, {"logits": [-INF, -INF, -INF]}, r"logits are all -inf"),
+    ("Categorical", {"logits": [0.0, 0.0, 0.0]}, {"logits": [0.0, INF, 0.0]}, r"logits hold \+inf"),
+    ("Categorical", {"probs": [0.5, 0.5]}, {"probs": [1.5, -0.5]}, r"probs outside \[0, 1\] \(first at index \(0,\): 1.5\)"),
+    ("OneHotCategorical", {"logits": [0.0, 0.0]}, {"logits": [NAN, NAN]}, r"logits is NaN"),
+    ("Bernoulli", {"logits": 0.0}, {"logits": NAN}, r"logits is NaN"),
+    ("Bernoulli", {"probs": 0.5}, {"probs": 1.5}, r"probs outside \[0, 1\]"),
+    ("Normal", {"loc": 0.0, "scale": 1.0}, {"loc": 0.0, "scale": NAN}, r"scale is NaN"),
+    ("Normal", {"loc": 0.0, "scale": 1.0}, {"loc": NAN, "scale": 1.0}, r"loc is NaN"),
+    ("Normal", {"loc": 0.0, "scale": 1.0}, {"loc": 0.0, "scale": -1.0}, r"scale.*positive"),
+    ("Exponential", {"rate": 1.0}, {"rate": -1.0}, r"rate.*positive"),
+    ("Gamma", {"concentration": 1.0, "rate": 1.0}, {"concentration": NAN, "rate": 1.0}, r"concentration is NaN"),
+    ("Beta", {"concentration1": 1.0, "concentration0": 1.0}, {"concentration1": -1.0, "concentration0": 1.0},
+     r"[Cc]oncentration.*must be positive"),
+    ("MultivariateNormalDiag", {"loc": [0.0, 0.0], "scale_diag": [1.0, 1.0]},
+     {"loc": [0.0, 0.0], "scale_diag": [1.0, NAN]}, r"scale_diag is NaN \(first at index \(1,\)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("family", "ok", "bad", "says"), INVALID_ARGUMENTS, ids=[f"{c[0]}-{i}" for i, c in enumerate(INVALID_ARGUMENTS)]
+)
+def test_checked_mode_refuses_invalid_arguments_of_every_family(runtime, family, ok, bad, says):
+    """Each family's invalid arguments (NaN anywhere, logits that leave no category, a negative scale,
+    probabilities outside [0, 1]) are refused at the step where they arise, naming variable and field;
+    never sampled into an index outside the support or a NaN."""
+    spec = ValueSpec(c=FieldSpec(), draw=FieldSpec())
+
+    def draw(B, arguments):
+        return rv("draw", getattr(B.tfd, family)(**{k: _f32(v) for k, v in arguments.items()}))
+
+    def step(p):
+        B = get_backend()
+        return Value(c=p.get("c") + 1.0, draw=draw(B, bad))
+
+    var = _one_variable(lambda: Value(c=_f32(0.0), draw=draw(get_backend(), ok)), step, spec)
+    with pytest.raises(ValidationError, match=rf"variable 'x', field 'draw', step 1: invalid arguments for "
+                                              rf"{family}: .*({says})") as err:
+        make_runtime_for(runtime, [var], validate=True).trajectory(3)
+    assert (err.value.variable, err.value.field, err.value.step) == ("x", "draw", 1)
+
+
 def test_checked_mode_reports_the_first_non_finite_value(runtime):
     # v = log(c) with c = 2, 1, 0, -1: -inf at step 2, NaN after
     spec = ValueSpec(c=FieldSpec(), v=FieldSpec())

@@ -116,6 +116,9 @@ def test_unknown_use_case_and_runtime_are_refused():
         (["random-walk", "--num-gpus", "1"], "--num-gpus apply to the ray backend"),
         (["random-walk", "--address", "127.0.0.1:1", "--backend", "local"], "--address joins a Ray cluster"),
         (["counting", "--runtime", "warp"], "no runtime named 'warp'"),
+        (["counting", "--backend", "ray", "--num-cpus", "nan"], "--num-cpus must be a finite number >= 0, got nan"),
+        (["counting", "--backend", "ray", "--num-gpus", "inf"], "--num-gpus must be a finite number >= 0, got inf"),
+        (["counting", "--backend", "ray", "--num-cpus", "-1"], "--num-cpus must be a finite number >= 0, got -1"),
     ],
 )
 def test_command_line_errors_are_one_line_and_status_2(tmp_path, capsys, argv, message):

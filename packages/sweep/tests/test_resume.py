@@ -57,6 +57,11 @@ def finished_runs(logs: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+def default_sigint() -> None:
+    """In a child about to be sent SIGINT: the default disposition, whatever its parent's was."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
     out, logs = tmp_path / "out", tmp_path / "logs"
     logs.mkdir()
@@ -64,8 +69,13 @@ def test_interrupt_then_kill_then_resume(tmp_path, probe, cli_env):
             "--set", "sleep=0.3", "--set", f"log-dir={logs}", "--seeds", "2", "--out", str(out), "--workers", "2"]
     start = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env)
 
-    # 1. Ctrl-C: one line that says how to resume, no traceback, status 130.
-    proc = subprocess.Popen(argv, **start)
+    # 1. Ctrl-C: one line that says how to resume, no traceback, status 130. Started as a background job
+    # would be (SIGINT ignored and inherited), the driver gets the default disposition back.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = subprocess.Popen(argv, **start, preexec_fn=default_sigint)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     wait_for_parts(out, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

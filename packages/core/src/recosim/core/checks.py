@@ -3,9 +3,12 @@
 A runtime built with ``validate=True`` evaluates every step under :class:`checked`,
 which
 
-* rebuilds each TensorFlow Probability distribution with ``validate_args=True``
-  before it is sampled or scored, so invalid arguments (``Normal(0, -1)``) are an
-  error instead of a sample;
+* refuses a distribution whose arguments are invalid before it is sampled or
+  scored: any NaN argument, logits of a categorical family that leave no possible
+  category (all ``-inf``) or hold ``+inf``, and whatever TensorFlow Probability's
+  own ``validate_args=True`` refuses (``Normal(0, -1)``, probabilities outside
+  ``[0, 1]``); arguments that are distributions (``Independent``, mixtures) are
+  checked too;
 * refuses a sampled value that is not finite, and (when scoring logged data) a
   logged value outside its distribution's support;
 * and lets `recosim.core.evaluation` refuse a behaviour output that is not finite.
@@ -37,7 +40,7 @@ from recosim.core.errors import ValidationError
 from recosim.core.random import Handler, Site, active_handlers
 from recosim.core.support import in_support, value_is_finite
 
-__all__ = ["checked", "active_check", "split_site", "step_number", "where_text"]
+__all__ = ["checked", "active_check", "invalid_arguments", "split_site", "step_number", "where_text"]
 
 
 def split_site(name: str) -> tuple[str, str]:
@@ -92,6 +95,65 @@ def _family(distribution: Any) -> str:
     return type(distribution).__name__
 
 
+_LOGITS_OVER_CATEGORIES = frozenset(
+    {"Categorical", "OneHotCategorical", "Multinomial", "RelaxedOneHotCategorical", "ExpRelaxedOneHotCategorical"}
+)
+
+
+def _known_floats(x: Any) -> np.ndarray | None:
+    """``x`` as a float NumPy array if it is a numeric array whose value is known now, else None."""
+    if x is None or isinstance(x, (str, bytes, bool)) or callable(getattr(x, "sample", None)):
+        return None
+    try:
+        known = get_backend().static_value(x)
+    except Exception:
+        return None
+    if known is None:
+        return None
+    known = np.asarray(known)
+    return known if known.dtype.kind in "fc" else None
+
+
+def invalid_arguments(distribution: Any, prefix: str = "") -> str | None:
+    """Why ``distribution``'s arguments are invalid (None if they look valid or are not known now).
+
+    Checks what TensorFlow Probability's ``validate_args`` lets through or reports
+    without naming the argument: a NaN in any float argument, probabilities
+    (``probs``) outside ``[0, 1]``, and logits of a categorical family that are all ``-inf`` along
+    the category axis (no category is possible) or hold ``+inf``. Arguments that
+    are distributions are checked in turn, their names prefixed
+    (``distribution.scale``).
+    """
+    family = _family(distribution)
+    parameters = getattr(distribution, "parameters", None)
+    if not isinstance(parameters, Mapping):
+        return None
+    for name, argument in parameters.items():
+        if callable(getattr(argument, "sample", None)) and hasattr(argument, "parameters"):
+            inner = invalid_arguments(argument, f"{prefix}{name}.")
+            if inner is not None:
+                return inner
+            continue
+        known = _known_floats(argument)
+        if known is None or not known.size:
+            continue
+        label = f"{prefix}{name}"
+        nan = np.isnan(known)
+        if nan.any():
+            return f"{label} is NaN{_first_bad(~nan, known)}"
+        if name == "probs" and ((known < 0) | (known > 1)).any():
+            return f"{label} outside [0, 1]{_first_bad((known >= 0) & (known <= 1), known)}"
+        if name == "logits" and family in _LOGITS_OVER_CATEGORIES and known.ndim:
+            if np.isposinf(known).any():
+                return f"{label} hold +inf{_first_bad(~np.isposinf(known), known)}"
+            dead = np.all(np.isneginf(known), axis=-1)
+            if dead.any():
+                where = tuple(int(i) for i in np.argwhere(dead)[0])
+                return f"{label} are all -inf, so no category is possible" + (f" (first at batch index {where})"
+                                                                               if where else "")
+    return None
+
+
 class checked(Handler):  # noqa: N801 - handlers read as verbs
     """Validate draws made inside: distribution arguments, finite samples, possible data.
 
@@ -113,6 +175,9 @@ class checked(Handler):  # noqa: N801 - handlers read as verbs
 
     def process(self, site: Site) -> None:
         d = site.distribution
+        problem = invalid_arguments(d)
+        if problem is not None:
+            raise self._error(site, f"invalid arguments for {_family(d)}: {problem}")
         if getattr(d, "validate_args", None) is False and callable(getattr(d, "copy", None)):
             try:
                 site.distribution = d.copy(validate_args=True)

@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import importlib.metadata
 import json
-import math
 import os
-import secrets
 import tempfile
 import threading
 import warnings
@@ -42,113 +39,45 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recosim.core.errors import UsageError
+from recosim.core.io import (
+    RecoveryWarning,
+    append_bytes,
+    array_hash,
+    content_hash,
+    jsonable,
+    open_output,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from recosim.core.plugins import get_plugins
 
 __all__ = [
     "LOCK_NAME",
+    "OWNER_NAME",
     "OutLockedError",
     "RecoveryWarning",
     "RunStore",
     "array_hash",
+    "claim_out",
     "content_hash",
     "default_out",
     "hold_out",
     "jsonable",
+    "out_owner",
     "prepare_out",
+    "record_check",
     "runtime_provenance",
     "write_bytes_atomic",
     "write_json_atomic",
 ]
 
 LOCK_NAME = ".recosim.lock"
-
-
-class RecoveryWarning(UserWarning):
-    """Something left by an interrupted job was repaired or skipped (the message says what)."""
+OWNER_NAME = ".recosim-owner.json"
 
 
 class OutLockedError(UsageError):
     """Another job holds the output directory."""
-
-
-# -- values as JSON -------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with NumPy scalars and arrays as Python numbers and lists, NaN and infinities as None."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
-
-
-def content_hash(value: Any) -> str:
-    """SHA-256 of ``value`` as canonical JSON (sorted keys; NumPy values as Python ones)."""
-    return hashlib.sha256(_canonical(value)).hexdigest()
-
-
-def array_hash(array: Any) -> str:
-    """SHA-256 of an array's dtype, shape and values: equal arrays hash equal whatever file they came from."""
-    a = np.ascontiguousarray(array)
-    h = hashlib.sha256()
-    h.update(f"{a.dtype.str}|{a.shape}|".encode())
-    h.update(a.tobytes())
-    return h.hexdigest()
-
-
-# -- durable files --------------------------------------------------------------------
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in ``path`` durable (where the platform allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename (never half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def write_json_atomic(path: Path | str, value: Mapping[str, Any]) -> Path:
-    """Write ``value`` as indented JSON atomically (NaN and infinities become null)."""
-    text = json.dumps(jsonable(value), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    return write_bytes_atomic(path, text.encode())
 
 
 # -- output directories ----------------------------------------------------------------
@@ -166,12 +95,17 @@ def default_out(name: str, root: Path | str = "runs") -> Path:
     return path
 
 
-def prepare_out(out: Path | str) -> Path:
+def prepare_out(out: Path | str, owner: str | None = None) -> Path:
     """Create ``out`` if needed and check that files can be written there; `UsageError` otherwise.
 
-    A path that is a file, under a file, or in a directory this process may not
-    write is refused at once, before any work.
+    A path that is empty (``--out ''``, the current folder by accident), a file,
+    under a file, or in a directory this process may not write is refused at once,
+    before any work. With ``owner`` (a use case's name) the folder is marked as
+    that use case's (``.recosim-owner.json``) and a folder owned by another use case,
+    or holding a sweep, is refused naming its owner.
     """
+    if isinstance(out, str) and not out.strip():
+        raise UsageError("--out is empty; give a directory (--out . for the current one)")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
@@ -184,7 +118,43 @@ def prepare_out(out: Path | str) -> Path:
             pass
     except OSError as err:
         raise UsageError(f"--out {out} is not writable ({err.strerror or err})") from None
+    if owner is not None:
+        claim_out(out, owner)
     return out
+
+
+def out_owner(out: Path | str) -> str | None:
+    """What the results in ``out`` belong to: a use case's name, ``"sweep of <use case>"``, or None."""
+    out = Path(out)
+    marker = out / OWNER_NAME
+    if os.path.lexists(marker):
+        try:
+            fd = open_output(marker, os.O_RDONLY)
+            with os.fdopen(fd, "rb") as f:
+                owner = json.loads(f.read()).get("usecase")
+        except (OSError, ValueError, AttributeError):
+            owner = None
+        if isinstance(owner, str):
+            return owner
+        raise UsageError(f"{marker} is unreadable; give another --out")
+    sweep = out / "sweep.json"
+    if sweep.is_file():
+        try:
+            name = json.loads(sweep.read_text()).get("usecase")
+        except (OSError, ValueError, AttributeError):
+            name = None
+        return f"sweep of {name}" if isinstance(name, str) else "sweep"
+    return None
+
+
+def claim_out(out: Path | str, owner: str) -> None:
+    """Mark ``out`` as holding ``owner``'s results; `UsageError` naming the owner if it holds another's."""
+    out = Path(out)
+    found = out_owner(out)
+    if found is not None and found != owner:
+        raise UsageError(f"--out {out} holds the results of {found!r}, not {owner!r}; give another --out")
+    if found is None:
+        write_json_atomic(out / OWNER_NAME, {"usecase": owner})
 
 
 # -- one job per directory ---------------------------------------------------------------
@@ -237,7 +207,7 @@ def hold_out(out: Path | str | None) -> Iterator[Path | None]:
         if held is not None:
             held[1] += 1
         else:
-            fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_output(out / LOCK_NAME, os.O_RDWR | os.O_CREAT)  # a planted link is refused, not followed
             if not _try_lock(fd):
                 holder = _read_holder(fd) or "unknown"
                 os.close(fd)
@@ -284,6 +254,12 @@ def runtime_provenance(runtime: str) -> dict[str, Any]:
 # -- the run store ---------------------------------------------------------------------------
 
 Key = tuple[Any, ...]
+CHECK_FIELD = "check"
+
+
+def record_check(record: Mapping[str, Any]) -> str:
+    """The checksum of a run record: SHA-256 (16 hex digits) of its canonical JSON without ``"check"``."""
+    return content_hash({k: v for k, v in record.items() if k != CHECK_FIELD})[:16]
 
 
 class RunStore:
@@ -292,18 +268,32 @@ class RunStore:
     ``config`` describes everything a run's result depends on (sizes, seed, runtime,
     content hashes of input files); its hash is written into every record and only
     records with the same hash are read back. ``key`` names the fields that
-    identify a run (``("cap", "run")``); a key is stored once. Open the store with
-    ``with`` (it takes the directory's lock and repairs a torn last line). With
-    ``path=None`` the records are kept in memory only.
+    identify a run (``("cap", "run")``); a key is stored once. ``fields`` is the
+    record's schema: the fields every record must hold (its metrics, say). Open the
+    store with ``with`` (it takes the directory's lock and repairs a torn last line).
+    With ``path=None`` the records are kept in memory only.
+
+    Each record carries a checksum of its own content (``"check"``). On reading, a
+    record whose checksum does not match (a number edited by hand, a field removed)
+    or that lacks a field of ``fields`` is skipped with a `RecoveryWarning` naming
+    its line, and that run is computed again; it is never used or counted.
     """
 
-    def __init__(self, path: Path | str | None, *, config: Mapping[str, Any], key: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path | str | None,
+        *,
+        config: Mapping[str, Any],
+        key: Sequence[str],
+        fields: Sequence[str] = (),
+    ) -> None:
         if not key:
             raise ValueError("RunStore needs at least one key field")
         self.path = None if path is None else Path(path)
         self.config = jsonable(dict(config))
         self.config_hash = content_hash(self.config)[:16]
         self.key_fields = tuple(key)
+        self.fields = tuple(fields)
         self.records: dict[Key, dict[str, Any]] = {}
         self.other_configs = 0
         self._stack: contextlib.ExitStack | None = None
@@ -354,6 +344,11 @@ class RunStore:
         if self._stack is None:
             raise RuntimeError("open the RunStore (use it in a with statement) before adding records")
         data = jsonable({**record, "config": self.config_hash})
+        data.pop(CHECK_FIELD, None)
+        missing = [f for f in self.fields if f not in data]
+        if missing:
+            raise ValueError(f"the record {data} lacks the field(s) {', '.join(map(repr, missing))}")
+        data[CHECK_FIELD] = record_check(data)
         key = self.key_of(data)
         if key in self.records:
             raise ValueError(f"the run {dict(zip(self.key_fields, key))} is already stored")
@@ -361,31 +356,36 @@ class RunStore:
             self.records[key] = data
             return
         line = (json.dumps(data, sort_keys=True, allow_nan=False) + "\n").encode()
-        new = not self.path.exists()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if new:
-            _fsync_dir(self.path.parent)
+        append_bytes(self.path, line)
         self.records[key] = data
+
+    def _invalid(self, record: Mapping[str, Any]) -> str | None:
+        """Why ``record`` cannot be used (None if it can): a checksum that does not match, a missing field."""
+        if CHECK_FIELD in record and record[CHECK_FIELD] != record_check(record):
+            return "does not match its checksum (edited after it was written)"
+        if record.get("config") == self.config_hash:
+            missing = [f for f in self.fields if f not in record]
+            if missing:
+                return f"lacks {', '.join(map(repr, missing))}"
+        return None
 
     def _read(self) -> None:
         self.records.clear()
         self.other_configs = 0
-        if self.path is None or not self.path.exists():
+        if self.path is None or not os.path.lexists(self.path):
             return
-        data = self.path.read_bytes()
+        fd = open_output(self.path, os.O_RDONLY)  # a planted link is refused, never read or truncated
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
         end = data.rfind(b"\n") + 1
         if end < len(data):  # an append cut short: cut it away so the next line starts clean
-            with open(self.path, "r+b") as f:
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
+            fd = open_output(self.path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, end)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        if end < len(data):
             warnings.warn(
                 RecoveryWarning(
                     f"{self.path}: removed an incomplete last line ({len(data) - end} bytes) "
@@ -394,7 +394,8 @@ class RunStore:
                 stacklevel=4,
             )
         unreadable = duplicates = 0
-        for line in data[:end].splitlines():
+        invalid: list[str] = []
+        for number, line in enumerate(data[:end].splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -403,6 +404,10 @@ class RunStore:
                 hash(key)
             except (ValueError, TypeError, AttributeError):
                 unreadable += 1
+                continue
+            problem = self._invalid(record)
+            if problem is not None:
+                invalid.append(f"line {number} {problem}")
                 continue
             if record.get("config") != self.config_hash:
                 self.other_configs += 1
@@ -413,6 +418,13 @@ class RunStore:
         if unreadable:
             warnings.warn(
                 RecoveryWarning(f"{self.path}: skipped {unreadable} unreadable line(s); those runs are computed again"),
+                stacklevel=4,
+            )
+        if invalid:
+            shown = "; ".join(invalid[:3]) + (f"; and {len(invalid) - 3} more" if len(invalid) > 3 else "")
+            warnings.warn(
+                RecoveryWarning(f"{self.path}: skipped {len(invalid)} invalid record(s) ({shown}); "
+                                "those runs are computed again"),
                 stacklevel=4,
             )
         if self.other_configs and not self.records:

@@ -50,7 +50,7 @@ class SweepCommand(Command):
                             help="one value of an option for every run (repeatable)")
         parser.add_argument("--seeds", type=int, required=True, metavar="N", help="runs per cell")
         parser.add_argument("--seed", type=int, default=0, metavar="S", help="first seed (default: 0)")
-        parser.add_argument("--out", type=Path, default=None,
+        parser.add_argument("--out", type=str, default=None,
                             help="results directory; re-running with it resumes (default: a new one under runs/)")
         parser.add_argument("--runtime", default="numpy", help="runtime plugin the use case runs on (default: numpy)")
         parser.add_argument("--backend", choices=("local", "ray"), default=None,
@@ -75,7 +75,7 @@ class SweepCommand(Command):
         """Run the sweep. Bad options raise `SweepConfigError` (a core `UsageError`: one line, status 2);
         Ctrl-C raises `SweepInterrupted` (core's `Interrupted`: one line saying how to resume, status 130)."""
         from recosim.sweep.plan import SweepConfigError, parse_grid_option, parse_set_option, plan_sweep
-        from recosim.sweep.runner import default_out, make_backend, run_plan
+        from recosim.sweep.runner import check_out, default_out, make_backend, run_plan
         from recosim.sweep.summary import format_summary
 
         grid = _options(args.grid, parse_grid_option, "--grid")
@@ -85,9 +85,11 @@ class SweepCommand(Command):
             raise SweepConfigError("--address joins a Ray cluster: use it with --backend ray")
         plan = plan_sweep(args.usecase, grid, fixed=fixed, seeds=args.seeds, first_seed=args.seed,
                           runtime=args.runtime)
-        out = args.out if args.out is not None else default_out(plan.usecase)
+        given = args.out if args.out is not None else default_out(plan.usecase)
         backend = make_backend(backend_name, workers=args.workers, address=args.address, num_cpus=args.num_cpus,
-                               num_gpus=args.num_gpus, max_retries=args.max_retries, log_dir=out / "logs")
+                               num_gpus=args.num_gpus, max_retries=args.max_retries,
+                               log_dir=Path(given) / "logs")
+        out = check_out(given)  # every option checked first, then the output directory, then work
         print(f"recosim sweep: {plan.describe()}; results in {out}", file=sys.stderr)
 
         bar: ProgressBar | None = None

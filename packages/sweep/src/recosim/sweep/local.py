@@ -1,23 +1,29 @@
 """The local backend: a pool of worker processes on this machine, one task at a time each.
 
-Workers are started with the ``spawn`` method (TensorFlow and JAX are not safe to
-use in a forked child), persist across tasks (a framework is imported once per
-worker, not once per task) and exchange JSON with the driver over pipes (nothing is
+Workers are fresh Python interpreters started with ``subprocess`` (TensorFlow and
+JAX are not safe to use in a forked child). Unlike ``multiprocessing``'s ``spawn``
+method they never import the caller's ``__main__`` module, so a script that calls
+:func:`recosim.sweep.sweep` at top level, without an ``if __name__ == "__main__":``
+guard, works: its code is not run again in every worker. Workers get the driver's
+``sys.path``, persist across tasks (a framework is imported once per worker, not
+once per task) and exchange JSON with the driver over a socket (nothing is
 unpickled). The driver knows which task each worker holds, so when a worker dies
 (killed, out of memory, a crash in native code) exactly that task is run again on a
 fresh worker, up to ``max_retries`` times; then it is recorded as failed. Workers
-ignore Ctrl-C (the driver decides what stops) and exit by themselves when the
-driver process dies.
+run in their own process group and ignore Ctrl-C (the driver decides what stops),
+and exit by themselves when the driver process dies.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection, wait
@@ -37,21 +43,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _exit_with_driver() -> None:
-    parent = mp.parent_process()
-    if parent is None:  # pragma: no cover - only ever started as a pool process
-        return
+def _exit_with_driver(driver: int) -> None:
+    """Exit this worker when process ``driver`` is gone (its parent changes), even in the middle of a task."""
 
     def watch() -> None:
-        parent.join()
+        while os.getppid() == driver:
+            time.sleep(0.25)
         os._exit(3)
 
     threading.Thread(target=watch, name="driver-watch", daemon=True).start()
 
 
-def _worker_main(conn: Connection, threads: int, log_path: str | None) -> None:
+def _worker_main(conn: Connection, threads: int, log_path: str | None, driver: int) -> None:
     """Body of a pool process: run the tasks the driver sends until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_driver(driver)
     from recosim.sweep.task import limit_threads
 
     limit_threads(threads)
@@ -62,7 +68,6 @@ def _worker_main(conn: Connection, threads: int, log_path: str | None) -> None:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-    _exit_with_driver()
     from recosim.sweep.task import run_task
 
     while True:
@@ -79,6 +84,45 @@ def _worker_main(conn: Connection, threads: int, log_path: str | None) -> None:
             return
 
 
+def _subprocess_main() -> None:
+    """Entry of a worker interpreter: ``argv`` = socket fd, threads, log path ('' for none), JSON ``sys.path``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fd, threads, log_path, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    sys.path[:] = json.loads(path)
+    os.set_inheritable(fd, False)  # a run's own child processes do not hold the driver's socket
+    _worker_main(Connection(fd), threads, log_path or None, os.getppid())
+
+
+_ENTRY = "from recosim.sweep.local import _subprocess_main; _subprocess_main()"
+
+
+class _Process:
+    """A worker interpreter (the parts of ``multiprocessing.Process`` the pool uses)."""
+
+    def __init__(self, child: socket.socket, threads: int, log: str | None) -> None:
+        fd = child.fileno()
+        argv = [sys.executable, "-c", _ENTRY, str(fd), str(threads), log or "", json.dumps(sys.path)]
+        self.popen = subprocess.Popen(argv, pass_fds=(fd,), stdin=subprocess.DEVNULL, process_group=0)
+        self.pid = self.popen.pid
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None:
         return "still running"
@@ -91,13 +135,14 @@ def _describe_exit(code: int | None) -> str:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, index: int, threads: int, log_dir: Path | None) -> None:
-        self.conn, child = ctx.Pipe()
+    def __init__(self, index: int, threads: int, log_dir: Path | None) -> None:
+        mine, child = socket.socketpair()
         log = str(log_dir / f"worker-{index}.log") if log_dir is not None else None
-        self.proc = ctx.Process(target=_worker_main, args=(child, threads, log), name=f"recosim-sweep-{index}",
-                                daemon=True)
-        self.proc.start()
-        child.close()
+        try:
+            self.proc = _Process(child, threads, log)
+        finally:
+            child.close()
+        self.conn = Connection(mine.detach())
         self.index = index
         self.spec: Mapping[str, Any] | None = None
 
@@ -165,11 +210,10 @@ class LocalBackend:
             return
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-        ctx = mp.get_context("spawn")
         queue: deque[Mapping[str, Any]] = deque(specs)
         lost: Counter[str] = Counter()
         count = min(self.workers, len(specs))
-        workers = [_Worker(ctx, i, self.threads, self.log_dir) for i in range(count)]
+        workers = [_Worker(i, self.threads, self.log_dir) for i in range(count)]
         interrupted = True
         try:
             while queue or any(w.spec is not None for w in workers):
@@ -177,16 +221,16 @@ class LocalBackend:
                     if w.spec is None and queue:
                         if not w.proc.is_alive():
                             w.stop(force=True)
-                            workers[i] = w = _Worker(ctx, w.index, self.threads, self.log_dir)
+                            workers[i] = w = _Worker(w.index, self.threads, self.log_dir)
                         spec = queue.popleft()
                         if not w.send(spec):
                             queue.appendleft(spec)
                 busy = [w for w in workers if w.spec is not None]
                 if not busy:  # a send failed: the dead worker is replaced on the next pass
                     continue
-                ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
+                ready = set(wait([w.conn for w in busy]))  # a worker that dies closes its end: readable, EOF
                 for i, w in enumerate(workers):
-                    if w.spec is None or (w.conn not in ready and w.proc.sentinel not in ready):
+                    if w.spec is None or w.conn not in ready:
                         continue
                     spec = w.spec
                     record = w.receive()
@@ -197,7 +241,7 @@ class LocalBackend:
                     lost[spec["task_id"]] += 1
                     reason = _describe_exit(w.proc.exitcode)
                     w.stop(force=True)
-                    workers[i] = _Worker(ctx, w.index, self.threads, self.log_dir)
+                    workers[i] = _Worker(w.index, self.threads, self.log_dir)
                     if lost[spec["task_id"]] <= self.max_retries:
                         queue.appendleft(spec)
                     else:

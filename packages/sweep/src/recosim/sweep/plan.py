@@ -162,8 +162,8 @@ def parse_set_option(text: str) -> tuple[str, str]:
 def _convert(param: Parameter, value: Any, where: str) -> Any:
     """``value`` as ``param``'s type, checked by core's `Parameter.convert`, as a JSON value."""
     basic = param.type in (bool, int, float, str)
-    if param.type is str and isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
+    if (param.type is str or not basic) and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # a number for a text or parsed option (a list of caps) is read as the command line would
     if not basic and not isinstance(value, str | int | float):
         raise SweepConfigError(f"{where}: {value!r} is not a valid {getattr(param.type, '__name__', param.type)}")
     try:

@@ -7,6 +7,7 @@ where it has a value in at least two cells.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from recosim.core.io import write_bytes_atomic
 from recosim.sweep.plan import option_name
 
 __all__ = ["plot_summary"]
@@ -110,7 +112,7 @@ def plot_summary(
             _heat(fig, ax, names, rows, cols, mean.reshape(shape), se.reshape(shape), metric)
         note = "mean ± 1 standard error" + (f" over {seeds} seeds" if seeds else "")
         ax.set_title(f"{title}\n{note}" if title else note, fontsize=10)
-        path = out / _filename(metric)
-        fig.savefig(path, dpi=120)
-        written.append(path)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        written.append(write_bytes_atomic(out / _filename(metric), buf.getvalue()))
     return written

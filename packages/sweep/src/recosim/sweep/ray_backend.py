@@ -7,6 +7,12 @@ sweep and stopped after it; that cluster listens on the loopback interface only
 commands without authentication. If Ray is already initialised in this process,
 that connection is used as it is.
 
+A local cluster keeps its session files in a folder of its own,
+``<temp>/recosim-ray-<driver pid>``. Ray stops the cluster's processes when the
+driver dies (on Linux they are bound to its life); the folder is removed when the
+sweep ends, and one left by a driver that was killed is removed by the next local
+cluster recosim starts.
+
 Each task asks for ``num_cpus`` and ``num_gpus``; Ray runs a task again when its
 worker process or node dies (``max_retries``), and a task that still cannot finish
 is recorded as failed. Exceptions raised by the use case are recorded by the task
@@ -19,13 +25,16 @@ import importlib.util
 import ipaddress
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from recosim.sweep.plan import SweepConfigError
 
-__all__ = ["RayBackend", "start_local_cluster", "require_ray"]
+__all__ = ["RayBackend", "start_local_cluster", "require_ray", "session_root", "remove_stale_sessions"]
 
 Record = dict[str, Any]
 _LOCAL_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -55,6 +64,46 @@ def _ray_task(spec: Mapping[str, Any], threads: int) -> Record:
     return run_task(spec)
 
 
+_SESSION_PREFIX = "recosim-ray-"
+
+
+def session_root(pid: int | None = None) -> Path:
+    """The folder of the local cluster started by process ``pid`` (default: this one)."""
+    return Path(tempfile.gettempdir()) / f"{_SESSION_PREFIX}{os.getpid() if pid is None else pid}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_sessions(root: Path | None = None) -> list[Path]:
+    """Remove the session folders of local clusters whose driver is gone; return them.
+
+    Only folders named by recosim (``recosim-ray-<pid>``) and owned by this user are
+    touched, and never one whose process is alive.
+    """
+    root = Path(tempfile.gettempdir()) if root is None else Path(root)
+    removed = []
+    for folder in root.glob(f"{_SESSION_PREFIX}*"):
+        pid_text = folder.name[len(_SESSION_PREFIX):]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        try:
+            if folder.is_symlink() or folder.lstat().st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
 def start_local_cluster(num_cpus: int | None = None, num_gpus: float | None = None) -> Any:
     """Start a Ray cluster on this machine, bound to 127.0.0.1, with no dashboard; return Ray's context.
 
@@ -68,6 +117,7 @@ def start_local_cluster(num_cpus: int | None = None, num_gpus: float | None = No
     os.environ[_LOCAL_ONLY] = "0"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray = _import_ray()
+    remove_stale_sessions()
     constants = sys.modules.get("ray._private.ray_constants")
     saved_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
     if saved_flag is not None:
@@ -79,6 +129,7 @@ def start_local_cluster(num_cpus: int | None = None, num_gpus: float | None = No
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.WARNING,
+            _temp_dir=str(session_root()),
         )
     finally:  # the started processes keep the setting; this process goes back to Ray's default
         if saved_flag is not None:
@@ -160,6 +211,7 @@ class RayBackend:
     def close(self) -> None:
         if self._started and self._ray is not None:
             self._ray.shutdown()
+            shutil.rmtree(session_root(), ignore_errors=True)
         self._started = False
 
     def run(self, specs: list[Mapping[str, Any]], on_record: Callable[[Record], None]) -> None:

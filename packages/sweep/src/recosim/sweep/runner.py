@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +20,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv
 
-from recosim.core.errors import Interrupted
+from recosim.core.errors import Interrupted, RecosimError, UsageError
+from recosim.core.io import write_bytes_atomic
 from recosim.core.results import default_out as new_out_dir
-from recosim.core.results import write_bytes_atomic
+from recosim.core.results import out_owner, prepare_out
 from recosim.sweep.plan import SweepConfigError, SweepPlan, plan_sweep
-from recosim.sweep.store import ResultStore, make_row, write_table
+from recosim.sweep.store import MANIFEST, ResultStore, make_row, write_table
 from recosim.sweep.summary import summarise
 
-__all__ = ["sweep", "run_plan", "SweepResult", "SweepInterrupted", "make_backend"]
+__all__ = ["sweep", "run_plan", "check_out", "SweepResult", "SweepFailedError", "SweepInterrupted", "make_backend"]
 
 Progress = Callable[[int, int], None]
 
@@ -76,6 +78,11 @@ def make_backend(
         raise SweepConfigError(f"--workers must be at least 1, got {workers}")
     if max_retries < 0:
         raise SweepConfigError(f"--max-retries must be >= 0, got {max_retries}")
+    for flag, amount in (("--num-cpus", num_cpus), ("--num-gpus", num_gpus)):
+        if amount is not None and not (math.isfinite(amount) and amount >= 0):
+            raise SweepConfigError(f"{flag} must be a finite number >= 0, got {amount}")
+    if num_cpus is not None and num_cpus == 0 and not num_gpus:
+        raise SweepConfigError("--num-cpus 0 with no GPU gives a run no resources; give --num-cpus > 0")
     if backend == "local":
         if address is not None or num_cpus is not None or num_gpus is not None:
             raise SweepConfigError("--address, --num-cpus and --num-gpus apply to the ray backend (--backend ray)")
@@ -115,7 +122,7 @@ def run_plan(
     ``on_start(resumed, to_run)`` is called once the directory has been read.
     Ctrl-C stops the backend, saves the table and raises `SweepInterrupted`.
     """
-    out = Path(out)
+    out = check_out(out)
     connect = getattr(backend, "connect", None)
     if connect is not None:  # a cluster that cannot be reached is an error before anything is written
         connect()
@@ -127,6 +134,8 @@ def run_plan(
         close = getattr(backend, "close", None)
         if close is not None:
             close()
+    if metrics:
+        _check_metrics(metrics, summary, plan)
     write_table(out / "summary.parquet", summary)
     csv = io.BytesIO()
     pyarrow.csv.write_csv(summary, csv)
@@ -137,6 +146,38 @@ def run_plan(
 
         written = plot_summary(summary, plan.grid, out, title=plan.describe(), metrics=metrics, seeds=len(plan.seeds))
     return SweepResult(out, plan, table, summary, written, ran=len(todo), resumed=resumed)
+
+
+def check_out(out: Path | str) -> Path:
+    """``out`` checked as a sweep's results directory before any work (`SweepConfigError`, one line).
+
+    Refused: an empty path, a file, a path under a file, a directory that cannot be
+    created or written, and a directory holding another use case's results.
+    """
+    if not str(out).strip():
+        raise SweepConfigError("--out is empty; give a directory")
+    out = Path(out)
+    if out.is_dir() and (out / MANIFEST).exists():
+        pass  # a sweep to resume: ResultStore compares it with this one
+    else:
+        owner = out_owner(out) if out.is_dir() else None
+        if owner is not None:
+            raise SweepConfigError(f"--out {out} holds the results of {owner!r}; give another --out")
+    try:
+        prepare_out(out)
+    except UsageError as err:
+        raise SweepConfigError(str(err)) from None
+    return out
+
+
+def _check_metrics(metrics: Sequence[str], summary: pa.Table, plan: SweepPlan) -> None:
+    available = sorted(c[: -len(".mean")] for c in summary.column_names if c.endswith(".mean"))
+    unknown = [m for m in metrics if m not in available]
+    if unknown and available:  # with no finished run there is nothing to compare with
+        raise SweepConfigError(
+            f"--metric {unknown[0]!r} names no metric of {plan.usecase!r} (its metrics: {', '.join(available)}); "
+            "the results are saved: run the same command again with a metric named there"
+        )
 
 
 def _run_in_store(
@@ -215,6 +256,8 @@ def sweep(
     them), the same in every cell; a task's result depends only on its settings and
     seed, never on the backend or on the order of execution. ``out`` defaults to a
     new directory under ``runs/``. See :func:`run_plan` for resuming and Ctrl-C.
+    A sweep in which every run failed raises `SweepFailedError` (its ``result`` holds
+    the rows); one with some failures returns, ``result.failed`` counting them.
     """
     plan = plan_sweep(usecase, grid, fixed=fixed, seeds=seeds, first_seed=first_seed, runtime=runtime)
     out_dir = Path(out) if out is not None else default_out(plan.usecase)
@@ -222,8 +265,22 @@ def sweep(
         backend, workers=workers, address=address, num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries,
         log_dir=out_dir / "logs",
     )
-    return run_plan(plan, out_dir, chosen, retry_failed=retry_failed, task_files=task_files, plots=plots,
-                    metrics=metrics, progress=progress)
+    result = run_plan(plan, out_dir, chosen, retry_failed=retry_failed, task_files=task_files, plots=plots,
+                      metrics=metrics, progress=progress)
+    if result.table.num_rows and result.failed == result.table.num_rows:
+        raise SweepFailedError(result)
+    return result
+
+
+class SweepFailedError(RecosimError):
+    """Every task of a sweep failed; ``result`` holds their rows (the ``error`` column says why)."""
+
+    def __init__(self, result: SweepResult) -> None:
+        first = next(r["error"] for r in result.table.to_pylist() if r["status"] != "ok")
+        super().__init__(
+            f"every one of the {result.failed} runs of the sweep in {result.out} failed; first error: {first}"
+        )
+        self.result = result
 
 
 def default_out(usecase: str) -> Path:

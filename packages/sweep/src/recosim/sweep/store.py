@@ -30,8 +30,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recosim.core.results import hold_out, write_bytes_atomic
+from recosim.core.io import write_bytes_atomic, write_json_atomic
+from recosim.core.results import hold_out
 from recosim.sweep.plan import SweepConfigError, SweepPlan, Task
+from recosim.sweep.summary import tidy_metrics
 
 __all__ = ["ResultStore", "rows_to_table", "read_results", "make_row", "RESULT_COLUMNS"]
 
@@ -176,8 +178,12 @@ class ResultStore:
                         f"{old.get('runtime')!r}, not {self.plan.usecase!r} on {self.plan.runtime!r}; "
                         "give another --out"
                     )
-        (out / PARTS).mkdir(parents=True, exist_ok=True)
+        try:
+            (out / PARTS).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SweepConfigError(f"--out {out}: the directory cannot be created ({err.strerror or err})") from None
         self._acquire_lock()
+        _remove_stale_temporaries(out)  # only the writer cleans up, and only under its lock
         manifest = {
             "format": FORMAT,
             "usecase": self.plan.usecase,
@@ -188,7 +194,7 @@ class ResultStore:
             "tasks": len(self.plan.tasks),
             "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        write_bytes_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
+        write_json_atomic(manifest_path, manifest)
         self.rows = dict(_read_parts(out / PARTS))
 
     def _acquire_lock(self) -> None:
@@ -219,11 +225,12 @@ class ResultStore:
             self.consolidate()
 
     def table(self, task_ids: Iterable[str] | None = None) -> pa.Table:
-        """The rows of ``task_ids`` (all rows if None), in plan order where planned."""
+        """The rows of ``task_ids`` (all rows if None), in plan order where planned, metrics tidied
+        (`recosim.sweep.summary.tidy_metrics`)."""
         order = {t.id: i for i, t in enumerate(self.plan.tasks)}
         ids = list(self.rows) if task_ids is None else [i for i in task_ids if i in self.rows]
         ids.sort(key=lambda i: (order.get(i, len(order)), i))
-        return rows_to_table([self.rows[i] for i in ids], self.plan.setting_types())
+        return rows_to_table(tidy_metrics([self.rows[i] for i in ids]), self.plan.setting_types())
 
     def consolidate(self, *, reread: bool = False) -> Path:
         """Rewrite ``results.parquet`` from every finished task (atomically).
@@ -241,10 +248,16 @@ class ResultStore:
         return path
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete temporary files left by writes cut short by a crash (call only while holding the lock)."""
+    for folder in (out, out / PARTS):
+        for stale in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
 def _read_parts(folder: Path) -> Iterable[tuple[str, dict[str, Any]]]:
-    for stale in folder.glob(".*.tmp"):  # a write cut short by a crash
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    """The rows of the part files in ``folder``; reads only (a running writer's files are left alone)."""
     for path in sorted(folder.glob("*.parquet")):
         try:
             rows = pq.read_table(path).to_pylist()
@@ -258,6 +271,8 @@ def _read_parts(folder: Path) -> Iterable[tuple[str, dict[str, Any]]]:
 def read_results(out: Path | str) -> pa.Table:
     """Every finished task under ``out``, read from the part files (always up to date).
 
+    Safe while a sweep writes ``out``: it reads and never deletes anything.
+
     ``results.parquet`` holds the same rows once a sweep has finished or stopped;
     after a driver was killed it may lack the last few, until the sweep is resumed.
     """
@@ -265,4 +280,4 @@ def read_results(out: Path | str) -> pa.Table:
     if not folder.is_dir():
         raise FileNotFoundError(f"{out} holds no sweep results (no {PARTS}/ folder)")
     rows = [row for _, row in _read_parts(folder)]
-    return rows_to_table(rows)
+    return rows_to_table(tidy_metrics(rows))

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from recosim.sweep.plan import SweepPlan, option_name
 
-__all__ = ["mean_and_stderr", "numeric_metrics", "summarise", "format_summary"]
+__all__ = ["mean_and_stderr", "numeric_metrics", "summarise", "format_summary", "tidy_metrics"]
 
 METRIC = "metric."
 
@@ -46,6 +46,52 @@ def numeric_metrics(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(k[len(METRIC):] for k, ok in kinds.items() if ok)
 
 
+def tidy_metrics(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each metric split by a label across runs joined into one column.
+
+    A use case's summary often keys an entry by a setting (``policies.L=0.6.mean``
+    for a boost cap of 0.6). Across a sweep that gives one column per setting,
+    empty in every other cell. Metric columns ``A.<label>.B`` that share their first
+    and last parts and are never set in the same row are one quantity: they become
+    ``A.B`` (``policies.mean``), the label being the run's settings already in the
+    row. Columns that some row sets together stay as they are.
+
+    >>> rows = [{"metric.p.L=0.mean": 1.0}, {"metric.p.L=0.6.mean": 2.0}]
+    >>> tidy_metrics(rows)
+    [{'metric.p.mean': 1.0}, {'metric.p.mean': 2.0}]
+    """
+    groups: dict[tuple[str, str], set[str]] = {}
+    existing: set[str] = set()
+    for row in rows:
+        for key in row:
+            if not key.startswith(METRIC):
+                continue
+            existing.add(key)
+            parts = key[len(METRIC):].split(".")
+            if len(parts) >= 3:
+                groups.setdefault((parts[0], parts[-1]), set()).add(key)
+    rename: dict[str, str] = {}
+    for (first, last), members in groups.items():
+        joined = f"{METRIC}{first}.{last}"
+        if len(members) < 2 or joined in existing:
+            continue
+        if any(sum(row.get(m) is not None for m in members) > 1 for row in rows):
+            continue
+        rename.update({m: joined for m in members})
+    if not rename:
+        return [dict(row) for row in rows]
+    tidy = []
+    for row in rows:
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            name = rename.get(key, key)
+            if name in out and value is None:
+                continue
+            out[name] = value
+        tidy.append(out)
+    return tidy
+
+
 def summarise(plan: SweepPlan, rows: Mapping[str, Mapping[str, Any]]) -> pa.Table:
     """One row per cell: its grid settings, runs planned/ok/failed, and per metric mean, stderr, n.
 
@@ -53,10 +99,12 @@ def summarise(plan: SweepPlan, rows: Mapping[str, Mapping[str, Any]]) -> pa.Tabl
     """
     by_cell: dict[int, list[Mapping[str, Any]]] = {i: [] for i in range(len(plan.cells))}
     planned = [0] * len(plan.cells)
+    ids = [t.id for t in plan.tasks if t.id in rows]
+    tidy = dict(zip(ids, tidy_metrics([rows[i] for i in ids])))
     for task in plan.tasks:
         planned[task.cell] += 1
-        if task.id in rows:
-            by_cell[task.cell].append(rows[task.id])
+        if task.id in tidy:
+            by_cell[task.cell].append(tidy[task.id])
     metrics = numeric_metrics(r for cell_rows in by_cell.values() for r in cell_rows)
     types = plan.setting_types()
     columns: dict[str, list[Any]] = {name: [cell[name] for cell in plan.cells] for name in plan.grid}

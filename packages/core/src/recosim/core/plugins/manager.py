@@ -19,7 +19,16 @@ What a plugin cannot do
   distributions even where recosim's own is not installed.
 * End the host: anything a plugin raises at import or while registering,
   ``SystemExit`` and ``KeyboardInterrupt`` included, is recorded as that plugin's
-  failure (a Ctrl-C that lands while plugins load is recorded the same way).
+  failure. A real Ctrl-C (SIGINT) that lands while plugins load is an interrupt:
+  it stops the command.
+* Write into the host's output: what a plugin prints while it is imported or
+  registers is captured, kept in :attr:`Plugins.output` and shown on stderr under
+  the plugin's name, so JSON on stdout stays clean.
+* Hide: each plugin's import time is kept (:attr:`Plugins.import_seconds`); one
+  that takes over `SLOW_IMPORT_S` seconds is named on stderr.
+  ``RECOSIM_DISABLE_PLUGINS`` skips plugins: ``1`` (or ``all``) skips every
+  entry point, a comma-separated list skips those distributions or plugin
+  names, which finds a plugin that ends the process when it is imported.
 * Advertise what it cannot deliver: a registration whose import string names a
   module that is not installed fails when it is registered (shown once, under
   "failed", with the reason) instead of being listed and failing on every use.
@@ -30,13 +39,18 @@ Every registration's `Provider` carries its distribution's version;
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.metadata as importlib_metadata
+import io
 import os
+import signal
+import sys
 import threading
+import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,17 +83,71 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_PLUGINS",
+    "DISABLE_VARIABLE",
+    "SLOW_IMPORT_S",
     "ENTRY_POINT_GROUP",
     "FAMILIES",
     "Family",
     "Plugins",
     "get_plugins",
+    "captured_output",
+    "check_entry_points",
+    "disabled_plugins",
     "installed_backends",
     "make_plugins",
 ]
 
 ENTRY_POINT_GROUP = "recosim"
 CORE_DISTRIBUTION = "recosim-core"
+DISABLE_VARIABLE = "RECOSIM_DISABLE_PLUGINS"
+SLOW_IMPORT_S = 2.0
+"""A plugin whose import takes longer than this many seconds is named on stderr."""
+_ALL = {"1", "all", "*", "true", "yes"}
+
+
+def disabled_plugins(value: str | None = None) -> set[str] | None:
+    """What ``RECOSIM_DISABLE_PLUGINS`` (or ``value``) skips: None for nothing, ``{"*"}`` for every entry point,
+    else the distribution or plugin names it lists (comma-separated)."""
+    text = os.environ.get(DISABLE_VARIABLE, "") if value is None else value
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    if not names:
+        return None
+    return {"*"} if names & _ALL else names
+
+
+class _Interrupts:
+    """Notes whether a real SIGINT arrived (as opposed to a plugin raising KeyboardInterrupt itself)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if not callable(previous):  # ignored (a background job) or default: leave it so
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self.seen = True
+            previous(signum, frame)  # type: ignore[operator]
+
+        signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def captured_output() -> Iterator[io.StringIO]:
+    """Capture what Python code writes to ``sys.stdout`` and ``sys.stderr`` in the body."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        yield buf
 
 
 @dataclass(frozen=True)
@@ -120,7 +188,24 @@ class Plugins:
         self.inference_methods = InferenceMethods()
         self.usecases: Registry[Registration] = Registry("usecases")
         self.commands: Registry[Registration] = Registry("commands")
+        self.output: dict[str, str] = {}  # plugin name -> what it printed while loading
+        self.import_seconds: dict[str, float] = {}  # plugin name -> seconds its import took
+        self.disabled: list[tuple[str, str]] = []  # (plugin name, distribution) skipped by RECOSIM_DISABLE_PLUGINS
         self._backends: dict[str, Backend] = {}
+        self._interrupts = _Interrupts()
+
+    def _report_output(self, name: str, distribution: str, text: str) -> None:
+        if not text:
+            return
+        self.output[name] = self.output.get(name, "") + text
+        lines = text.strip().splitlines() or [""]
+        more = f" (and {len(lines) - 1} more line(s))" if len(lines) > 1 else ""
+        print(f"recosim: plugin {name!r} (distribution {distribution}) printed while loading: {lines[0]}{more}",
+              file=sys.stderr)
+
+    def _interrupted(self, err: BaseException) -> bool:
+        """Whether ``err`` is a real Ctrl-C (re-raised) rather than something a plugin raised."""
+        return isinstance(err, KeyboardInterrupt) and self._interrupts.seen
 
     # -- loading ------------------------------------------------------------------
     def register(self, plugin: Any, name: str, distribution: str, version: str | None = None) -> bool:
@@ -130,14 +215,18 @@ class Plugins:
         the plugin included: a plugin cannot end the host. ``version`` is the
         distribution's (looked up when not given).
         """
-        try:
-            self.manager.register(plugin, name=name)
-            self.manager.check_pending()
-        except BaseException as err:
-            if self.manager.is_registered(plugin):
-                self.manager.unregister(plugin)
-            self.failures.append(PluginFailure(name, distribution, "registration", _describe(err)))
-            return False
+        with self._interrupts.watching(), captured_output() as out:
+            try:
+                self.manager.register(plugin, name=name)
+                self.manager.check_pending()
+            except BaseException as err:
+                if self.manager.is_registered(plugin):
+                    self.manager.unregister(plugin)
+                if self._interrupted(err):
+                    raise
+                self.failures.append(PluginFailure(name, distribution, "registration", _describe(err)))
+                return False
+        self._report_output(name, distribution, out.getvalue())
         self.loaded.append((name, distribution))
         provider = Provider(name, distribution, version if version is not None else _version(distribution))
         self.providers[name] = provider
@@ -146,27 +235,46 @@ class Plugins:
                 if impl.plugin is not plugin:
                     continue
                 registrar = family.registrar(self.registry(family.name), provider)
-                try:
-                    impl.function(registry=registrar)
-                    registrar.commit()  # all or nothing per plugin and family
-                except BaseException as err:
-                    self.failures.append(PluginFailure(name, distribution, family.hook, _describe(err)))
+                with self._interrupts.watching(), captured_output() as out:
+                    try:
+                        impl.function(registry=registrar)
+                        registrar.commit()  # all or nothing per plugin and family
+                    except BaseException as err:
+                        if self._interrupted(err):
+                            raise
+                        self.failures.append(PluginFailure(name, distribution, family.hook, _describe(err)))
+                self._report_output(name, distribution, out.getvalue())
         return True
 
     def load_entry_points(self, entry_points: Iterable[importlib_metadata.EntryPoint] | None = None) -> None:
         """Load every plugin of the ``recosim`` entry-point group, isolating failures."""
         eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+        skip = disabled_plugins() or set()
         for ep in sorted(eps, key=_load_order):
             dist = _distribution_of(ep) or "<unknown distribution>"
+            if "*" in skip or ep.name in skip or dist in skip:
+                self.disabled.append((ep.name, dist))
+                continue
             if self.manager.has_plugin(ep.name):
                 self.failures.append(
                     PluginFailure(ep.name, dist, "entry point", f"a plugin named {ep.name!r} is already loaded")
                 )
                 continue
-            try:
-                plugin = ep.load()
-            except BaseException as err:
-                self.failures.append(PluginFailure(ep.name, dist, "import", _describe(err)))
+            start = time.perf_counter()
+            with self._interrupts.watching(), captured_output() as out:
+                try:
+                    plugin = ep.load()
+                except BaseException as err:
+                    if self._interrupted(err):
+                        raise
+                    self.failures.append(PluginFailure(ep.name, dist, "import", _describe(err)))
+                    plugin = None
+            seconds = self.import_seconds[ep.name] = time.perf_counter() - start
+            self._report_output(ep.name, dist, out.getvalue())
+            if seconds > SLOW_IMPORT_S:
+                print(f"recosim: plugin {ep.name!r} (distribution {dist}) took {seconds:.1f} s to import",
+                      file=sys.stderr)
+            if plugin is None:
                 continue
             self.register(plugin, ep.name, dist, getattr(getattr(ep, "dist", None), "version", None))
 
@@ -296,11 +404,56 @@ def make_plugins(
     plugins = Plugins(manager)
     for name, module in BUILTIN_PLUGINS:
         plugins.register(importlib.import_module(module), name, CORE_DISTRIBUTION)
-    if load_entry_points and not os.environ.get("RECOSIM_DISABLE_PLUGINS"):
+    if load_entry_points:  # RECOSIM_DISABLE_PLUGINS is read there: all, or the distributions it names
         plugins.load_entry_points(entry_points)
     for plugin, name, dist in extra:
         plugins.register(plugin, name, dist)
     return plugins
+
+
+_CHILD = """
+import importlib.metadata as md, sys
+ep = md.EntryPoint(name=sys.argv[1], value=sys.argv[2], group=sys.argv[3])
+ep.load()
+"""
+
+
+def check_entry_points(
+    entry_points: Iterable[importlib_metadata.EntryPoint] | None = None, *, timeout: float = 120.0
+) -> list[dict[str, Any]]:
+    """Import each plugin of the ``recosim`` group in its own child interpreter; what became of each.
+
+    Finds the plugin that ends the process at import (``os._exit``, a crash in
+    native code, a hang), which the isolation inside one process cannot catch.
+    Each entry: ``{"plugin", "distribution", "ok", "seconds", "result"}``, where
+    ``result`` is ``"imported"``, ``"raised ..."``, ``"ended the process (exit status N)"``
+    or ``"did not finish within T s"``.
+    """
+    import subprocess
+
+    eps = importlib_metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points
+    report = []
+    for ep in sorted(eps, key=_load_order):
+        dist = _distribution_of(ep) or "<unknown distribution>"
+        start = time.perf_counter()
+        argv = [sys.executable, "-c", _CHILD, ep.name, ep.value, ep.group]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            ok, result = False, f"did not finish within {timeout:g} s"
+        else:
+            lines = [line for line in res.stderr.strip().splitlines() if line.strip()]
+            if res.returncode == 0:
+                ok, result = True, "imported"
+            elif lines and "Traceback" in res.stderr:
+                ok, result = False, f"raised {lines[-1].strip()}"
+            else:
+                ok, result = False, f"ended the process (exit status {res.returncode})"
+        report.append({"plugin": ep.name, "distribution": dist, "ok": ok,
+                       "seconds": round(time.perf_counter() - start, 3), "result": result})
+    return report
 
 
 _LOCK = threading.Lock()
