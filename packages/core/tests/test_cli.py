@@ -74,7 +74,7 @@ BAD_OPTIONS = [
     (["random-walk", "--scale", "nan"], "--scale must be a finite number, got 'nan'"),
     (["random-walk", "--num-users", "0"], "--num-users must be >= 1, got 0"),
     (["nope"], "invalid choice: 'nope'"),
-    ([], "recosim run needs a use case: counting, "),
+    ([], "recosim run needs a use case: "),
 ]
 
 

@@ -15,7 +15,7 @@ import pytest
 from recosim.core.testing import runtime_names
 
 REPO = Path(__file__).resolve().parents[3]
-PAGES = ["docs/porting.md"]
+PAGES = ["docs/tutorials/basics.md", "docs/tutorials/uncertainty.md", "docs/porting.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 REQUIRES = re.compile(r"#\s*requires:\s*(\w+)")
 
