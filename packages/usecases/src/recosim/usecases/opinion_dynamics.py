@@ -521,11 +521,12 @@ def plot_snapshots(graph: OpinionGraph, extra: Mapping[str, Any], path: Path) ->
     a, b = graph.edges()
     for ax, t, op in zip(axes[0], steps, snaps):
         differ = op[a] != op[b]
-        for mask, colour, width in ((~differ, "0.8", 0.4), (differ, "k", 0.9)):
+        thin = min(1.0, 40.0 / graph.num_agents)  # lighter lines and dots as the graph grows
+        for mask, colour, width in ((~differ, "0.8", 0.4 * thin + 0.1), (differ, "k", 0.8 * thin + 0.1)):
             xs = np.stack([pos[a[mask], 0], pos[b[mask], 0]])
             ys = np.stack([pos[a[mask], 1], pos[b[mask], 1]])
             ax.plot(xs, ys, color=colour, linewidth=width, zorder=1)
-        ax.scatter(pos[:, 0], pos[:, 1], c=np.where(op > 0, "tab:red", "tab:blue"), s=22, zorder=2)
+        ax.scatter(pos[:, 0], pos[:, 1], c=np.where(op > 0, "tab:red", "tab:blue"), s=6 + 16 * thin, zorder=2)
         ax.set_title(f"t = {int(t)}: m = {op.mean():+.2f}, {int(differ.sum())} mixed edges", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])

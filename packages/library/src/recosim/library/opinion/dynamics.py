@@ -43,7 +43,7 @@ so a batch of runs reports its times to consensus without its trajectories.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -129,7 +129,6 @@ class OpinionConfig:
     feed_learning_rate: float = 0.1
     trace_steps: Sequence[int] = ()
     snapshot_steps: Sequence[int] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_alpha(self.alpha)
