@@ -87,9 +87,7 @@ def _sequence_log_probs(logits: np.ndarray, seq: np.ndarray, counts: np.ndarray)
     return np.where(mask, chosen - np.log(np.maximum(total - taken, 1e-300)), 0.0)
 
 
-def held_out_log_likelihoods(
-    log: InteractionLog, split: Split, params: Mapping[str, np.ndarray]
-) -> dict[str, float]:
+def held_out_log_likelihoods(log: InteractionLog, split: Split, params: Mapping[str, np.ndarray]) -> dict[str, float]:
     """Mean next-movie log-likelihood per held-out interaction: ``model``, ``popularity``, ``uniform``."""
     seq, pos, counts = _sequences(log)
     held = np.zeros_like(seq, dtype=bool)
@@ -194,8 +192,8 @@ def predictive_checks(
 ) -> dict[str, CheckResult]:
     """Held-out statistics against ``replicates`` simulations from the model (see the module docstring)."""
     rng = np.random.default_rng([int(seed), 0xC4EC])
-    seq, pos, counts = _sequences(log)
-    train_count, test_count = split.train_count, split.test_count
+    counts = np.bincount(log.users, minlength=log.num_users)
+    test_count = split.test_count
     logits = logits_of(params, log.genres)
     watched = np.zeros((log.num_users, log.num_movies), bool)
     watched[log.users[split.train], log.movies[split.train]] = True
