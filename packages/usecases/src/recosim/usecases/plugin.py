@@ -9,6 +9,7 @@ from recosim.core.plugins import hookimpl
 
 @hookimpl
 def recosim_add_usecases(registry: Any) -> None:
+    registry.add("calibration", "recosim.usecases.calibration.usecase:CalibrationUseCase", summary="MovieLens fit")
     registry.add(
         "ecosystem",
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
