@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln
 
 from recosim.usecases.calibration.data import InteractionLog, Split, held_out_count
 
 __all__ = [
+    "expit",
     "CheckResult",
     "gini",
     "held_out_log_likelihoods",
@@ -44,6 +44,13 @@ __all__ = [
     "total_variation",
     "ks_distance",
 ]
+
+
+def expit(x: Any) -> Any:
+    """The logistic function ``1 / (1 + exp(-x))``, without overflow for large ``|x|``."""
+    x = np.asarray(x, np.float64)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def logits_of(params: Mapping[str, np.ndarray], genres: np.ndarray, users: Any = slice(None)) -> np.ndarray:
@@ -171,14 +178,6 @@ def _held_out_for_train(train_length: np.ndarray, max_total: int) -> np.ndarray:
     idx = np.searchsorted(train_of_total, train_length, side="left")
     idx = np.minimum(idx, max_total)
     return held_out_count(totals[idx])
-
-
-def activity_log_pmf(params: Mapping[str, np.ndarray], k: np.ndarray) -> np.ndarray:
-    """The fitted negative binomial's log-probability of ``k`` extra interactions (for plots)."""
-    r = float(np.exp(params["activity_log_count"]))
-    logit = float(params["activity_logit"])
-    k = np.asarray(k, np.float64)
-    return gammaln(k + r) - gammaln(r) - gammaln(k + 1) + k * np.log(expit(logit)) + r * np.log(expit(-logit))
 
 
 def predictive_checks(

@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
+from recosim.usecases.calibration.checks import expit
 from recosim.usecases.calibration.data import GENRES, InteractionLog
 
 __all__ = ["true_params", "synthetic_log", "write_grouplens", "write_recbole"]

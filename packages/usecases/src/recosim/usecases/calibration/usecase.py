@@ -244,18 +244,24 @@ class CalibrationUseCase(UseCase):
                 title="Posterior interests (NUTS, movie side fixed at MAP)",
             )
             files["figures"].append(FIGURES["interests"])
-            files["posterior"] = _write_posterior(out, posterior)
+            files["posterior"] = _write_posterior(out, posterior, users)
         return files
 
 
-def _write_posterior(out: Path, posterior: Any) -> str:
+def _write_posterior(out: Path, posterior: Any, users: list[int]) -> str:
     """The NUTS draws as ArviZ data (NetCDF through h5netcdf), else the raw draws as ``.npz``."""
+    draws = np.asarray(posterior.samples["user/interest"])  # [chains, draws, users, dim]
     try:
+        import arviz
         import h5netcdf  # noqa: F401
-
-        idata = posterior.to_arviz()
-        idata.to_netcdf(str(out / "posterior_interests.nc"), engine="h5netcdf")
-        return "posterior_interests.nc"
     except ImportError:
-        np.savez(out / "posterior_interests.npz", **{k.replace("/", "."): v for k, v in posterior.samples.items()})
+        np.savez(out / "posterior_interests.npz", interest=draws, users=np.asarray(users))
         return "posterior_interests.npz"
+    idata = arviz.from_dict(
+        posterior={"interest": draws},
+        sample_stats={k: np.asarray(v) for k, v in posterior.sample_stats.items()},
+        coords={"user": users, "dim": np.arange(draws.shape[-1])},
+        dims={"interest": ["user", "dim"]},
+    )
+    idata.to_netcdf(str(out / "posterior_interests.nc"), engine="h5netcdf")
+    return "posterior_interests.nc"
