@@ -237,7 +237,8 @@ class CalibrationStory(Story):
             logits = np_.matmul(z, np_.transpose(feats)) + p["popularity"]
             count = np_.exp(p["activity_log_count"]) + np_.zeros((n,), "float32")
             activity = rv("activity", B.tfd.NegativeBinomial(total_count=count, logits=p["activity_logit"]))
-            length = np_.minimum(B.cast(activity, "int32") + s.min_length, s.max_length)
+            activity = B.cast(activity, "int32")  # TFP draws counts as floats
+            length = np_.minimum(activity + s.min_length, s.max_length)
             movies = rv("movies", WatchSequence(logits, length, s.max_length))
             return Value(activity=activity, movies=movies)
 

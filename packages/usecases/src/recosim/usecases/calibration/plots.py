@@ -55,10 +55,13 @@ def plot_checks(
     ax = axes[0]
     names = list(log_likelihoods)
     values = [log_likelihoods[n] for n in names]
-    bars = ax.bar(names, values, color=["C0", "C1", "C7"][: len(names)])
-    for b, v in zip(bars, values):
-        ax.annotate(f"{v:.3f}", (b.get_x() + b.get_width() / 2, v), ha="center", va="top", color="white", fontsize=9,
-                    xytext=(0, -4), textcoords="offset points")  # fmt: skip
+    ax.bar(names, values, color=["C0", "C1", "C7"][: len(names)], width=0.6)
+    span = max(values) - min(values) or 1.0
+    ax.set_ylim(min(values) - 0.3 * span, max(values) + 0.3 * span)
+    for i, v in enumerate(values):
+        ax.annotate(
+            f"{v:.3f}", (i, v), ha="center", va="bottom", fontsize=10, xytext=(0, 3), textcoords="offset points"
+        )
     ax.set_ylabel("nats per held-out interaction")
     ax.set_title("Held-out next-movie log-likelihood (higher is better)")
 
