@@ -107,7 +107,7 @@ def test_command_writes_results_and_resumes_the_fit(tmp_path) -> None:
     folder = write_grouplens(tmp_path / "ml-100k", log)
     options = dict(
         data=str(folder), dim=2, num_steps=20, checkpoint_every=10, posterior_users=1, num_warmup=10,
-        num_samples=10, num_chains=1, replicates=2,
+        num_samples=10, num_chains=2, replicates=2,
     )  # fmt: skip
     out = tmp_path / "out"
 

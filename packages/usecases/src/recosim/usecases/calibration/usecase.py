@@ -184,7 +184,7 @@ class CalibrationUseCase(UseCase):
                 "users": log.user_ids[users].tolist(),
                 "seconds": time.perf_counter() - started,
                 "min_ess": float(np.min(d["ess"]["user/interest"])),
-                "max_r_hat": float(np.max(d["r_hat"]["user/interest"])),
+                "max_r_hat": _largest(d.get("r_hat", {}).get("user/interest")),
                 "divergences": int(np.sum(d["divergences"])),
                 "acceptance_rate": float(np.mean(d["acceptance_rate"])),
             }
@@ -246,6 +246,11 @@ class CalibrationUseCase(UseCase):
             files["figures"].append(FIGURES["interests"])
             files["posterior"] = _write_posterior(out, posterior, users)
         return files
+
+
+def _largest(x: Any) -> float | None:
+    """The largest entry, or None where the diagnostic was not computed (split R-hat needs two chains)."""
+    return None if x is None else float(np.max(x))
 
 
 def _write_posterior(out: Path, posterior: Any, users: list[int]) -> str:
