@@ -32,7 +32,7 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase, write_summary
-from recosim.usecases.calibration.data import find_data, read_movielens, time_split
+from recosim.usecases.calibration.data import GENRES, find_data, read_movielens, time_split
 
 __all__ = ["CalibrationUseCase"]
 
@@ -153,6 +153,10 @@ class CalibrationUseCase(UseCase):
                 "gini": {
                     "held_out": float(checks["gini"].observed[0]),
                     "simulated": float(checks["gini"].simulated.mean()),
+                },
+                "genres": {
+                    "held_out": dict(zip(GENRES, checks["genres"].observed.tolist())),
+                    "simulated": dict(zip(GENRES, checks["genres"].simulated.mean(0).tolist())),
                 },
                 "ratings": {
                     "held_out": checks["ratings"].observed.tolist(),
