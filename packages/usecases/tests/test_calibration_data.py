@@ -152,3 +152,12 @@ def test_predictive_checks_are_small_for_the_true_model_and_large_for_a_wrong_on
     assert checks.gini(np.ones(5)) == pytest.approx(0.0)
     assert checks.total_variation(np.array([1, 0]), np.array([0, 2])) == pytest.approx(1.0)
     assert checks.ks_distance(np.array([1, 2]), np.array([1, 2])) == 0.0
+
+
+@pytest.mark.parametrize("name", ["data", "model", "checks", "synthetic"])
+def test_docstring_examples(name) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"recosim.usecases.calibration.{name}")
+    assert doctest.testmod(module, optionflags=doctest.ELLIPSIS).failed == 0
