@@ -198,8 +198,11 @@ class CalibrationUseCase(UseCase):
         else:
             summary["files"] = None
         if p["simulate"]:
+            from recosim.usecases.calibration.saved import load_model
             from recosim.usecases.calibration.simulate import compare_recommenders
 
+            if setup.out is not None:  # the simulation runs what was saved, as any later user would
+                model = load_model(setup.out / MODEL_FILE)
             sim = compare_recommenders(
                 model,
                 num_users=p["sim_users"],
