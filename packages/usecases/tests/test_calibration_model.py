@@ -144,3 +144,33 @@ def test_command_refuses_runtimes_without_gradients(tmp_path) -> None:
     folder = write_grouplens(tmp_path / "ml", log)
     with pytest.raises(UsageError, match="--runtime numpy: .* use --runtime jax"):
         CalibrationUseCase().setup(runtime="numpy", seed=0, out=None, data=str(folder))
+
+
+@pytest.mark.parametrize("runtime", runtime_names())
+def test_simulated_users_choose_slate_movies_with_the_calibrated_probabilities(runtime) -> None:
+    from recosim.usecases.calibration.saved import CalibratedModel
+    from recosim.usecases.calibration.simulate import MovieLensStory, PopularityRecommender
+
+    truth, log = synthetic_log(num_users=10, num_movies=12, dim=2, min_length=3, seed=5)
+    counts = np.bincount(log.movies, minlength=12)
+    model = CalibratedModel(truth, log.genres, log.movie_ids, counts, 3)
+    users = 3000
+    story = MovieLensStory(model, users, PopularityRecommender(3))
+    traj = to_numpy(make_runtime_for(runtime, story, seed=0).trajectory(2))
+    slates, choice = traj["slate"]["doc_index"], traj["response"]["choice"]
+    top = np.argsort(-np.log1p(counts), kind="stable")[:3]
+    assert set(slates[0, 0].tolist()) == set(top.tolist())  # the most-watched movies, none watched yet
+    # step 1: a movie watched at step 0 is never offered again
+    first = traj["response"]["movie"][0]
+    for u in np.flatnonzero(first >= 0)[:200]:
+        assert first[u] not in slates[1, u]
+    # P(watch from the slate) = the slate's share of the user's catalogue probability (step 0, nothing watched)
+    z = traj["user state"]["interest"][0]
+    feats = log.genres @ truth["genre_weights"] + truth["embedding"]
+    logits = z @ feats.T + truth["popularity"]
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    expected = np.take_along_axis(probs, slates[0], axis=1).sum(1).mean()
+    observed = np.mean(choice[0] < 3)
+    assert observed == pytest.approx(expected, abs=4 * float(np.sqrt(expected * (1 - expected) / users)))
+    assert np.all(traj["metrics"]["reward"] == (choice < 3))
