@@ -156,6 +156,7 @@ def ecosystem_vector_env(
 ENVIRONMENTS = {
     "recosim/InterestEvolution-v0": (f"{__name__}:interest_evolution_env", f"{__name__}:interest_evolution_vector_env"),
     "recosim/Ecosystem-v0": (f"{__name__}:ecosystem_env", f"{__name__}:ecosystem_vector_env"),
+    "recosim/MovieLens-v0": ("recosim.gym.movielens:movielens_env", "recosim.gym.movielens:movielens_vector_env"),
 }
 """Environment id -> (entry point, vector entry point)."""
 

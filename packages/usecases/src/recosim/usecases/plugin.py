@@ -10,6 +10,7 @@ from recosim.core.plugins import hookimpl
 @hookimpl
 def recosim_add_usecases(registry: Any) -> None:
     registry.add("cav-synthetic", "recosim.usecases.cav.usecase:CavSyntheticUseCase", summary="soft-attribute CAVs")
+    registry.add("calibration", "recosim.usecases.calibration.usecase:CalibrationUseCase", summary="MovieLens fit")
     registry.add(
         "ecosystem",
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
