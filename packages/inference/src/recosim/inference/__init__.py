@@ -8,6 +8,9 @@ One API, the framework chosen by ``runtime="jax"`` or ``runtime="tf"``:
 * `fit_mle` / `fit_map`: parameters from fully observed trajectories;
 * `train_reinforce`: policy-gradient training of a recommender.
 
+Options shared by several methods are frozen dataclasses (`SamplerOptions`,
+`OptimizerOptions`, `RunOptions`), passed whole or field by field as keywords.
+
 Importing this package imports no framework; the runtime's implementation is
 imported when a method first runs with it. Models with parameters are written as
 ``make_model(params)`` where ``params`` is a (nested) dict of arrays.
@@ -26,8 +29,10 @@ from recosim.inference.api import (
     sample_posterior,
     train_reinforce,
 )
+from recosim.inference.engines import NonFiniteError
+from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions
 from recosim.inference.problem import InferenceError
-from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit
+from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit, load_posterior
 
 __all__ = [
     "sample_posterior",
@@ -37,7 +42,12 @@ __all__ = [
     "fit_map",
     "train_reinforce",
     "policy_gradient_estimates",
+    "SamplerOptions",
+    "OptimizerOptions",
+    "RunOptions",
     "InferenceError",
+    "NonFiniteError",
+    "load_posterior",
     "Posterior",
     "EMFit",
     "VIFit",
