@@ -68,7 +68,8 @@ def differentiable_runtimes() -> list[str]:
     plugins = get_plugins()
     query = getattr(plugins, "runtimes_with", None)
     if query is not None:
-        return [r for r in query("differentiable") if r in _MODULES]
+        able = set(query("differentiable"))
+        return [r for r in _MODULES if r in able]
     return list(_MODULES)
 
 
