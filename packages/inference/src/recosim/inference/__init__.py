@@ -6,7 +6,8 @@ One API, the framework chosen by ``runtime="jax"`` or ``runtime="tf"``:
 * `fit_mcem`: Monte-Carlo EM for model parameters with latent fields;
 * `fit_vi`: a Gaussian surrogate posterior (mean-field or full-rank);
 * `fit_mle` / `fit_map`: parameters from fully observed trajectories;
-* `train_reinforce`: policy-gradient training of a recommender.
+* `train_reinforce`: policy-gradient training of a recommender;
+* `train_grpo`: GRPO (group-relative advantages, clipped ratio, KL penalty).
 
 Options shared by several methods are frozen dataclasses (`SamplerOptions`,
 `OptimizerOptions`, `RunOptions`), passed whole or field by field as keywords.
@@ -27,6 +28,7 @@ from recosim.inference.api import (
     fit_vi,
     policy_gradient_estimates,
     sample_posterior,
+    train_grpo,
     train_reinforce,
 )
 from recosim.inference.engines import NonFiniteError
@@ -41,6 +43,7 @@ __all__ = [
     "fit_mle",
     "fit_map",
     "train_reinforce",
+    "train_grpo",
     "policy_gradient_estimates",
     "SamplerOptions",
     "OptimizerOptions",

@@ -634,6 +634,22 @@ class ReinforceOps:
         self._gradient = jax.jit(lambda p, t, a: grad(p, t, a)[1])
         self._step = jax.jit(step)
 
+        def clipped_objective(params: Any, trajs: Any, adv: Any, old: Any, ref: Any, clip: Any, beta: Any) -> Any:
+            lp = jax.vmap(policy_log_prob, in_axes=(None, 0))(params, trajs)
+            ratio = jnp.exp(lp - old)
+            gain = jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip, 1.0 + clip) * adv)
+            gap = ref - lp  # k3 estimate of KL(policy || reference): exp(gap) - gap - 1 >= 0
+            return jnp.sum(gain - beta * (jnp.exp(gap) - gap - 1.0)) / spec.normaliser(adv.shape)
+
+        clipped_grad = jax.value_and_grad(clipped_objective)
+
+        def clipped_step(params: Any, opt_state: Any, *data: Any) -> Any:
+            value, g = clipped_grad(params, *data)
+            params, opt_state = trainable.update(params, opt_state, g)
+            return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
+
+        self._clipped_step = jax.jit(clipped_step)
+
     def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
         return self._rollouts(self.t.params, jnp.stack(list(pop_keys)), jnp.stack(list(run_keys)))
 
@@ -645,6 +661,21 @@ class ReinforceOps:
         t.params, t.opt_state, loss, norm = self._step(
             t.params, t.opt_state, trajectories, jnp.asarray(advantages, jnp.float32)
         )
+        return np.asarray(loss), np.asarray(norm)
+
+    def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
+        tree = unflatten_params({k: jnp.asarray(v) for k, v in params.items()})
+        return np.asarray(self._log_probs(tree, trajectories))
+
+    def clipped_step(
+        self, trajectories: Any, advantages: np.ndarray, old: np.ndarray, ref: np.ndarray, clip: float, beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        t = self.t
+        f32 = jnp.float32
+        t.params, t.opt_state, loss, norm = self._clipped_step(
+            t.params, t.opt_state, trajectories, jnp.asarray(advantages, f32), jnp.asarray(old, f32),
+            jnp.asarray(ref, f32), jnp.asarray(clip, f32), jnp.asarray(beta, f32),
+        )  # fmt: skip
         return np.asarray(loss), np.asarray(norm)
 
     def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:

@@ -607,6 +607,17 @@ class ReinforceOps:
         self._gradient = tf.function(lambda t, a: gradient(t, a)[1], autograph=False)
         self._step = tf.function(step, autograph=False)
 
+        def clipped_step(trajs: Any, adv: Any, old: Any, ref: Any, clip: Any, beta: Any) -> Any:
+            with tf.GradientTape() as tape:
+                lp = all_log_probs(trajs)
+                ratio = tf.exp(lp - old)
+                gain = tf.minimum(ratio * adv, tf.clip_by_value(ratio, 1.0 - clip, 1.0 + clip) * adv)
+                gap = ref - lp  # k3 estimate of KL(policy || reference): exp(gap) - gap - 1 >= 0
+                value = tf.reduce_sum(gain - beta * (tf.exp(gap) - gap - 1.0)) / spec.normaliser(tuple(adv.shape))
+            return -value, trainable.apply(tape.gradient(value, trainable.var_list))
+
+        self._clipped_step = tf.function(clipped_step, autograph=False)
+
     def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
         return self._rollouts(tf.stack(list(pop_keys)), tf.stack(list(run_keys)))
 
@@ -615,6 +626,26 @@ class ReinforceOps:
 
     def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         loss, norm = self._step(trajectories, tf.constant(advantages, tf.float32))
+        return loss.numpy(), norm.numpy()
+
+    def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
+        current = self.t.flat_numpy()
+        try:
+            for k, v in self.t.flat_vars.items():
+                v.assign(params[k])
+            return self._log_probs(trajectories).numpy()
+        finally:
+            for k, v in self.t.flat_vars.items():
+                v.assign(current[k])
+
+    def clipped_step(
+        self, trajectories: Any, advantages: np.ndarray, old: np.ndarray, ref: np.ndarray, clip: float, beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        f32 = tf.float32
+        loss, norm = self._clipped_step(
+            trajectories, tf.constant(advantages, f32), tf.constant(old, f32), tf.constant(ref, f32),
+            tf.constant(clip, f32), tf.constant(beta, f32),
+        )  # fmt: skip
         return loss.numpy(), norm.numpy()
 
     def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:

@@ -48,6 +48,7 @@ __all__ = [
     "fit_mle",
     "fit_map",
     "train_reinforce",
+    "train_grpo",
     "policy_gradient_estimates",
     "differentiable_runtimes",
     "method_for",
@@ -561,6 +562,75 @@ def train_reinforce(
     }
     engine = engines.ReinforceEngine(fw, make_model, params, spec, opt, horizon=length, seed=seed)
     history = _drive(engine, fw, "reinforce", steps, "mean_return", config, o["run"])
+    return TrainingResult(engine.params_numpy(), history)
+
+
+def train_grpo(
+    make_model: Callable[[Any], Any],
+    init_params: Mapping[str, Any],
+    *,
+    policy: str,
+    reward: str,
+    horizon: int,
+    runtime: str = "jax",
+    num_steps: int = 100,
+    group_size: int = 8,
+    num_rollouts: int | None = None,
+    population: Sequence[str] | None = None,
+    discount: float = 1.0,
+    epochs: int = 4,
+    clip: float = 0.2,
+    kl: float = 0.0,
+    optim: OptimizerOptions = DEFAULT_REINFORCE_OPTIM,
+    run: RunOptions = DEFAULT_REINFORCE_RUN,
+    seed: int = 0,
+    **options: Any,
+) -> TrainingResult:
+    """Train a policy by GRPO: `train_reinforce`'s group baseline, ``epochs`` clipped steps per batch, a KL penalty.
+
+    Each update simulates ``num_rollouts`` rollouts (groups of ``group_size``
+    sharing a population, as with ``baseline="group"``), normalises the
+    reward-to-go within each group, and takes ``epochs`` optimiser steps on
+    ``mean min(r A, clip(r, 1 - clip, 1 + clip) A) - kl * KL(policy || reference)``,
+    where ``r`` is the probability ratio of the policy's draws to the policy that
+    drew them and the reference is the initial parameters (``kl=0`` drops the
+    penalty). ``history`` holds ``mean_return``, ``loss`` (after the last epoch)
+    and ``grad_norm`` (of the first).
+    """
+    o = resolve("train_grpo", {"optim": optim, "run": run}, options)
+    opt = o["optim"]
+    fw = framework(runtime, "grpo")
+    params = check_params(init_params)
+    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    spec = _reinforce_spec(
+        make_model, params, policy=policy, reward=reward, baseline="group", group_size=group_size,
+        num_rollouts=num_rollouts, population=population, discount=discount,
+    )  # fmt: skip
+    steps, length, rounds = count("num_steps", num_steps), count("horizon", horizon), count("epochs", epochs)
+    width = positive("clip", clip)
+    if not np.isfinite(float(kl)) or float(kl) < 0:
+        raise InferenceError(f"kl must be a non-negative number, got {kl!r}")
+    config = {
+        "method": "grpo",
+        "horizon": length,
+        "epochs": rounds,
+        "clip": width,
+        "kl": float(kl),
+        **as_config(opt),
+        "seed": int(seed),
+        "runtime": runtime,
+        "policy": policy,
+        "reward": reward,
+        "group_size": spec.group_size,
+        "num_rollouts": spec.num_rollouts,
+        "population": spec.population,
+        "discount": spec.discount,
+        "params": _fingerprint(params),
+    }
+    engine = engines.GRPOEngine(
+        fw, make_model, params, spec, opt, horizon=length, seed=seed, epochs=rounds, clip=width, kl=float(kl)
+    )
+    history = _drive(engine, fw, "grpo", steps, "mean_return", config, o["run"])
     return TrainingResult(engine.params_numpy(), history)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "VIEngine",
     "FitEngine",
     "ReinforceEngine",
+    "GRPOEngine",
     "vi_diagnostics",
 ]
 
@@ -137,6 +138,14 @@ class ReinforceOps(Protocol):
 
     def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
         """The surrogate's gradient at the current parameters, flattened."""
+
+    def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
+        """The policy's log-probabilities at other (flat, NumPy) parameters."""
+
+    def clipped_step(
+        self, trajectories: Any, advantages: np.ndarray, old: np.ndarray, ref: np.ndarray, clip: float, beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One ascent step on GRPO's clipped-ratio objective with a KL penalty; its loss and gradient norm."""
 
 
 class Framework(Protocol):
@@ -579,3 +588,52 @@ class ReinforceEngine(_Engine):
             adv, _ = self.spec.advantages(rewards, None)
             out.append(self.ops.gradient(trajectories, adv))
         return np.stack(out)
+
+
+class GRPOEngine(ReinforceEngine):
+    """GRPO: group-relative advantages, ``epochs`` clipped-ratio steps per batch of rollouts, a KL penalty.
+
+    Each update draws the rollouts with the current parameters (whose policy
+    log-probabilities are the ratio's denominator), normalises the reward-to-go
+    within groups of rollouts sharing a population, and takes ``epochs`` optimiser
+    steps on ``mean min(r A, clip(r, 1 - clip, 1 + clip) A) - kl * KL`` with ``r``
+    the probability ratio to the sampling policy and ``KL`` the k3 estimate of the
+    divergence from the reference policy (the initial parameters).
+    """
+
+    def __init__(self, *args: Any, epochs: int, clip: float, kl: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epochs, self.clip, self.kl = epochs, clip, kl
+
+    def start(self) -> None:
+        super().start()
+        self.reference = self.trainable.flat_numpy()
+
+    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
+        rows = []
+        for update in range(done, done + n):
+            trajectories, rewards = self.sample(update)
+            old = np.asarray(self.ops.log_probs(trajectories))
+            if not self.spec.checked:
+                self.spec.check_first(rewards, old, fresh=update == 0)
+            adv, _ = self.spec.advantages(rewards, None)
+            old = np.broadcast_to(old, adv.shape).astype(np.float32)
+            ref = (
+                old if self.kl == 0 else np.broadcast_to(self.ops.log_probs_at(self.reference, trajectories), adv.shape)
+            )
+            losses, norms = [], []
+            for _ in range(self.epochs):
+                loss, norm = self.ops.clipped_step(
+                    trajectories, adv, old, np.asarray(ref, np.float32), self.clip, self.kl
+                )
+                losses.append(loss)
+                norms.append(norm)
+            row = {
+                "mean_return": self.spec.mean_return(rewards),
+                "loss": np.asarray(losses[-1]),
+                "grad_norm": np.asarray(norms[0]),
+            }
+            check_finite("grpo", update, {k: np.asarray(v)[None] for k, v in row.items()}, ["loss", "grad_norm"])
+            check_finite_params("grpo", update, self.trainable.flat_numpy())
+            rows.append(row)
+        return _stack_rows(rows)
