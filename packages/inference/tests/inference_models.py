@@ -77,3 +77,29 @@ def best_expected_reward(slate_size: int = 2) -> float:
         appeal = np.exp(APPEAL[list(slate)])
         best = max(best, float(np.sum(appeal / (1.0 + appeal.sum()) * QUALITY[list(slate)])))
     return best
+
+
+def gaussian_bandit(num_users: int = 4, target: float = 3.0, scale: float = 0.5):
+    """``make_model(params)``: each user's action ``~ N(params["mu"], scale)``, reward ``-(action - target)^2``.
+
+    The expected reward ``-(mu - target)^2 - scale^2`` is largest at ``mu = target``.
+    """
+
+    def make_model(params):
+        policy = Variable("policy", ValueSpec(action=FieldSpec(shape=(num_users,), dtype="float32")))
+        metrics = Variable("metrics", ValueSpec(reward=FieldSpec(shape=(num_users,), dtype="float32")))
+
+        def act() -> Value:
+            B = get_backend()
+            return Value(action=B.tfd.Normal(B.np.zeros(num_users, dtype="float32") + params["mu"], scale))
+
+        def score(p: Value) -> Value:
+            return Value(reward=-((p.get("action") - target) ** 2))
+
+        policy.initial_value = value(act)
+        policy.value = value(act)
+        metrics.initial_value = value(score, (policy,))
+        metrics.value = value(score, (policy,))
+        return [policy, metrics]
+
+    return make_model

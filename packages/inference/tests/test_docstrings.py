@@ -7,7 +7,15 @@ import importlib
 
 import pytest
 
-MODULES = ["recosim.inference", "recosim.inference.problem", "recosim.inference.examples", "recosim.inference.policy"]
+MODULES = [
+    "recosim.inference",
+    "recosim.inference.api",
+    "recosim.inference.options",
+    "recosim.inference.problem",
+    "recosim.inference.examples",
+    "recosim.inference.policy",
+    "recosim.inference.results",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

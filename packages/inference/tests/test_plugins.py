@@ -36,7 +36,10 @@ def test_recosim_plugins_lists_every_method_for_each_runtime():
         for runtime in ("jax", "tf"):
             method = plugins.get_inference_method(name, runtime=runtime)
             assert callable(method)
-            assert method.keywords == {"runtime": runtime}  # a method looked up for a runtime runs there
+            assert method.keywords["runtime"] == runtime  # a method looked up for a runtime runs there
+            assert set(method.keywords) == ({"runtime", "method"} if name in ("hmc", "nuts") else {"runtime"})
+            if name in ("hmc", "nuts"):
+                assert method.keywords["method"] == name
 
 
 def test_plugin_and_front_import_no_framework():

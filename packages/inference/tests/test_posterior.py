@@ -113,3 +113,22 @@ def test_vi_recovers_the_closed_form_posterior(runtime, family, logged, exact):
     if family == "meanfield":
         assert np.count_nonzero(fit.covariance - np.diag(np.diag(fit.covariance))) == 0
     assert tuple(fit.surrogate.event_shape) == (3,)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_posterior_round_trips_through_netcdf(runtime, logged, tmp_path):
+    from recosim.inference import load_posterior
+
+    post = posterior(runtime, "nuts", logged)
+    idata = post.to_arviz()
+    assert list(idata.posterior.data_vars) == ["user.intent"]  # netCDF names hold no '/'
+    path = tmp_path / "post.nc"
+    idata.to_netcdf(str(path))
+    back = load_posterior(path)
+    assert sorted(back.samples) == ["user/intent"]  # the documented mapping back
+    np.testing.assert_array_equal(back.samples["user/intent"], post.samples["user/intent"])
+    assert sorted(back.sample_stats) == sorted(post.sample_stats)
+    for key, value in post.sample_stats.items():
+        np.testing.assert_array_equal(back.sample_stats[key], value, err_msg=key)
+    assert (back.method, back.runtime) == ("nuts", runtime)
+    assert back.diagnostics["ess"] == pytest.approx(post.diagnostics["ess"])

@@ -92,3 +92,32 @@ def test_other_baselines_train(runtime, baseline):
     )
     assert res.learning_curve.shape == (3,) and np.all(np.isfinite(res.history["loss"]))
     assert not np.allclose(res.params["logits"], 0.0)
+
+
+def test_grpo_finds_the_optimum_of_a_gaussian_bandit(runtime):
+    from inference_models import gaussian_bandit
+
+    from recosim.inference import train_grpo
+
+    res = train_grpo(
+        gaussian_bandit(),
+        {"mu": np.float32(0.0)},
+        policy="policy/action",
+        reward="metrics/reward",
+        horizon=1,
+        runtime=runtime,
+        num_steps=25,
+        group_size=4,
+        num_rollouts=8,
+        epochs=4,
+        clip=0.2,
+        kl=0.01,
+        learning_rate=0.1,
+        seed=0,
+        quiet=True,
+    )
+    # expected reward -(mu - 3)^2 - 0.25: from -9.25 at mu = 0 to its maximum -0.25 at mu = 3; require mu within 0.3
+    assert abs(float(res.params["mu"]) - 3.0) < 0.3
+    curve = res.learning_curve
+    assert curve.shape == (25,) and curve[-5:].mean() > curve[:3].mean() + 5.0
+    assert set(res.history) == {"mean_return", "loss", "grad_norm"}

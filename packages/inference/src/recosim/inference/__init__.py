@@ -6,7 +6,11 @@ One API, the framework chosen by ``runtime="jax"`` or ``runtime="tf"``:
 * `fit_mcem`: Monte-Carlo EM for model parameters with latent fields;
 * `fit_vi`: a Gaussian surrogate posterior (mean-field or full-rank);
 * `fit_mle` / `fit_map`: parameters from fully observed trajectories;
-* `train_reinforce`: policy-gradient training of a recommender.
+* `train_reinforce`: policy-gradient training of a recommender;
+* `train_grpo`: GRPO (group-relative advantages, clipped ratio, KL penalty).
+
+Options shared by several methods are frozen dataclasses (`SamplerOptions`,
+`OptimizerOptions`, `RunOptions`), passed whole or field by field as keywords.
 
 Importing this package imports no framework; the runtime's implementation is
 imported when a method first runs with it. Models with parameters are written as
@@ -24,10 +28,13 @@ from recosim.inference.api import (
     fit_vi,
     policy_gradient_estimates,
     sample_posterior,
+    train_grpo,
     train_reinforce,
 )
+from recosim.inference.engines import NonFiniteError
+from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions
 from recosim.inference.problem import InferenceError
-from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit
+from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit, load_posterior
 
 __all__ = [
     "sample_posterior",
@@ -36,8 +43,14 @@ __all__ = [
     "fit_mle",
     "fit_map",
     "train_reinforce",
+    "train_grpo",
     "policy_gradient_estimates",
+    "SamplerOptions",
+    "OptimizerOptions",
+    "RunOptions",
     "InferenceError",
+    "NonFiniteError",
+    "load_posterior",
     "Posterior",
     "EMFit",
     "VIFit",

@@ -1,8 +1,12 @@
-"""The JAX implementations: blackjax samplers, optax optimisers, TFP's JAX substrate for VI.
+"""The JAX operations of the inference engines: blackjax kernels, optax steps, ``jax.grad`` and ``jax.jit``.
 
-Imported only when a method runs with ``runtime="jax"``. Every engine here is
-driven by `recosim.inference.loop.run`; its state is a pytree whose leaves are
-written to a plain ``.npz`` file for checkpoints.
+Imported only when a method runs with ``runtime="jax"``. The algorithms live in
+`recosim.inference.engines`; this module gives them `JAX` (a
+`recosim.inference.engines.Framework`): parameters as a pytree with optax state,
+densities and rollouts written with the JAX runtime, and compiled programs
+(``jax.jit`` over ``jax.lax.scan``) for sampler chunks, VI and fit steps. TFP's JAX
+substrate is imported through `recosim.jax._tfp_compat`, so it works as the first
+thing a process does on every JAX that recosim supports.
 """
 
 from __future__ import annotations
@@ -20,26 +24,28 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
-from recosim.core.backend import import_substrate_without_tensorflow, using_backend
+from recosim.core.backend import using_backend
 from recosim.core.evaluation import initial_step
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import LeafState, NpzStore
-from recosim.inference.policy import shared_initial_draws, step_log_prob
+from recosim.inference.loop import NpzStore
+from recosim.inference.options import OptimizerOptions, SamplerOptions
+from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, flatten_params, unflatten_params
+from recosim.jax._tfp_compat import import_substrate_without_tensorflow
 from recosim.jax.backend import jax_backend, strong
 from recosim.jax.log_probability import TrajectoryScorer, replace_fields
 from recosim.jax.runtime import JaxRuntime
 
-__all__ = ["STORE", "PosteriorEngine", "VIEngine", "MCEMEngine", "FitEngine", "ReinforceEngine"]
+__all__ = ["JAX", "JaxFramework", "make_optimizer", "window_adaptation", "jittered_length"]
 
-STORE = NpzStore()
 Builder = Callable[[Any], Any]
 
 
-def _base_key(seed: int) -> Any:
-    return jax_backend().make_seed(int(seed))
+def tfp_jax() -> Any:
+    """TFP's JAX substrate, with the JAX aliases it needs restored (see `recosim.jax._tfp_compat`)."""
+    return import_substrate_without_tensorflow("jax")
 
 
 def _step_keys(base: Any, start: int, n: int) -> Any:
@@ -48,17 +54,6 @@ def _step_keys(base: Any, start: int, n: int) -> Any:
 
 def _np(tree: Any) -> Any:
     return jax.tree.map(np.asarray, tree)
-
-
-class _PytreeState(LeafState):
-    """Checkpoint support: the engine's state is the pytree ``self._tree()``."""
-
-    def _flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
-        leaves, treedef = jax.tree.flatten(tree)
-        return leaves, lambda new: jax.tree.unflatten(treedef, list(new))
-
-    def _restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
-        return jnp.asarray(saved, dtype=jnp.asarray(like).dtype)
 
 
 # -- densities -------
@@ -76,21 +71,10 @@ class JointDensity:
         traj = replace_fields(self.logged, repl)
         return TrajectoryScorer(network).traced_total(traj, None, None)
 
-
-def check_finite_start(density: JointDensity, params: Any, positions: Mapping[str, Any], what: str) -> None:
-    """Refuse to start from a point of zero density, naming the chain, variable and step."""
-    from recosim.inference.problem import explain_non_finite
-
-    lps = np.asarray(jax.jit(jax.vmap(density, in_axes=(None, 0)))(params, positions))
-    bad = np.flatnonzero(~np.isfinite(lps))
-    if bad.size:
-        c = int(bad[0])
-        point = {k: np.asarray(v[c]) for k, v in positions.items()}
-        network = network_from_story(density.build(params))
-        raise InferenceError(
-            f"{what}: the log-probability at the starting point of chain {c} is {lps[c]}; "
-            + explain_non_finite(network, density.problem.trajectory_with(point), jax_backend())
-        )
+    def batch(self, params: Any, positions: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The density of each chain's position (leading axis), as NumPy."""
+        pos = {k: jnp.asarray(v) for k, v in positions.items()}
+        return np.asarray(jax.jit(jax.vmap(self, in_axes=(None, 0)))(params, pos))
 
 
 # -- Markov chains -------
@@ -241,56 +225,6 @@ def _sample_records(rec: Any, step_size: Any, method: str) -> dict[str, np.ndarr
     return out
 
 
-class PosteriorEngine(_PytreeState):
-    """HMC or NUTS over the latents: ``num_warmup`` adaptation steps, then ``num_samples`` draws."""
-
-    def __init__(self, problem: LatentProblem, method: str, o: Mapping[str, Any]) -> None:
-        network = problem.network
-        self.problem = problem
-        self.method = method
-        self.o = dict(o)
-        self.density = JointDensity(lambda _: network, problem)
-        self.chains = Chains(
-            self.density,
-            method,
-            o["num_chains"],
-            num_leapfrog_steps=o["num_leapfrog_steps"],
-            max_tree_depth=o["max_tree_depth"],
-            target_accept=o["target_accept"],
-        )
-        self.key = _base_key(o["seed"])
-        self.schedule = np.asarray(build_schedule(o["num_warmup"])) if o["num_warmup"] else np.zeros((0, 2), int)
-
-    def start(self) -> None:
-        o = self.o
-        pos = {
-            k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()
-        }
-        check_finite_start(self.density, {}, pos, f"{self.method} on JAX")
-        self.states = self.chains.init({}, pos)
-        self.step_size = jnp.full((o["num_chains"],), o["step_size"], jnp.float32)
-        self.imm = jnp.ones((o["num_chains"], self.problem.dimension), jnp.float32)
-        self.adapt = self.chains.adaptation(pos, self.step_size, self.imm)
-
-    def _tree(self) -> Any:
-        return (self.states, self.adapt, self.step_size, self.imm)
-
-    def _set_tree(self, tree: Any) -> None:
-        self.states, self.adapt, self.step_size, self.imm = tree
-
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        keys = _step_keys(self.key, done, n)
-        warm = self.o["num_warmup"]
-        if done < warm:
-            stages = jnp.asarray(self.schedule[done : done + n])
-            self.states, self.adapt = self.chains.warmup({}, self.states, self.adapt, keys, stages)
-            if done + n == warm:
-                self.step_size, self.imm = self.chains.final(self.adapt)
-            return {}
-        self.states, rec = self.chains.sample({}, self.states, self.step_size, self.imm, keys)
-        return _sample_records(rec, self.step_size, self.method)
-
-
 # -- optimisers -------
 def make_optimizer(optimizer: Any, learning_rate: float) -> Any:
     """An optax transformation from ``"adam"``, ``"sgd"`` or an optax object."""
@@ -314,146 +248,186 @@ def _clip(params: Any, bounds: Mapping[str, tuple[float, float]]) -> Any:
     return unflatten_params(flat)
 
 
-class _Optimised(_PytreeState):
-    """Shared by the engines that train parameters with optax."""
+class Trainable:
+    """Parameters as a pytree with optax state; `update` is the pure ascent step the compiled programs call."""
 
-    def _setup_params(self, init_params: Mapping[str, np.ndarray], o: Mapping[str, Any]) -> None:
+    def __init__(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> None:
         self.init_params = unflatten_params({k: jnp.asarray(v) for k, v in init_params.items()})
-        self.bounds = o.get("bounds", {})
-        self.opt = make_optimizer(o.get("optimizer"), o["learning_rate"])
+        self.bounds = dict(optim.bounds or {})
+        self.opt = make_optimizer(optim.optimizer, optim.learning_rate)
 
-        def update(params: Any, opt_state: Any, grads: Any) -> Any:
-            neg = jax.tree.map(lambda g: -g, grads)  # optax minimises; we maximise the objective
-            updates, opt_state = self.opt.update(neg, opt_state, params)
-            return _clip(optax.apply_updates(params, updates), self.bounds), opt_state
+    def update(self, params: Any, opt_state: Any, grads: Any) -> Any:
+        neg = jax.tree.map(lambda g: -g, grads)  # optax minimises; we maximise the objective
+        updates, opt_state = self.opt.update(neg, opt_state, params)
+        return _clip(optax.apply_updates(params, updates), self.bounds), opt_state
 
-        self._update = update
-
-    def _start_params(self) -> None:
+    def start(self) -> None:
         self.params = self.init_params
         self.opt_state = self.opt.init(self.params)
 
-    def params_numpy(self) -> dict[str, Any]:
-        return _np(self.params)
+    def tree(self) -> Any:
+        return (self.params, self.opt_state)
+
+    def set_tree(self, tree: Any) -> None:
+        self.params, self.opt_state = tree
+
+    def flat_numpy(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in flatten_params(self.params).items()}
 
 
-# -- Monte-Carlo EM -------
-class MCEMEngine(_Optimised):
-    """One unit is one EM iteration: an E-step with warm-started chains, then ``m_steps`` optax steps."""
+# -- HMC and NUTS -------
+class ChainOps:
+    """blackjax chains for posterior sampling and for the E-step of Monte-Carlo EM."""
 
     def __init__(
-        self, make_model: Builder, init_params: Mapping[str, np.ndarray], problem: LatentProblem, o: Mapping[str, Any]
+        self,
+        problem: LatentProblem,
+        sampler: SamplerOptions,
+        make_model: Builder | None,
+        trainable: Trainable | None,
+        num_warmup_per_iteration: int,
     ) -> None:
-        self.o = dict(o)
+        network = problem.network
         self.problem = problem
-        self._setup_params(init_params, o)
-        self.density = JointDensity(make_model, problem)
+        self.s = sampler
+        self.trainable = trainable
+        self.make_model = make_model
+        self.warm_later = num_warmup_per_iteration
+        self.density = JointDensity(make_model if make_model is not None else (lambda _: network), problem)
         self.chains = Chains(
             self.density,
-            o["method"],
-            o["num_chains"],
-            num_leapfrog_steps=o["num_leapfrog_steps"],
-            max_tree_depth=o["max_tree_depth"],
-            target_accept=o["target_accept"],
+            sampler.method,
+            sampler.num_chains,
+            num_leapfrog_steps=sampler.num_leapfrog_steps,
+            max_tree_depth=sampler.max_tree_depth,
+            target_accept=sampler.target_accept,
         )
-        self.key = _base_key(o["seed"])
-        self.last_samples: dict[str, np.ndarray] = {}
-        density = self.density
+        n = sampler.num_warmup
+        self.schedule = np.asarray(build_schedule(n)) if n else np.zeros((0, 2), int)
+        if trainable is not None:
+            density = self.density
 
-        def objective(params: Any, samples: Any) -> Any:
-            return jnp.mean(jax.vmap(density, in_axes=(None, 0))(params, samples))
+            def objective(params: Any, samples: Any) -> Any:
+                return jnp.mean(jax.vmap(density, in_axes=(None, 0))(params, samples))
 
-        value_and_grad = jax.value_and_grad(objective)
+            value_and_grad = jax.value_and_grad(objective)
 
-        def m_step(params: Any, opt_state: Any, samples: Any) -> Any:
-            value, grads = value_and_grad(params, samples)
-            params, opt_state = self._update(params, opt_state, grads)
-            return params, opt_state, value
+            def m_step(params: Any, opt_state: Any, samples: Any) -> Any:
+                value, grads = value_and_grad(params, samples)
+                params, opt_state = trainable.update(params, opt_state, grads)
+                return params, opt_state, value
 
-        self.m_step = jax.jit(m_step)
+            self._m_step = jax.jit(m_step)
 
-    def start(self) -> None:
-        o = self.o
-        self._start_params()
-        pos = {
-            k: jnp.asarray(v) for k, v in self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"]).items()
-        }
-        check_finite_start(self.density, self.params, pos, "mcem on JAX")
-        self.positions = pos
-        self.step_size = jnp.full((o["num_chains"],), o["step_size"], jnp.float32)
-        self.imm = jnp.ones((o["num_chains"], self.problem.dimension), jnp.float32)
+    def _params(self) -> Any:
+        return {} if self.trainable is None else self.trainable.params
 
-    def _tree(self) -> Any:
-        return (self.params, self.opt_state, self.positions, self.step_size, self.imm)
+    def log_density(self, positions: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.density.batch(self._params(), positions)
 
-    def _set_tree(self, tree: Any) -> None:
-        self.params, self.opt_state, self.positions, self.step_size, self.imm = tree
+    def network(self) -> Any:
+        return network_from_story(self.density.build(self._params()))
 
-    def _e_step(self, iteration: int) -> Any:
-        o = self.o
-        key = jax.random.fold_in(self.key, iteration)
-        warm = o["num_warmup"] if iteration == 0 else o["num_warmup_per_iteration"]
-        states = self.chains.init(self.params, self.positions)
+    def _initial_adaptation(self) -> tuple[Any, Any]:
+        step_size = jnp.full((self.s.num_chains,), self.s.step_size, jnp.float32)
+        return step_size, jnp.ones((self.s.num_chains, self.problem.dimension), jnp.float32)
+
+    # posterior sampling: state (chain states, adaptation, step size, inverse mass matrix)
+    def start(self, positions: Mapping[str, np.ndarray]) -> None:
+        pos = {k: jnp.asarray(v) for k, v in positions.items()}
+        self.states = self.chains.init({}, pos)
+        self.step, self.imm = self._initial_adaptation()
+        self.adapt = self.chains.adaptation(pos, self.step, self.imm)
+        self._tree_kind = "posterior"
+
+    def advance(self, key: Any, done: int, n: int) -> dict[str, np.ndarray]:
+        keys = _step_keys(key, done, n)
+        warm = self.s.num_warmup
+        if done < warm:
+            stages = jnp.asarray(self.schedule[done : done + n])
+            self.states, self.adapt = self.chains.warmup({}, self.states, self.adapt, keys, stages)
+            if done + n == warm:
+                self.step, self.imm = self.chains.final(self.adapt)
+            return {}
+        self.states, rec = self.chains.sample({}, self.states, self.step, self.imm, keys)
+        return _sample_records(rec, self.step, self.s.method)
+
+    # Monte-Carlo EM: state (positions, step size, inverse mass matrix)
+    def start_em(self, positions: Mapping[str, np.ndarray]) -> None:
+        self.positions = {k: jnp.asarray(v) for k, v in positions.items()}
+        self.step, self.imm = self._initial_adaptation()
+        self._tree_kind = "em"
+
+    def e_step(self, key: Any, iteration: int) -> dict[str, np.ndarray]:
+        params = self._params()
+        warm = self.s.num_warmup if iteration == 0 else self.warm_later
+        states = self.chains.init(params, self.positions)
         if warm:
             if iteration == 0:
                 stages = jnp.asarray(build_schedule(warm))
             else:  # step size only: keep the mass matrix adapted in the first iteration
                 stages = jnp.zeros((warm, 2), jnp.int32)
-            adapt = self.chains.adaptation(self.positions, self.step_size, self.imm)
+            adapt = self.chains.adaptation(self.positions, self.step, self.imm)
             states, adapt = self.chains.warmup(
-                self.params, states, adapt, _step_keys(jax.random.fold_in(key, 0), 0, warm), stages
+                params, states, adapt, _step_keys(jax.random.fold_in(key, 0), 0, warm), stages
             )
             step_size, imm = self.chains.final(adapt)
-            self.step_size = step_size
+            self.step = step_size
             if iteration == 0:
                 self.imm = imm
-        keys = _step_keys(jax.random.fold_in(key, 1), 0, o["num_samples"])
-        states, rec = self.chains.sample(self.params, states, self.step_size, self.imm, keys)
+        keys = _step_keys(jax.random.fold_in(key, 1), 0, self.s.num_samples)
+        states, rec = self.chains.sample(params, states, self.step, self.imm, keys)
         self.positions = states.position
-        return rec
+        self.draws = {k: v.reshape((-1, *v.shape[2:])) for k, v in rec["position"].items()}
+        out = {f"position/{k}": np.asarray(v) for k, v in rec["position"].items()}
+        out["acceptance_rate"] = np.asarray(rec["acceptance_rate"])
+        out["diverging"] = np.asarray(rec["diverging"])
+        return out
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        rows = []
-        for it in range(done, done + n):
-            rec = self._e_step(it)
-            samples = {k: v.reshape((-1, *v.shape[2:])) for k, v in rec["position"].items()}
-            objective = None
-            for _ in range(self.o["m_steps"]):
-                self.params, self.opt_state, value = self.m_step(self.params, self.opt_state, samples)
-                objective = value if objective is None else objective
-            self.last_samples = {k: np.asarray(v).swapaxes(0, 1) for k, v in rec["position"].items()}
-            row = {
-                "objective": np.asarray(objective),
-                "acceptance_rate": np.asarray(jnp.mean(rec["acceptance_rate"])),
-                "divergences": np.asarray(jnp.sum(rec["diverging"])),
-                "step_size": np.asarray(jnp.mean(self.step_size)),
-            }
-            row.update({f"params/{k}": np.asarray(v) for k, v in flatten_params(self.params).items()})
-            rows.append(row)
-        return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    def m_step(self) -> Any:
+        t = self.trainable
+        assert t is not None
+        t.params, t.opt_state, value = self._m_step(t.params, t.opt_state, self.draws)
+        return np.asarray(value)
+
+    def step_size(self) -> np.ndarray:
+        return np.asarray(jnp.mean(self.step))
+
+    def tree(self) -> Any:
+        if self._tree_kind == "posterior":
+            return (self.states, self.adapt, self.step, self.imm)
+        return (self.positions, self.step, self.imm)
+
+    def set_tree(self, tree: Any) -> None:
+        if self._tree_kind == "posterior":
+            self.states, self.adapt, self.step, self.imm = tree
+        else:
+            self.positions, self.step, self.imm = tree
 
 
 # -- variational inference -------
-def _tfp() -> Any:
-    return import_substrate_without_tensorflow("jax")
+class VIOps:
+    """A Gaussian surrogate (mean-field or full-rank) over the flattened latents, fitted with optax.
 
+    Each step estimates the ELBO with ``tfp.vi.monte_carlo_variational_loss`` on
+    TFP's JAX substrate and takes one optax step; a chunk of steps is one compiled
+    ``lax.scan`` that also sums the iterates over the engine's averaging windows.
+    """
 
-class VIEngine(_PytreeState):
-    """A Gaussian surrogate (mean-field or full-rank) over the flattened latents, fitted with optax."""
-
-    def __init__(self, problem: LatentProblem, o: Mapping[str, Any]) -> None:
-        tfp = _tfp()
+    def __init__(
+        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
+    ) -> None:
+        tfp = tfp_jax()
         tfd, tfb = tfp.distributions, tfp.bijectors
-        self.o = dict(o)
         self.problem = problem
+        self.family = family
+        self.init_scale = init_scale
         network = problem.network
         self.density = JointDensity(lambda _: network, problem)
-        self.key = _base_key(o["seed"])
-        self.opt = make_optimizer(o.get("optimizer"), o["learning_rate"])
+        self.opt = make_optimizer(optim.optimizer, optim.learning_rate)
         slots = problem.slots
         fill = tfb.FillScaleTriL(diag_shift=1e-6)
         self.fill = fill
-        family = o["family"]
 
         def unflatten(z: Any) -> dict[str, Any]:
             out, start = {}, 0
@@ -467,78 +441,92 @@ class VIEngine(_PytreeState):
                 return tfd.MultivariateNormalDiag(theta["loc"], jax.nn.softplus(theta["raw"]) + 1e-6)
             return tfd.MultivariateNormalTriL(theta["loc"], fill.forward(theta["raw"]))
 
+        def scale(theta: Any) -> Any:
+            if family == "meanfield":
+                return jax.nn.softplus(theta["raw"]) + 1e-6
+            return fill.forward(theta["raw"])
+
         def target(z: Any) -> Any:
             return jax.vmap(lambda x: self.density({}, unflatten(x)))(z)
 
         def loss(theta: Any, key: Any) -> Any:
-            return tfp.vi.monte_carlo_variational_loss(target, surrogate(theta), sample_size=o["num_draws"], seed=key)
+            return tfp.vi.monte_carlo_variational_loss(target, surrogate(theta), sample_size=num_draws, seed=key)
 
         grad = jax.value_and_grad(loss)
 
-        def chunk(theta: Any, opt_state: Any, keys: Any) -> Any:
-            def body(carry: Any, key: Any) -> Any:
-                theta, opt_state = carry
+        def chunk(theta: Any, opt_state: Any, keys: Any, weights: Any) -> Any:
+            d = theta["loc"].shape[0]
+            sums = (jnp.zeros((2, d), jnp.float32), jnp.zeros((2, *jnp.shape(scale(theta))), jnp.float32))
+
+            def body(carry: Any, xs: Any) -> Any:
+                theta, opt_state, (s_loc, s_scale) = carry
+                key, w = xs
                 value, g = grad(theta, key)
                 updates, opt_state = self.opt.update(g, opt_state, theta)
-                return (optax.apply_updates(theta, updates), opt_state), -value
+                theta = optax.apply_updates(theta, updates)
+                sc = scale(theta)
+                s_loc = s_loc + w[:, None] * theta["loc"][None]
+                s_scale = s_scale + w.reshape((2, *([1] * sc.ndim))) * sc[None]
+                return (theta, opt_state, (s_loc, s_scale)), -value
 
-            return jax.lax.scan(body, (theta, opt_state), keys)
+            (theta, opt_state, sums), elbo = jax.lax.scan(body, (theta, opt_state, sums), (keys, weights))
+            return theta, opt_state, sums, elbo
 
-        self.unflatten = unflatten
         self.surrogate = surrogate
+        self.unflatten = unflatten
+        self._scale = scale
         self.chunk = jax.jit(chunk)
 
-    def start(self) -> None:
-        o = self.o
-        loc = jnp.concatenate([jnp.asarray(self.problem.init[s.name]).ravel() for s in self.problem.slots])
+    def log_density(self, positions: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.density.batch({}, positions)
+
+    def network(self) -> Any:
+        return self.problem.network
+
+    def start(self, loc: np.ndarray) -> None:
         d = loc.shape[0]
-        check_finite_start(self.density, {}, {k: v[None] for k, v in self.unflatten(loc).items()}, "vi on JAX")
-        if o["family"] == "meanfield":
-            raw = jnp.full((d,), np.log(np.expm1(o["init_scale"])), jnp.float32)
+        if self.family == "meanfield":
+            raw = jnp.full((d,), np.log(np.expm1(self.init_scale)), jnp.float32)
         else:
-            raw = self.fill.inverse(o["init_scale"] * jnp.eye(d, dtype=jnp.float32))
-        self.theta = {"loc": loc.astype(jnp.float32), "raw": raw}
+            raw = self.fill.inverse(self.init_scale * jnp.eye(d, dtype=jnp.float32))
+        self.theta = {"loc": jnp.asarray(loc, jnp.float32), "raw": raw}
         self.opt_state = self.opt.init(self.theta)
 
-    def _tree(self) -> Any:
+    def tree(self) -> Any:
         return (self.theta, self.opt_state)
 
-    def _set_tree(self, tree: Any) -> None:
+    def set_tree(self, tree: Any) -> None:
         self.theta, self.opt_state = tree
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        (self.theta, self.opt_state), elbo = self.chunk(self.theta, self.opt_state, _step_keys(self.key, done, n))
-        return {"elbo": np.asarray(elbo)}
+    def advance(self, key: Any, done: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keys = _step_keys(key, done, weights.shape[0])
+        self.theta, self.opt_state, (s_loc, s_scale), elbo = self.chunk(
+            self.theta, self.opt_state, keys, jnp.asarray(weights)
+        )
+        return np.asarray(elbo), np.asarray(s_loc, np.float64), np.asarray(s_scale, np.float64)
 
     def fitted(self) -> tuple[np.ndarray, np.ndarray]:
-        """The surrogate's flat mean and lower-triangular scale."""
-        q = self.surrogate(self.theta)
         loc = np.asarray(self.theta["loc"])
-        if self.o["family"] == "meanfield":
-            return loc, np.diag(np.asarray(q.stddev()))
-        return loc, np.asarray(self.fill.forward(self.theta["raw"]))
+        scale = np.asarray(self._scale(self.theta))
+        return loc, (np.diag(scale) if self.family == "meanfield" else scale)
 
 
 # -- maximum likelihood / MAP -------
-class FitEngine(_Optimised):
-    """Mean log-probability of a batch of fully observed trajectories (plus a log prior / N for MAP)."""
+class FitOps:
+    """Batched, compiled scoring of fully observed trajectories and optax steps on their mean log-probability."""
 
     def __init__(
         self,
         make_model: Builder,
-        init_params: Mapping[str, np.ndarray],
+        trainable: Trainable,
         batch: Mapping[str, Mapping[str, np.ndarray]],
-        o: Mapping[str, Any],
+        batch_size: int,
         log_prior: Callable[[Any], Any] | None,
     ) -> None:
-        self.o = dict(o)
-        self._setup_params(init_params, o)
         self.make_model = make_model
+        self.t = trainable
         self.batch = {n: Value({k: jnp.asarray(x) for k, x in f.items()}) for n, f in batch.items()}
-        self.count = next(np.shape(x)[0] for f in batch.values() for x in f.values())
-        self.key = _base_key(o["seed"])
-        batch_size = o.get("batch_size") or self.count
-        count = self.count
+        count = next(np.shape(x)[0] for f in batch.values() for x in f.values())
 
         def per_trajectory(params: Any, traj: Any) -> Any:
             return TrajectoryScorer(network_from_story(make_model(params))).traced_total(traj, None, None)
@@ -550,7 +538,7 @@ class FitEngine(_Optimised):
                     value = value + log_prior(params) / count
             return value
 
-        self.per_trajectory = jax.jit(jax.vmap(per_trajectory, in_axes=(None, 0)))
+        self._per_trajectory = jax.jit(jax.vmap(per_trajectory, in_axes=(None, 0)))
         grad = jax.value_and_grad(objective)
 
         def chunk(params: Any, opt_state: Any, keys: Any) -> Any:
@@ -561,52 +549,36 @@ class FitEngine(_Optimised):
                     idx = jax.random.choice(key, count, (batch_size,), replace=False)
                     data = jax.tree.map(lambda x: x[idx], data)
                 value, g = grad(params, data)
-                params, opt_state = self._update(params, opt_state, g)
+                params, opt_state = trainable.update(params, opt_state, g)
                 return (params, opt_state), value
 
             return jax.lax.scan(body, (params, opt_state), keys)
 
         self.chunk = jax.jit(chunk)
 
-    def start(self) -> None:
-        self._start_params()
-        lps = np.asarray(self.per_trajectory(self.params, self.batch))
-        bad = np.flatnonzero(~np.isfinite(lps))
-        if bad.size:
-            from recosim.inference.problem import explain_non_finite
+    def per_trajectory(self) -> np.ndarray:
+        return np.asarray(self._per_trajectory(self.t.params, self.batch))
 
-            i = int(bad[0])
-            traj = {n: {k: np.asarray(x[i]) for k, x in v.items()} for n, v in self.batch.items()}
-            network = network_from_story(self.make_model(self.params))
-            raise InferenceError(
-                f"trajectory {i} has log-probability {lps[i]} at the initial parameters; "
-                + explain_non_finite(network, traj, jax_backend())
-            )
+    def trajectory(self, i: int) -> dict[str, dict[str, np.ndarray]]:
+        return {n: {k: np.asarray(x[i]) for k, x in v.items()} for n, v in self.batch.items()}
 
-    def _tree(self) -> Any:
-        return (self.params, self.opt_state)
+    def network(self) -> Any:
+        return network_from_story(self.make_model(self.t.params))
 
-    def _set_tree(self, tree: Any) -> None:
-        self.params, self.opt_state = tree
-
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        (self.params, self.opt_state), values = self.chunk(self.params, self.opt_state, _step_keys(self.key, done, n))
-        return {"objective": np.asarray(values)}
+    def advance(self, key: Any, done: int, n: int) -> np.ndarray:
+        (self.t.params, self.t.opt_state), values = self.chunk(
+            self.t.params, self.t.opt_state, _step_keys(key, done, n)
+        )
+        return np.asarray(values)
 
 
 # -- REINFORCE -------
-class ReinforceEngine(_Optimised):
-    """Rollouts with the current parameters, advantages on the host, a gradient step on the policy's log-probability."""
+class ReinforceOps:
+    """Vectorised, compiled rollouts (the JAX runtime's transition in ``lax.scan``) and optax steps."""
 
-    def __init__(
-        self, make_model: Builder, init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]
-    ) -> None:
-        self.o = dict(o)
-        self.spec = spec
-        self._setup_params(init_params, o)
-        self.key = _base_key(o["seed"])
+    def __init__(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> None:
+        self.t = trainable
         B = jax_backend()
-        horizon = o["horizon"]
 
         def rollout(params: Any, pop_key: Any, run_key: Any) -> Any:
             network = network_from_story(make_model(params))
@@ -654,58 +626,122 @@ class ReinforceEngine(_Optimised):
 
         def step(params: Any, opt_state: Any, trajs: Any, adv: Any) -> Any:
             value, g = grad(params, trajs, adv)
-            params, opt_state = self._update(params, opt_state, g)
+            params, opt_state = trainable.update(params, opt_state, g)
             return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
 
-        self.rollouts = jax.jit(jax.vmap(rollout, in_axes=(None, 0, 0)))
-        self.log_probs = jax.jit(jax.vmap(policy_log_prob, in_axes=(None, 0)))
-        self.gradient = jax.jit(lambda p, t, a: grad(p, t, a)[1])
-        self.step = jax.jit(step)
+        self._rollouts = jax.jit(jax.vmap(rollout, in_axes=(None, 0, 0)))
+        self._log_probs = jax.jit(jax.vmap(policy_log_prob, in_axes=(None, 0)))
+        self._gradient = jax.jit(lambda p, t, a: grad(p, t, a)[1])
+        self._step = jax.jit(step)
 
-    def start(self) -> None:
-        self._start_params()
-        self.running = jnp.zeros((self.o["horizon"],), jnp.float32)
-        self.has_running = jnp.zeros((), jnp.bool_)
+        def clipped_objective(params: Any, trajs: Any, adv: Any, old: Any, ref: Any, clip: Any, beta: Any) -> Any:
+            lp = jax.vmap(policy_log_prob, in_axes=(None, 0))(params, trajs)
+            ratio = jnp.exp(lp - old)
+            gain = jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - clip, 1.0 + clip) * adv)
+            gap = ref - lp  # k3 estimate of KL(policy || reference): exp(gap) - gap - 1 >= 0
+            return jnp.sum(gain - beta * (jnp.exp(gap) - gap - 1.0)) / spec.normaliser(adv.shape)
 
-    def _tree(self) -> Any:
-        return (self.params, self.opt_state, self.running, self.has_running)
+        clipped_grad = jax.value_and_grad(clipped_objective)
 
-    def _set_tree(self, tree: Any) -> None:
-        self.params, self.opt_state, self.running, self.has_running = tree
+        def clipped_step(params: Any, opt_state: Any, *data: Any) -> Any:
+            value, g = clipped_grad(params, *data)
+            params, opt_state = trainable.update(params, opt_state, g)
+            return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
 
-    def sample(self, params: Any, update: int) -> tuple[Any, np.ndarray]:
-        key = jax.random.fold_in(self.key, update)
-        pop, run = self.spec.keys_for(key, jax.random.fold_in)
-        trajs = self.rollouts(params, jnp.stack(pop), jnp.stack(run))
-        return trajs, self.spec.rewards(trajs)
+        self._clipped_step = jax.jit(clipped_step)
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        rows = []
-        for update in range(done, done + n):
-            trajs, rewards = self.sample(self.params, update)
-            running = np.asarray(self.running) if bool(self.has_running) else None
-            if not self.spec.checked:
-                self.spec.check_first(rewards, np.asarray(self.log_probs(self.params, trajs)), fresh=update == 0)
-            adv, new_running = self.spec.advantages(rewards, running)
-            if new_running is not None:
-                self.running, self.has_running = jnp.asarray(new_running, jnp.float32), jnp.ones((), jnp.bool_)
-            self.params, self.opt_state, loss, norm = self.step(
-                self.params, self.opt_state, trajs, jnp.asarray(adv, jnp.float32)
-            )
-            rows.append(
-                {"mean_return": self.spec.mean_return(rewards), "loss": np.asarray(loss), "grad_norm": np.asarray(norm)}
-            )
-        return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
+    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
+        return self._rollouts(self.t.params, jnp.stack(list(pop_keys)), jnp.stack(list(run_keys)))
 
-    def gradient_estimates(self, num_estimates: int) -> np.ndarray:
-        """Independent gradient estimates at the initial parameters, flattened: ``[num_estimates, P]``."""
-        self.start()
-        out = []
-        for k in range(num_estimates):
-            trajs, rewards = self.sample(self.params, k)
-            if not self.spec.checked:
-                self.spec.check_first(rewards, np.asarray(self.log_probs(self.params, trajs)))
-            adv, _ = self.spec.advantages(rewards, None)
-            g = self.gradient(self.params, trajs, jnp.asarray(adv, jnp.float32))
-            out.append(np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves(g)]))
-        return np.stack(out)
+    def log_probs(self, trajectories: Any) -> np.ndarray:
+        return np.asarray(self._log_probs(self.t.params, trajectories))
+
+    def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = self.t
+        t.params, t.opt_state, loss, norm = self._step(
+            t.params, t.opt_state, trajectories, jnp.asarray(advantages, jnp.float32)
+        )
+        return np.asarray(loss), np.asarray(norm)
+
+    def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
+        tree = unflatten_params({k: jnp.asarray(v) for k, v in params.items()})
+        return np.asarray(self._log_probs(tree, trajectories))
+
+    def clipped_step(
+        self, trajectories: Any, advantages: np.ndarray, old: np.ndarray, ref: np.ndarray, clip: float, beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        t = self.t
+        f32 = jnp.float32
+        t.params, t.opt_state, loss, norm = self._clipped_step(
+            t.params, t.opt_state, trajectories, jnp.asarray(advantages, f32), jnp.asarray(old, f32),
+            jnp.asarray(ref, f32), jnp.asarray(clip, f32), jnp.asarray(beta, f32),
+        )  # fmt: skip
+        return np.asarray(loss), np.asarray(norm)
+
+    def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
+        g = self._gradient(self.t.params, trajectories, jnp.asarray(advantages, jnp.float32))
+        return np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves(g)])
+
+
+# -- the framework -------
+class JaxFramework:
+    """`recosim.inference.engines.Framework` on JAX."""
+
+    name = "JAX"
+    store = NpzStore()
+
+    def backend(self) -> Any:
+        return jax_backend()
+
+    def distributions(self) -> Any:
+        return tfp_jax().distributions
+
+    def key(self, seed: int) -> Any:
+        return jax_backend().make_seed(int(seed))
+
+    def fold(self, key: Any, data: int) -> Any:
+        return jax.random.fold_in(key, data)
+
+    def flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        leaves, treedef = jax.tree.flatten(tree)
+        return leaves, lambda new: jax.tree.unflatten(treedef, list(new))
+
+    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        if isinstance(like, np.ndarray):
+            return np.asarray(saved, dtype=like.dtype)
+        return jnp.asarray(saved, dtype=jnp.asarray(like).dtype)
+
+    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable:
+        return Trainable(init_params, optim)
+
+    def chains(
+        self,
+        problem: LatentProblem,
+        sampler: SamplerOptions,
+        *,
+        make_model: Builder | None = None,
+        trainable: Trainable | None = None,
+        num_warmup_per_iteration: int = 0,
+    ) -> ChainOps:
+        return ChainOps(problem, sampler, make_model, trainable, num_warmup_per_iteration)
+
+    def vi(
+        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
+    ) -> VIOps:
+        return VIOps(problem, family, num_draws, init_scale, optim)
+
+    def fit(
+        self,
+        make_model: Builder,
+        trainable: Trainable,
+        batch: Mapping[str, Mapping[str, np.ndarray]],
+        batch_size: int,
+        log_prior: Callable[[Any], Any] | None,
+    ) -> FitOps:
+        return FitOps(make_model, trainable, batch, batch_size, log_prior)
+
+    def reinforce(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> ReinforceOps:
+        return ReinforceOps(make_model, trainable, spec, horizon)
+
+
+JAX = JaxFramework()

@@ -1,9 +1,11 @@
-"""The TensorFlow implementations: tfp.mcmc samplers, Keras optimisers, tfp.vi.
+"""The TensorFlow operations of the inference engines: tfp.mcmc kernels, Keras steps, ``tf.GradientTape``.
 
-Imported only when a method runs with ``runtime="tf"``. Parameters live in
-``tf.Variable`` s that this module owns and passes to ``make_model`` once; the
-compiled log-probabilities read them, so gradient steps change the model in
-place. Checkpoints are ``.npz`` files of the state's tensors, as on JAX.
+Imported only when a method runs with ``runtime="tf"``. The algorithms live in
+`recosim.inference.engines`; this module gives them `TF` (a
+`recosim.inference.engines.Framework`). Parameters live in ``tf.Variable`` s that
+this module owns and passes to ``make_model`` once; the compiled
+log-probabilities read them, so gradient steps change the model in place.
+Checkpoints are ``.npz`` files of the state's tensors, as on JAX.
 """
 
 from __future__ import annotations
@@ -21,42 +23,19 @@ from recosim.core.evaluation import initial_step
 from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import LeafState, NpzStore
-from recosim.inference.policy import shared_initial_draws, step_log_prob
-from recosim.inference.problem import InferenceError, LatentProblem, explain_non_finite, unflatten_params
+from recosim.inference.loop import NpzStore
+from recosim.inference.options import OptimizerOptions, SamplerOptions
+from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
+from recosim.inference.problem import InferenceError, LatentProblem, unflatten_params
 from recosim.tf.backend import enable_numpy_behavior, tf_backend
 from recosim.tf.log_probability import log_probability_from_value_trajectory, make_log_probability_fn
 from recosim.tf.runtime import TFRuntime, to_tensors
 from recosim.tf.tracing import step_handlers
 
-__all__ = ["STORE", "PosteriorEngine", "VIEngine", "MCEMEngine", "FitEngine", "ReinforceEngine"]
+__all__ = ["TF", "TFFramework", "make_optimizer", "Compiled", "ChainDensity", "JitteredLeapfrogSteps"]
 
 tfd, tfb = tfp.distributions, tfp.bijectors
-
-
-STORE = NpzStore()
-"""Engine state as the leaves of its nest of tensors and variables in a NumPy ``.npz`` (as on JAX)."""
-
-
-def _seed(seed: int) -> Any:
-    return tf_backend().make_seed(int(seed))
-
-
-def _fold(key: Any, t: int) -> Any:
-    return tf_backend().fold_in(key, int(t))
-
-
-class _TFState(LeafState):
-    """Checkpoint support: ``self._tree()`` is a nest of tensors and ``tf.Variable`` s."""
-
-    def _flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
-        return tf.nest.flatten(tree), lambda new: tf.nest.pack_sequence_as(tree, list(new))
-
-    def _restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
-        if hasattr(like, "assign"):  # tf.Variable, or a Keras optimiser's variable: restored in place
-            like.assign(saved)
-            return like
-        return tf.constant(saved, dtype=like.dtype)
+Builder = Callable[[Any], Any]
 
 
 def _map(fn: Callable[[Any], Any], elems: Any) -> Any:
@@ -144,17 +123,6 @@ class ChainDensity:
             return tf.stack([self.one([x[i] for x in parts]) for i in range(count)])
         return tf.vectorized_map(lambda xs: self.one(xs), tuple(_dense_gradient(x) for x in parts))
 
-    def check_start(self, parts: Sequence[Any], what: str) -> None:
-        lps = self(*parts).numpy()
-        bad = np.flatnonzero(~np.isfinite(lps))
-        if bad.size:
-            c = int(bad[0])
-            point = {s.name: np.asarray(x[c]) for s, x in zip(self.problem.slots, parts)}
-            raise InferenceError(
-                f"{what}: the log-probability at the starting point of chain {c} is {lps[c]}; "
-                + explain_non_finite(self.network, self.problem.trajectory_with(point), tf_backend())
-            )
-
 
 @tf.custom_gradient
 def _dense_gradient(x: Any) -> Any:
@@ -207,22 +175,22 @@ class JitteredLeapfrogSteps(tfp.mcmc.TransitionKernel):
 class Chains:
     """tfp.mcmc HMC (jittered trajectory lengths) or NUTS, dual-averaging step size (one for all chains)."""
 
-    def __init__(self, target: ChainDensity, method: str, o: Mapping[str, Any]) -> None:
+    def __init__(self, target: ChainDensity, method: str, sampler: SamplerOptions) -> None:
         self.target = target
         self.method = method
-        self.o = dict(o)
+        self.s = sampler
         self._compiled: dict[tuple[int, int, int], Any] = {}
 
     def kernel(self, step_size: Any, num_adaptation: int) -> Any:
-        o = self.o
+        s = self.s
         if self.method == "hmc":
-            steps = o["num_leapfrog_steps"]
+            steps = s.num_leapfrog_steps
             hmc = tfp.mcmc.HamiltonianMonteCarlo(self.target, step_size, steps, store_parameters_in_results=True)
             inner = JitteredLeapfrogSteps(hmc, steps)
         else:
-            inner = tfp.mcmc.NoUTurnSampler(self.target, step_size, max_tree_depth=o["max_tree_depth"])
+            inner = tfp.mcmc.NoUTurnSampler(self.target, step_size, max_tree_depth=s.max_tree_depth)
         return tfp.mcmc.DualAveragingStepSizeAdaptation(
-            inner, num_adaptation_steps=max(int(num_adaptation), 1), target_accept_prob=o["target_accept"]
+            inner, num_adaptation_steps=max(int(num_adaptation), 1), target_accept_prob=s.target_accept
         )
 
     def _trace(self, _: Any, results: Any) -> dict[str, Any]:
@@ -231,7 +199,7 @@ class Chains:
         if self.method == "hmc":
             lp = inner.accepted_results.target_log_prob
             diverging = inner.log_accept_ratio < -1000.0
-            n_steps = tf.fill(tf.shape(lp), self.o["num_leapfrog_steps"])
+            n_steps = tf.fill(tf.shape(lp), self.s.num_leapfrog_steps)
         else:
             lp = inner.target_log_prob
             diverging = inner.has_divergence
@@ -281,38 +249,12 @@ def _records(out: Any, problem: LatentProblem, method: str) -> dict[str, np.ndar
     return rec
 
 
-class PosteriorEngine(_TFState):
-    """HMC or NUTS over the latents: ``num_warmup`` adaptation steps, then ``num_samples`` draws."""
-
-    def __init__(self, problem: LatentProblem, method: str, o: Mapping[str, Any]) -> None:
-        enable_numpy_behavior()
-        self.problem = problem
-        self.method = method
-        self.o = dict(o)
-        self.density = ChainDensity(problem.network, problem)
-        self.chains = Chains(self.density, method, o)
-        self.key = _seed(o["seed"])
-
-    def start(self) -> None:
-        o = self.o
-        inits = self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"])
-        self.positions = [tf.constant(inits[s.name]) for s in self.problem.slots]
-        self.density.check_start(self.positions, f"{self.method} on TF")
-        step = tf.constant(o["step_size"], tf.float32)
-        self.results = self.chains.bootstrap(self.positions, step, o["num_warmup"])
-
-    def _tree(self) -> Any:
-        return (self.positions, self.results)
-
-    def _set_tree(self, tree: Any) -> None:
-        self.positions, self.results = tree
-
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        step = tf.constant(self.o["step_size"], tf.float32)
-        out = self.chains.run(self.positions, self.results, step, self.o["num_warmup"], n, 0, _fold(self.key, done))
-        self.positions = [x[-1] for x in out.all_states]
-        self.results = out.final_kernel_results
-        return {} if done < self.o["num_warmup"] else _records(out, self.problem, self.method)
+def _records(out: Any, problem: LatentProblem, method: str) -> dict[str, np.ndarray]:
+    rec = {f"position/{s.name}": np.asarray(x) for s, x in zip(problem.slots, out.all_states)}
+    for k, v in out.trace.items():
+        if k != "n_steps" or method == "nuts":
+            rec[k] = np.asarray(v)
+    return rec
 
 
 # -- optimisers -------
@@ -327,141 +269,164 @@ def make_optimizer(optimizer: Any, learning_rate: float) -> Any:
     raise InferenceError(f"optimizer must be 'adam', 'sgd' or a Keras optimizer on TF, got {optimizer!r}")
 
 
-class _Optimised(_TFState):
-    """Parameters as ``tf.Variable`` s (created once, reset by :meth:`_start_params`) and a Keras optimiser."""
+class Trainable:
+    """Parameters as ``tf.Variable`` s (created once, reset by `start`) and a Keras optimiser."""
 
-    def _setup_params(self, init_params: Mapping[str, np.ndarray], o: Mapping[str, Any]) -> None:
+    def __init__(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> None:
         enable_numpy_behavior()
         self.init_params = dict(init_params)
         self.flat_vars = {k: tf.Variable(v, name=k.replace("/", "_")) for k, v in init_params.items()}
         self.variables = unflatten_params(self.flat_vars)
         self.var_list = list(self.flat_vars.values())
-        self.bounds = o.get("bounds", {})
-        self.opt = make_optimizer(o.get("optimizer"), o["learning_rate"])
+        self.bounds = dict(optim.bounds or {})
+        self.opt = make_optimizer(optim.optimizer, optim.learning_rate)
         self.opt.build(self.var_list)
         self.opt_initial = [v.numpy() for v in self.opt.variables]
 
-    def _start_params(self) -> None:
+    def start(self) -> None:
         for k, v in self.flat_vars.items():
             v.assign(self.init_params[k])
         for v, x in zip(self.opt.variables, self.opt_initial):
             v.assign(x)
 
-    def _apply(self, grads: Sequence[Any]) -> Any:
-        """One ascent step on the objective whose gradients are ``grads``."""
+    def apply(self, grads: Sequence[Any]) -> Any:
+        """One ascent step on the objective whose gradients are ``grads``; the gradients' global norm."""
         self.opt.apply_gradients([(-g, v) for g, v in zip(grads, self.var_list)])
         for name, (low, high) in self.bounds.items():
             var = self.flat_vars[name]
             var.assign(tf.clip_by_value(var, low, high))
         return tf.linalg.global_norm(list(grads))
 
-    def _param_tree(self) -> list[Any]:
+    def tree(self) -> Any:
         return [*self.var_list, *self.opt.variables]
 
-    def params_numpy(self) -> dict[str, Any]:
-        return unflatten_params({k: v.numpy() for k, v in self.flat_vars.items()})
+    def set_tree(self, tree: Any) -> None:
+        pass  # restored in place
+
+    def flat_numpy(self) -> dict[str, np.ndarray]:
+        return {k: v.numpy() for k, v in self.flat_vars.items()}
 
 
-# -- Monte-Carlo EM -------
-class MCEMEngine(_Optimised):
-    """One unit is one EM iteration: an E-step with warm-started chains, then ``m_steps`` Keras steps."""
+# -- HMC and NUTS -------
+class ChainOps:
+    """tfp.mcmc chains for posterior sampling and for the E-step of Monte-Carlo EM."""
 
     def __init__(
         self,
-        make_model: Callable[[Any], Any],
-        init_params: Mapping[str, np.ndarray],
         problem: LatentProblem,
-        o: Mapping[str, Any],
+        sampler: SamplerOptions,
+        make_model: Builder | None,
+        trainable: Trainable | None,
+        num_warmup_per_iteration: int,
     ) -> None:
-        self.o = dict(o)
+        enable_numpy_behavior()
         self.problem = problem
-        self._setup_params(init_params, o)
-        network = network_from_story(make_model(self.variables))
+        self.s = sampler
+        self.trainable = trainable
+        self.warm_later = num_warmup_per_iteration
+        network = problem.network if make_model is None else network_from_story(make_model(trainable.variables))
+        self._network = network
         self.density = ChainDensity(network, problem)
-        self.chains = Chains(self.density, o["method"], o)
-        self.key = _seed(o["seed"])
-        self.last_samples: dict[str, np.ndarray] = {}
+        self.chains = Chains(self.density, sampler.method, sampler)
+        if trainable is not None:
 
-        def m_step(samples: Any) -> Any:
-            with tf.GradientTape() as tape:
-                value = tf.reduce_mean(self.density(*samples))
-            grads = tape.gradient(value, self.var_list)
-            self._apply(grads)
-            return value
+            def m_step(samples: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    value = tf.reduce_mean(self.density(*samples))
+                trainable.apply(tape.gradient(value, trainable.var_list))
+                return value
 
-        # not XLA: the gradient of a vectorised map is recompiled for every new set of draws
-        self.m_step = Compiled(m_step, xla=False)
+            # not XLA: the gradient of a vectorised map is recompiled for every new set of draws
+            self._m_step = Compiled(m_step, xla=False)
 
-    def start(self) -> None:
-        o = self.o
-        self._start_params()
-        inits = self.problem.chain_inits(o["num_chains"], o["init_spread"], o["seed"])
-        self.positions = [tf.constant(inits[s.name]) for s in self.problem.slots]
-        self.density.check_start(self.positions, "mcem on TF")
-        self.step_size = tf.constant(o["step_size"], tf.float32)
+    def _parts(self, positions: Mapping[str, np.ndarray]) -> list[Any]:
+        return [tf.constant(positions[s.name]) for s in self.problem.slots]
 
-    def _tree(self) -> Any:
-        return (self._param_tree(), self.positions, self.step_size)
+    def log_density(self, positions: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.density(*self._parts(positions)).numpy()
 
-    def _set_tree(self, tree: Any) -> None:
-        _, self.positions, self.step_size = tree
+    def network(self) -> Any:
+        return self._network
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        o = self.o
-        rows = []
-        for it in range(done, done + n):
-            warm = o["num_warmup"] if it == 0 else o["num_warmup_per_iteration"]
-            out = self.chains.run(
-                self.positions, None, self.step_size, warm, o["num_samples"], warm, _fold(self.key, it)
-            )
-            self.positions = [x[-1] for x in out.all_states]
-            self.step_size = tf.convert_to_tensor(out.final_kernel_results.new_step_size)
-            samples = [tf.reshape(x, (-1, *x.shape[2:])) for x in out.all_states]
-            objective = None
-            for _ in range(o["m_steps"]):
-                value = self.m_step(samples)
-                objective = value if objective is None else objective
-            self.last_samples = {
-                s.name: np.swapaxes(np.asarray(x), 0, 1) for s, x in zip(self.problem.slots, out.all_states)
-            }
-            row = {
-                "objective": np.asarray(objective),
-                "acceptance_rate": np.mean(out.trace["acceptance_rate"]),
-                "divergences": np.sum(out.trace["diverging"]),
-                "step_size": np.asarray(self.step_size),
-            }
-            row.update({f"params/{k}": v.numpy() for k, v in self.flat_vars.items()})
-            rows.append(row)
-        return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
+    # posterior sampling: state (positions, kernel results)
+    def start(self, positions: Mapping[str, np.ndarray]) -> None:
+        self.positions = self._parts(positions)
+        step = tf.constant(self.s.step_size, tf.float32)
+        self.results = self.chains.bootstrap(self.positions, step, self.s.num_warmup)
+        self._tree_kind = "posterior"
+
+    def advance(self, key: Any, done: int, n: int) -> dict[str, np.ndarray]:
+        step = tf.constant(self.s.step_size, tf.float32)
+        warm = self.s.num_warmup
+        out = self.chains.run(self.positions, self.results, step, warm, n, 0, tf_backend().fold_in(key, done))
+        self.positions = [x[-1] for x in out.all_states]
+        self.results = out.final_kernel_results
+        return {} if done < warm else _records(out, self.problem, self.s.method)
+
+    # Monte-Carlo EM: state (positions, step size)
+    def start_em(self, positions: Mapping[str, np.ndarray]) -> None:
+        self.positions = self._parts(positions)
+        self.step = tf.constant(self.s.step_size, tf.float32)
+        self._tree_kind = "em"
+
+    def e_step(self, key: Any, iteration: int) -> dict[str, np.ndarray]:
+        warm = self.s.num_warmup if iteration == 0 else self.warm_later
+        out = self.chains.run(self.positions, None, self.step, warm, self.s.num_samples, warm, key)
+        self.positions = [x[-1] for x in out.all_states]
+        self.step = tf.convert_to_tensor(out.final_kernel_results.new_step_size)
+        self.draws = [tf.reshape(x, (-1, *x.shape[2:])) for x in out.all_states]
+        rec = {f"position/{s.name}": np.asarray(x) for s, x in zip(self.problem.slots, out.all_states)}
+        rec["acceptance_rate"] = np.asarray(out.trace["acceptance_rate"])
+        rec["diverging"] = np.asarray(out.trace["diverging"])
+        return rec
+
+    def m_step(self) -> Any:
+        return np.asarray(self._m_step(self.draws))
+
+    def step_size(self) -> np.ndarray:
+        return np.asarray(self.step)
+
+    def tree(self) -> Any:
+        if self._tree_kind == "posterior":
+            return (self.positions, self.results)
+        return (self.positions, self.step)
+
+    def set_tree(self, tree: Any) -> None:
+        if self._tree_kind == "posterior":
+            self.positions, self.results = tree
+        else:
+            self.positions, self.step = tree
 
 
 # -- variational inference -------
-class VIEngine(_TFState):
+class VIOps:
     """A Gaussian surrogate (mean-field or full-rank) over the flattened latents, fitted with a Keras optimiser."""
 
-    def __init__(self, problem: LatentProblem, o: Mapping[str, Any]) -> None:
+    def __init__(
+        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
+    ) -> None:
         enable_numpy_behavior()
-        self.o = dict(o)
         self.problem = problem
+        self.family = family
+        self.init_scale = init_scale
         self.density = ChainDensity(problem.network, problem)
-        self.key = _seed(o["seed"])
         self.fill = tfb.FillScaleTriL(diag_shift=1e-6)
         d = problem.dimension
         self.loc = tf.Variable(tf.zeros((d,), tf.float32), name="loc")
-        raw_shape = (d,) if o["family"] == "meanfield" else (d * (d + 1) // 2,)
+        raw_shape = (d,) if family == "meanfield" else (d * (d + 1) // 2,)
         self.raw = tf.Variable(tf.zeros(raw_shape, tf.float32), name="raw")
-        self.opt = make_optimizer(o.get("optimizer"), o["learning_rate"])
+        self.opt = make_optimizer(optim.optimizer, optim.learning_rate)
         self.opt.build([self.loc, self.raw])
         self.opt_initial = [v.numpy() for v in self.opt.variables]
 
         def step(seed: Any) -> Any:
             with tf.GradientTape() as tape:
                 loss = tfp.vi.monte_carlo_variational_loss(
-                    self._target, self.surrogate(), sample_size=o["num_draws"], seed=seed
+                    self._target, self.surrogate(), sample_size=num_draws, seed=seed
                 )
             grads = tape.gradient(loss, [self.loc, self.raw])
             self.opt.apply_gradients(zip(grads, [self.loc, self.raw]))
-            return -loss
+            return -loss, self.loc.read_value(), self._scale()
 
         self.step = tf.function(step, autograph=False)
 
@@ -475,64 +440,78 @@ class VIEngine(_TFState):
     def _target(self, z: Any) -> Any:
         return self.density(*self._unflatten(z))
 
+    def _scale(self) -> Any:
+        if self.family == "meanfield":
+            return tf.nn.softplus(self.raw) + 1e-6
+        return self.fill.forward(self.raw)
+
     def surrogate(self) -> Any:
-        if self.o["family"] == "meanfield":
+        if self.family == "meanfield":
             return tfd.MultivariateNormalDiag(self.loc, tf.nn.softplus(self.raw) + 1e-6)
         return tfd.MultivariateNormalTriL(self.loc, self.fill.forward(self.raw))
 
-    def start(self) -> None:
-        o = self.o
-        loc = np.concatenate([self.problem.init[s.name].ravel() for s in self.problem.slots]).astype(np.float32)
-        self.density.check_start([tf.constant(x[None]) for x in self._unflatten(tf.constant(loc))], "vi on TF")
+    def log_density(self, positions: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.density(*[tf.constant(positions[s.name]) for s in self.problem.slots]).numpy()
+
+    def network(self) -> Any:
+        return self.problem.network
+
+    def start(self, loc: np.ndarray) -> None:
         self.loc.assign(loc)
-        if o["family"] == "meanfield":
-            self.raw.assign(np.full(loc.shape, np.log(np.expm1(o["init_scale"])), np.float32))
+        if self.family == "meanfield":
+            self.raw.assign(np.full(loc.shape, np.log(np.expm1(self.init_scale)), np.float32))
         else:
-            self.raw.assign(self.fill.inverse(o["init_scale"] * tf.eye(loc.shape[0])))
+            self.raw.assign(self.fill.inverse(self.init_scale * tf.eye(loc.shape[0])))
         for v, x in zip(self.opt.variables, self.opt_initial):
             v.assign(x)
 
-    def _tree(self) -> Any:
+    def tree(self) -> Any:
         return [self.loc, self.raw, *self.opt.variables]
 
-    def _set_tree(self, tree: Any) -> None:
-        pass
+    def set_tree(self, tree: Any) -> None:
+        pass  # restored in place
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        return {"elbo": np.array([self.step(_fold(self.key, t)).numpy() for t in range(done, done + n)])}
+    def advance(self, key: Any, done: int, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        B = tf_backend()
+        elbo = []
+        s_loc = np.zeros((2, self.loc.shape[0]), np.float64)
+        s_scale: Any = 0.0
+        for i, w in enumerate(np.asarray(weights, np.float64)):
+            value, loc, scale = self.step(B.fold_in(key, done + i))
+            elbo.append(value.numpy())
+            s_loc += w[:, None] * loc.numpy()[None]
+            sc = scale.numpy().astype(np.float64)
+            s_scale = s_scale + w.reshape((2, *([1] * sc.ndim))) * sc[None]
+        return np.asarray(elbo), s_loc, np.broadcast_to(s_scale, (2, *self._scale().shape)).copy()
 
     def fitted(self) -> tuple[np.ndarray, np.ndarray]:
         loc = self.loc.numpy()
-        if self.o["family"] == "meanfield":
+        if self.family == "meanfield":
             return loc, np.diag(tf.nn.softplus(self.raw).numpy() + 1e-6)
         return loc, self.fill.forward(self.raw).numpy()
 
 
 # -- maximum likelihood / MAP -------
-class FitEngine(_Optimised):
-    """Mean log-probability of a batch of fully observed trajectories (plus a log prior / N for MAP)."""
+class FitOps:
+    """Scoring of fully observed trajectories (``tf.map_fn``) and Keras steps on their mean log-probability."""
 
     def __init__(
         self,
-        make_model: Callable[[Any], Any],
-        init_params: Mapping[str, np.ndarray],
+        make_model: Builder,
+        trainable: Trainable,
         batch: Mapping[str, Mapping[str, np.ndarray]],
-        o: Mapping[str, Any],
+        batch_size: int,
         log_prior: Callable[[Any], Any] | None,
     ) -> None:
-        self.o = dict(o)
-        self._setup_params(init_params, o)
-        self.network = network_from_story(make_model(self.variables))
+        self.t = trainable
+        self._network = network_from_story(make_model(trainable.variables))
         self.batch = {n: {k: tf.constant(x) for k, x in f.items()} for n, f in batch.items()}
-        self.count = next(int(x.shape[0]) for f in batch.values() for x in f.values())
-        self.key = _seed(o["seed"])
-        batch_size = o.get("batch_size") or self.count
-        count = self.count
+        count = next(int(x.shape[0]) for f in batch.values() for x in f.values())
 
         def per_trajectory(data: Any) -> Any:
             return _map(
                 lambda traj: log_probability_from_value_trajectory(
-                    self.network, {n: Value(f) for n, f in traj.items()}
+                    self._network, {n: Value(f) for n, f in traj.items()}
                 ),
                 data,
             )
@@ -546,33 +525,25 @@ class FitEngine(_Optimised):
                 value = tf.reduce_mean(per_trajectory(data))
                 if log_prior is not None:
                     with using_backend(tf_backend()):
-                        value = value + tf.cast(log_prior(self.variables), value.dtype) / count
-            self._apply(tape.gradient(value, self.var_list))
+                        value = value + tf.cast(log_prior(trainable.variables), value.dtype) / count
+            trainable.apply(tape.gradient(value, trainable.var_list))
             return value
 
-        self.per_trajectory = tf.function(per_trajectory, autograph=False)
+        self._per_trajectory = tf.function(per_trajectory, autograph=False)
         self.step = tf.function(step, autograph=False)
 
-    def start(self) -> None:
-        self._start_params()
-        lps = self.per_trajectory(self.batch).numpy()
-        bad = np.flatnonzero(~np.isfinite(lps))
-        if bad.size:
-            i = int(bad[0])
-            traj = {n: {k: x[i].numpy() for k, x in f.items()} for n, f in self.batch.items()}
-            raise InferenceError(
-                f"trajectory {i} has log-probability {lps[i]} at the initial parameters; "
-                + explain_non_finite(self.network, traj, tf_backend())
-            )
+    def per_trajectory(self) -> np.ndarray:
+        return self._per_trajectory(self.batch).numpy()
 
-    def _tree(self) -> Any:
-        return self._param_tree()
+    def trajectory(self, i: int) -> dict[str, dict[str, np.ndarray]]:
+        return {n: {k: x[i].numpy() for k, x in f.items()} for n, f in self.batch.items()}
 
-    def _set_tree(self, tree: Any) -> None:
-        pass
+    def network(self) -> Any:
+        return self._network
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        return {"objective": np.array([self.step(_fold(self.key, t)).numpy() for t in range(done, done + n)])}
+    def advance(self, key: Any, done: int, n: int) -> np.ndarray:
+        B = tf_backend()
+        return np.array([self.step(B.fold_in(key, t)).numpy() for t in range(done, done + n)])
 
 
 # -- REINFORCE -------
@@ -580,21 +551,15 @@ def _slice(flat: Mapping[str, Mapping[str, Any]], t: Any) -> dict[str, Value]:
     return {n: Value({k: tf.gather(x, t) for k, x in f.items()}) for n, f in flat.items()}
 
 
-class ReinforceEngine(_Optimised):
-    """Rollouts with the current parameters, advantages on the host, a Keras step on the policy's log-probability."""
+class ReinforceOps:
+    """Rollouts with the TF runtime's compiled trajectory loop and Keras steps on the policy's log-probability."""
 
-    def __init__(
-        self, make_model: Callable[[Any], Any], init_params: Mapping[str, np.ndarray], spec: Any, o: Mapping[str, Any]
-    ) -> None:
-        self.o = dict(o)
-        self.spec = spec
-        self._setup_params(init_params, o)
-        network = network_from_story(make_model(self.variables))
+    def __init__(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> None:
+        self.t = trainable
+        network = network_from_story(make_model(trainable.variables))
         runtime = TFRuntime(network, seed=0)
         loop = runtime.step_function("trajectory")
         B = tf_backend()
-        horizon = o["horizon"]
-        self.key = _seed(o["seed"])
 
         def rollouts(pop_keys: Any, run_keys: Any) -> Any:
             runs = []
@@ -631,58 +596,124 @@ class ReinforceEngine(_Optimised):
         def gradient(trajs: Any, adv: Any) -> Any:
             with tf.GradientTape() as tape:
                 value = objective(trajs, adv)
-            return value, tape.gradient(value, self.var_list)
+            return value, tape.gradient(value, trainable.var_list)
 
         def step(trajs: Any, adv: Any) -> Any:
             value, grads = gradient(trajs, adv)
-            return -value, self._apply(grads)
+            return -value, trainable.apply(grads)
 
-        self.rollouts = tf.function(rollouts, autograph=False)
-        self.log_probs = tf.function(all_log_probs, autograph=False)
-        self.gradient = tf.function(lambda t, a: gradient(t, a)[1], autograph=False)
-        self.step = tf.function(step, autograph=False)
+        self._rollouts = tf.function(rollouts, autograph=False)
+        self._log_probs = tf.function(all_log_probs, autograph=False)
+        self._gradient = tf.function(lambda t, a: gradient(t, a)[1], autograph=False)
+        self._step = tf.function(step, autograph=False)
 
-    def start(self) -> None:
-        self._start_params()
-        self.running = tf.zeros((self.o["horizon"],), tf.float32)
-        self.has_running = tf.constant(False)
+        def clipped_step(trajs: Any, adv: Any, old: Any, ref: Any, clip: Any, beta: Any) -> Any:
+            with tf.GradientTape() as tape:
+                lp = all_log_probs(trajs)
+                ratio = tf.exp(lp - old)
+                gain = tf.minimum(ratio * adv, tf.clip_by_value(ratio, 1.0 - clip, 1.0 + clip) * adv)
+                gap = ref - lp  # k3 estimate of KL(policy || reference): exp(gap) - gap - 1 >= 0
+                value = tf.reduce_sum(gain - beta * (tf.exp(gap) - gap - 1.0)) / spec.normaliser(tuple(adv.shape))
+            return -value, trainable.apply(tape.gradient(value, trainable.var_list))
 
-    def _tree(self) -> Any:
-        return (self._param_tree(), self.running, self.has_running)
+        self._clipped_step = tf.function(clipped_step, autograph=False)
 
-    def _set_tree(self, tree: Any) -> None:
-        _, self.running, self.has_running = tree
+    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
+        return self._rollouts(tf.stack(list(pop_keys)), tf.stack(list(run_keys)))
 
-    def sample(self, update: int) -> tuple[Any, np.ndarray]:
-        key = _fold(self.key, update)
-        pop, run = self.spec.keys_for(key, tf_backend().fold_in)
-        trajs = self.rollouts(tf.stack(pop), tf.stack(run))
-        return trajs, self.spec.rewards(trajs)
+    def log_probs(self, trajectories: Any) -> np.ndarray:
+        return self._log_probs(trajectories).numpy()
 
-    def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
-        rows = []
-        for update in range(done, done + n):
-            trajs, rewards = self.sample(update)
-            if not self.spec.checked:
-                self.spec.check_first(rewards, self.log_probs(trajs).numpy(), fresh=update == 0)
-            running = self.running.numpy() if bool(self.has_running) else None
-            adv, new_running = self.spec.advantages(rewards, running)
-            if new_running is not None:
-                self.running, self.has_running = tf.constant(new_running, tf.float32), tf.constant(True)
-            loss, norm = self.step(trajs, tf.constant(adv, tf.float32))
-            rows.append(
-                {"mean_return": self.spec.mean_return(rewards), "loss": loss.numpy(), "grad_norm": norm.numpy()}
-            )
-        return {k: np.stack([np.asarray(r[k]) for r in rows]) for k in rows[0]}
+    def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        loss, norm = self._step(trajectories, tf.constant(advantages, tf.float32))
+        return loss.numpy(), norm.numpy()
 
-    def gradient_estimates(self, num_estimates: int) -> np.ndarray:
-        self.start()
-        out = []
-        for k in range(num_estimates):
-            trajs, rewards = self.sample(k)
-            if not self.spec.checked:
-                self.spec.check_first(rewards, self.log_probs(trajs).numpy())
-            adv, _ = self.spec.advantages(rewards, None)
-            grads = self.gradient(trajs, tf.constant(adv, tf.float32))
-            out.append(np.concatenate([np.asarray(g).ravel() for g in grads]))
-        return np.stack(out)
+    def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
+        current = self.t.flat_numpy()
+        try:
+            for k, v in self.t.flat_vars.items():
+                v.assign(params[k])
+            return self._log_probs(trajectories).numpy()
+        finally:
+            for k, v in self.t.flat_vars.items():
+                v.assign(current[k])
+
+    def clipped_step(
+        self, trajectories: Any, advantages: np.ndarray, old: np.ndarray, ref: np.ndarray, clip: float, beta: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        f32 = tf.float32
+        loss, norm = self._clipped_step(
+            trajectories, tf.constant(advantages, f32), tf.constant(old, f32), tf.constant(ref, f32),
+            tf.constant(clip, f32), tf.constant(beta, f32),
+        )  # fmt: skip
+        return loss.numpy(), norm.numpy()
+
+    def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
+        grads = self._gradient(trajectories, tf.constant(advantages, tf.float32))
+        return np.concatenate([np.asarray(g).ravel() for g in grads])
+
+
+# -- the framework -------
+class TFFramework:
+    """`recosim.inference.engines.Framework` on TensorFlow."""
+
+    name = "TF"
+    store = NpzStore()
+
+    def backend(self) -> Any:
+        return tf_backend()
+
+    def distributions(self) -> Any:
+        return tfd
+
+    def key(self, seed: int) -> Any:
+        return tf_backend().make_seed(int(seed))
+
+    def fold(self, key: Any, data: int) -> Any:
+        return tf_backend().fold_in(key, int(data))
+
+    def flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        return tf.nest.flatten(tree), lambda new: tf.nest.pack_sequence_as(tree, list(new))
+
+    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        if hasattr(like, "assign"):  # tf.Variable, or a Keras optimiser's variable: restored in place
+            like.assign(saved)
+            return like
+        if isinstance(like, np.ndarray):
+            return np.asarray(saved, dtype=like.dtype)
+        return tf.constant(saved, dtype=like.dtype)
+
+    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable:
+        return Trainable(init_params, optim)
+
+    def chains(
+        self,
+        problem: LatentProblem,
+        sampler: SamplerOptions,
+        *,
+        make_model: Builder | None = None,
+        trainable: Trainable | None = None,
+        num_warmup_per_iteration: int = 0,
+    ) -> ChainOps:
+        return ChainOps(problem, sampler, make_model, trainable, num_warmup_per_iteration)
+
+    def vi(
+        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
+    ) -> VIOps:
+        return VIOps(problem, family, num_draws, init_scale, optim)
+
+    def fit(
+        self,
+        make_model: Builder,
+        trainable: Trainable,
+        batch: Mapping[str, Mapping[str, np.ndarray]],
+        batch_size: int,
+        log_prior: Callable[[Any], Any] | None,
+    ) -> FitOps:
+        return FitOps(make_model, trainable, batch, batch_size, log_prior)
+
+    def reinforce(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> ReinforceOps:
+        return ReinforceOps(make_model, trainable, spec, horizon)
+
+
+TF = TFFramework()

@@ -1,16 +1,22 @@
 """The public functions: one API on every runtime, the framework chosen by ``runtime=``.
 
 Each function checks its input (names, shapes, options) without importing any
-framework, then hands the run to the runtime's implementation
-(``recosim.inference._jax`` or ``recosim.inference._tf``), driven by
-`recosim.inference.loop` (progress bar, checkpoints, resume).
+framework, then builds the engine of `recosim.inference.engines` on the runtime's
+operations (``recosim.inference._jax.JAX`` or ``recosim.inference._tf.TF``) and
+drives it with `recosim.inference.loop` (progress bar, checkpoints, resume).
+
+The options shared by several methods are the frozen dataclasses of
+`recosim.inference.options` (``sampler=``, ``optim=``, ``run=``); each of their
+fields may also be given as a keyword (``num_chains=2``), which overrides the
+method's default or the dataclass passed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import importlib
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -20,10 +26,10 @@ import numpy as np
 from recosim.core.errors import UnknownPluginError
 from recosim.core.plugins import get_plugins
 from recosim.core.story import network_from_story
-from recosim.inference import loop
+from recosim.inference import engines, loop
+from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions, as_config, count, positive, resolve
 from recosim.inference.policy import BASELINES, ReinforceSpec
 from recosim.inference.problem import (
-    RUNTIMES,
     InferenceError,
     check_bounds,
     check_field_name,
@@ -42,58 +48,53 @@ __all__ = [
     "fit_mle",
     "fit_map",
     "train_reinforce",
+    "train_grpo",
     "policy_gradient_estimates",
-    "hmc",
-    "nuts",
-    "mcem",
-    "vi",
-    "mle",
-    "map_fit",
-    "reinforce",
+    "differentiable_runtimes",
+    "method_for",
 ]
 
-PathLike = str | os.PathLike[str] | None
-Callback = Callable[[int, dict[str, np.ndarray]], Any] | None
-SAMPLERS = ("hmc", "nuts")
 _EXTRA = {"jax": "blackjax, optax, arviz", "tf": "tensorflow, tensorflow-probability, arviz"}
+_MODULES = {"jax": ("recosim.inference._jax", "JAX"), "tf": ("recosim.inference._tf", "TF")}
+FRAMEWORK_RUNTIMES = tuple(_MODULES)
+"""The runtimes this package has framework operations for."""
 
 
-def _implementation(runtime: str, method: str) -> Any:
-    """The runtime's implementation module, or an error naming the method and runtime."""
-    if runtime not in RUNTIMES:
+def differentiable_runtimes() -> list[str]:
+    """The runtimes the inference methods run on: those that can differentiate a model's log-probability.
+
+    The one place that asks; it becomes the plugin registry's capability query
+    (runtimes declaring ``"differentiable"``) where the registry offers it.
+    """
+    plugins = get_plugins()
+    query = getattr(plugins, "runtimes_with", None)
+    if query is not None:
+        able = set(query("differentiable"))
+        return [r for r in _MODULES if r in able]
+    return list(_MODULES)
+
+
+def framework(runtime: str, method: str) -> engines.Framework:
+    """The runtime's framework operations (imported now), or an error naming the method and runtime."""
+    runtimes = differentiable_runtimes()
+    if runtime not in runtimes:
         installed = get_plugins().runtime_names()
         if runtime in installed:
-            raise InferenceError(f"{method} runs on the runtimes {list(RUNTIMES)}, not on {runtime!r}")
+            raise InferenceError(f"{method} runs on the runtimes {runtimes}, not on {runtime!r}")
         raise InferenceError(
-            f"unknown runtime {runtime!r} for {method}; {method} runs on {list(RUNTIMES)} "
-            f"(installed runtimes: {installed})"
+            f"unknown runtime {runtime!r} for {method}; {method} runs on {runtimes} (installed runtimes: {installed})"
         )
     try:
         get_plugins().get_runtime(runtime)
     except UnknownPluginError as err:
         raise InferenceError(f"{method} on {runtime!r} needs recosim-runtime-{runtime}: {err}") from None
+    module, attribute = _MODULES[runtime]
     try:
-        return importlib.import_module(f"recosim.inference._{runtime}")
+        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
     except ImportError as err:
         raise InferenceError(
             f"{method} on {runtime!r} needs {_EXTRA[runtime]} (pip install 'recosim-inference[{runtime}]'): {err}"
         ) from None
-
-
-def _count(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InferenceError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InferenceError(f"{name} must be a positive number, got {value!r}") from None
-    if not np.isfinite(out) or out <= 0:
-        raise InferenceError(f"{name} must be a positive number, got {value!r}")
-    return out
 
 
 def _fingerprint(*trees: Any) -> str:
@@ -114,96 +115,70 @@ def _fingerprint(*trees: Any) -> str:
     return digest.hexdigest()
 
 
-def _optimizer_name(optimizer: Any) -> str:
-    return optimizer if isinstance(optimizer, str) or optimizer is None else type(optimizer).__name__
-
-
-def _options(
+def _drive(
+    engine: Any,
+    fw: Any,
     label: str,
     total: int,
     objective: str,
     config: dict[str, Any],
-    run: Mapping[str, Any],
+    run: RunOptions,
     boundaries: tuple[int, ...] = (),
-) -> loop.LoopOptions:
-    return loop.LoopOptions(
+) -> dict[str, np.ndarray]:
+    options = loop.LoopOptions(
         label=label,
         total=total,
         objective=objective,
         config=config,
-        checkpoint=run["checkpoint"],
-        checkpoint_every=run["checkpoint_every"],
-        resume=bool(run["resume"]),
-        quiet=bool(run["quiet"]),
-        callback=run["callback"],
+        checkpoint=run.checkpoint,
+        checkpoint_every=run.checkpoint_every,
+        resume=bool(run.resume),
+        quiet=bool(run.quiet),
+        callback=run.callback,
         boundaries=boundaries,
     )
+    return loop.run(engine, options, fw.store)
 
 
-def _check_sampler(method: str) -> str:
-    if method not in SAMPLERS:
-        raise InferenceError(f"unknown sampling method {method!r}; choose one of {list(SAMPLERS)}")
-    return method
-
-
-def _sampler_options(
-    num_chains: int,
-    step_size: float,
-    num_leapfrog_steps: int,
-    target_accept: float,
-    max_tree_depth: int,
-    init_spread: float,
-) -> dict[str, Any]:
-    if not 0.0 < float(target_accept) < 1.0:
-        raise InferenceError(f"target_accept must be in (0, 1), got {target_accept!r}")
-    if float(init_spread) < 0 or not np.isfinite(float(init_spread)):
-        raise InferenceError(f"init_spread must be a non-negative number, got {init_spread!r}")
+def _latent_config(problem: Any, runtime: str) -> dict[str, Any]:
     return {
-        "num_chains": _count("num_chains", num_chains),
-        "step_size": _positive("step_size", step_size),
-        "num_leapfrog_steps": _count("num_leapfrog_steps", num_leapfrog_steps),
-        "target_accept": float(target_accept),
-        "max_tree_depth": _count("max_tree_depth", max_tree_depth),
-        "init_spread": float(init_spread),
+        "runtime": runtime,
+        "latent": problem.names,
+        "static": [s.name for s in problem.slots if s.static],
     }
 
 
 # -- posterior sampling -------
+DEFAULT_RUN = RunOptions()
+"""Checkpoints (when ``checkpoint=`` names a directory) every 100 units."""
+DEFAULT_SAMPLER = SamplerOptions()
+"""`sample_posterior`'s sampler: NUTS, 4 chains, 500 warm-up steps, 1000 draws."""
+
+
 def sample_posterior(
     model: Any,
     logged: Mapping[str, Any],
     latent: Sequence[str] | str,
     *,
     runtime: str = "jax",
-    method: str = "nuts",
-    num_chains: int = 4,
-    num_warmup: int = 500,
-    num_samples: int = 1000,
+    sampler: SamplerOptions = DEFAULT_SAMPLER,
+    run: RunOptions = DEFAULT_RUN,
     seed: int = 0,
     init: Mapping[str, Any] | None = None,
     static: Sequence[str] | str = (),
-    init_spread: float = 0.5,
-    step_size: float = 0.1,
-    num_leapfrog_steps: int = 10,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 100,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> Posterior:
     """Draw the ``latent`` fields of ``model`` from their posterior given the ``logged`` trajectory.
 
     ``model`` is a Story, Network or list of variables; ``logged`` maps variable
     names to Values whose fields have a leading time axis (latent fields may be
-    missing). ``method`` is ``"hmc"`` (fixed ``num_leapfrog_steps``) or ``"nuts"``.
-    The first ``num_warmup`` steps adapt the step size (on JAX also a diagonal mass
-    matrix); chains start at ``init`` (or the logged values, or zeros) plus
-    ``N(0, init_spread)`` noise. ``static`` names latents that the model's
-    transition carries over unchanged (sampled once, repeated at every step, as
-    latents of variables without a transition are). Returns a `Posterior`; ``post.to_arviz()`` gives
-    ``arviz.InferenceData``.
+    missing). ``sampler`` (or its fields as keywords: ``method="hmc"``,
+    ``num_chains=2``, ...) says how (`SamplerOptions`); ``run`` (or ``checkpoint=``,
+    ``quiet=True``, ...) how the run is driven (`RunOptions`). Chains start at
+    ``init`` (or the logged values, or zeros) plus ``N(0, init_spread)`` noise.
+    ``static`` names latents that the model's transition carries over unchanged
+    (sampled once, repeated at every step, as latents of variables without a
+    transition are). Returns a `Posterior`; ``post.to_arviz()`` gives ``arviz.InferenceData``.
 
     >>> import numpy as np
     >>> from recosim.inference.examples import conjugate_gaussian
@@ -213,30 +188,21 @@ def sample_posterior(
     >>> post.samples["user/intent"].shape  # doctest: +SKIP
     (4, 100, 3)
     """
-    _check_sampler(method)
-    impl = _implementation(runtime, method)
-    o = _sampler_options(num_chains, step_size, num_leapfrog_steps, target_accept, max_tree_depth, init_spread)
-    o.update(
-        num_warmup=_count("num_warmup", num_warmup, 0), num_samples=_count("num_samples", num_samples), seed=int(seed)
-    )
+    o = resolve("sample_posterior", {"sampler": sampler, "run": run}, options)
+    s, r = o["sampler"], o["run"]
+    fw = framework(runtime, s.method)
     problem = latent_problem(model, logged, latent, init=init, static=static)
     config = {
-        **o,
-        "method": method,
-        "runtime": runtime,
-        "latent": problem.names,
-        "static": [s.name for s in problem.slots if s.static],
+        **as_config(s),
+        "seed": int(seed),
+        **_latent_config(problem, runtime),
         "data": _fingerprint(problem.logged),
     }
-    engine = impl.PosteriorEngine(problem, method, o)
-    timer = _Timed(engine, o["num_warmup"])
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    records = loop.run(
-        timer, _options(method, o["num_warmup"] + o["num_samples"], "lp", config, run, (o["num_warmup"],)), impl.STORE
-    )
+    timer = _Timed(engines.PosteriorEngine(fw, problem, s, int(seed)), s.num_warmup)
+    records = _drive(timer, fw, s.method, s.num_warmup + s.num_samples, "lp", config, r, (s.num_warmup,))
     samples = {k[len("position/") :]: np.swapaxes(v, 0, 1) for k, v in records.items() if k.startswith("position/")}
     stats = {k: np.swapaxes(v, 0, 1) for k, v in records.items() if not k.startswith("position/")}
-    return Posterior(samples, stats, mcmc_diagnostics(samples, stats), method, runtime, timer.seconds, timer.chunks)
+    return Posterior(samples, stats, mcmc_diagnostics(samples, stats), s.method, runtime, timer.seconds, timer.chunks)
 
 
 class _Timed:
@@ -267,17 +233,11 @@ class _Timed:
         return out
 
 
-def hmc(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **options: Any) -> Posterior:
-    """`sample_posterior` with ``method="hmc"``."""
-    return sample_posterior(model, logged, latent, method="hmc", **options)
-
-
-def nuts(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **options: Any) -> Posterior:
-    """`sample_posterior` with ``method="nuts"``."""
-    return sample_posterior(model, logged, latent, method="nuts", **options)
-
-
 # -- variational inference -------
+VI_FAMILIES = ("meanfield", "fullrank")
+DEFAULT_VI_OPTIM = OptimizerOptions(learning_rate=0.05)
+
+
 def fit_vi(
     model: Any,
     logged: Mapping[str, Any],
@@ -287,50 +247,50 @@ def fit_vi(
     family: str = "meanfield",
     num_steps: int = 1000,
     num_draws: int = 8,
-    learning_rate: float = 0.05,
-    optimizer: Any = None,
+    init_scale: float = 0.1,
+    optim: OptimizerOptions = DEFAULT_VI_OPTIM,
+    run: RunOptions = DEFAULT_RUN,
+    seed: int = 0,
     init: Mapping[str, Any] | None = None,
     static: Sequence[str] | str = (),
-    init_scale: float = 0.1,
-    seed: int = 0,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 100,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> VIFit:
     """Fit a Gaussian surrogate posterior over the ``latent`` fields by maximising the ELBO.
 
     ``family`` is ``"meanfield"`` (independent Gaussians) or ``"fullrank"`` (a
-    multivariate normal with a Cholesky-factor scale). Each step estimates the
-    ELBO with ``num_draws`` reparameterised draws (``tfp.vi.monte_carlo_variational_loss``
-    on the runtime's TFP substrate) and takes one optimiser step (optax on JAX,
-    Keras on TF). Returns a `VIFit` with the surrogate and the ELBO trace.
+    multivariate normal with a Cholesky-factor scale). Each of ``num_steps`` steps
+    estimates the ELBO with ``num_draws`` reparameterised draws
+    (``tfp.vi.monte_carlo_variational_loss`` on the runtime's TFP substrate) and
+    takes one optimiser step (``optim``: optax on JAX, Keras on TF). The result is
+    the average of the iterates over the second half of the steps, which removes
+    most of the noise that stochastic gradients leave in the last iterate;
+    ``fit.diagnostics`` says whether the run looks converged (`VIFit`).
     """
-    if family not in ("meanfield", "fullrank"):
+    if family not in VI_FAMILIES:
         raise InferenceError(f"unknown VI family {family!r}; choose 'meanfield' or 'fullrank'")
-    impl = _implementation(runtime, "vi")
-    o = {
-        "family": family,
-        "num_steps": _count("num_steps", num_steps),
-        "num_draws": _count("num_draws", num_draws),
-        "learning_rate": _positive("learning_rate", learning_rate),
-        "optimizer": optimizer,
-        "init_scale": _positive("init_scale", init_scale),
-        "seed": int(seed),
-    }
+    o = resolve("fit_vi", {"optim": optim, "run": run}, options)
+    fw = framework(runtime, "vi")
+    steps, draws, scale0 = (
+        count("num_steps", num_steps),
+        count("num_draws", num_draws),
+        positive("init_scale", init_scale),
+    )
     problem = latent_problem(model, logged, latent, init=init, static=static)
     config = {
-        **o,
-        "optimizer": _optimizer_name(optimizer),
-        "runtime": runtime,
-        "latent": problem.names,
-        "static": [s.name for s in problem.slots if s.static],
+        "family": family,
+        "num_steps": steps,
+        "num_draws": draws,
+        "init_scale": scale0,
+        **as_config(o["optim"]),
+        "seed": int(seed),
+        **_latent_config(problem, runtime),
         "data": _fingerprint(problem.logged),
+        "averaging": "second half",
     }
-    engine = impl.VIEngine(problem, o)
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    records = loop.run(engine, _options(f"vi ({family})", o["num_steps"], "elbo", config, run), impl.STORE)
+    engine = engines.VIEngine(
+        fw, problem, family=family, num_steps=steps, num_draws=draws, init_scale=scale0, optim=o["optim"], seed=seed
+    )
+    records = _drive(engine, fw, f"vi ({family})", steps, "elbo", config, o["run"])
     loc_flat, tril = engine.fitted()
     cov = tril @ tril.T
     std_flat = np.sqrt(np.diag(cov))
@@ -339,14 +299,19 @@ def fit_vi(
         loc[s.name] = loc_flat[start : start + s.size].reshape(s.shape)
         scale[s.name] = std_flat[start : start + s.size].reshape(s.shape)
         start += s.size
+    diagnostics = engines.vi_diagnostics(records["elbo"], engine.sums(), std_flat, family)
     return VIFit(
-        loc, scale, cov, records["elbo"], family, runtime, problem.names, [s.shape for s in problem.slots], tril
+        loc,
+        scale,
+        cov,
+        records["elbo"],
+        family,
+        runtime,
+        problem.names,
+        [s.shape for s in problem.slots],
+        tril,
+        diagnostics,
     )
-
-
-def vi(model: Any, logged: Mapping[str, Any], latent: Sequence[str] | str, **options: Any) -> VIFit:
-    """`fit_vi`."""
-    return fit_vi(model, logged, latent, **options)
 
 
 # -- Monte-Carlo EM -------
@@ -356,6 +321,11 @@ def _model_network(make_model: Callable[[Any], Any], params: Mapping[str, np.nda
     return network_from_story(make_model(unflatten_params(params)))
 
 
+DEFAULT_EM_SAMPLER = SamplerOptions(method="hmc", num_warmup=200, num_samples=100, num_leapfrog_steps=5)
+DEFAULT_EM_OPTIM = OptimizerOptions(learning_rate=0.02)
+DEFAULT_EM_RUN = RunOptions(checkpoint_every=10)
+
+
 def fit_mcem(
     make_model: Callable[[Any], Any],
     init_params: Mapping[str, Any],
@@ -363,125 +333,57 @@ def fit_mcem(
     latent: Sequence[str] | str,
     *,
     runtime: str = "jax",
-    method: str = "hmc",
     num_iterations: int = 50,
-    num_chains: int = 4,
-    num_warmup: int = 200,
     num_warmup_per_iteration: int = 20,
-    num_samples: int = 100,
     m_steps: int = 1,
-    learning_rate: float = 0.02,
-    optimizer: Any = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
+    sampler: SamplerOptions = DEFAULT_EM_SAMPLER,
+    optim: OptimizerOptions = DEFAULT_EM_OPTIM,
+    run: RunOptions = DEFAULT_EM_RUN,
+    seed: int = 0,
     init: Mapping[str, Any] | None = None,
     static: Sequence[str] | str = (),
-    init_spread: float = 0.5,
-    step_size: float = 0.1,
-    num_leapfrog_steps: int = 5,
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
-    seed: int = 0,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 10,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> EMFit:
     """Monte-Carlo EM: sample the ``latent`` fields, then raise the completed-data log-probability.
 
     ``make_model(params)`` builds the model from a dict of arrays (a pytree on
-    JAX, ``tf.Variable`` s on TF). Each iteration's E-step runs ``num_chains``
-    chains warm-started from the previous iteration (step size adapted for
-    ``num_warmup`` steps in the first iteration and ``num_warmup_per_iteration``
-    afterwards) and keeps ``num_samples`` draws per chain; the M-step takes
-    ``m_steps`` optimiser steps on the mean log-probability of the completed
-    trajectories. ``bounds={"alpha": (0, 1)}`` clips parameters after each step;
-    ``static`` is as in `sample_posterior`.
+    JAX, ``tf.Variable`` s on TF). Each of ``num_iterations`` iterations runs an
+    E-step of ``num_chains`` chains warm-started from the previous iteration (step
+    size adapted for ``num_warmup`` steps in the first iteration and
+    ``num_warmup_per_iteration`` afterwards) keeping ``num_samples`` draws per
+    chain (``sampler``, by default HMC with 200 warm-up steps and 100 draws); the
+    M-step takes ``m_steps`` optimiser steps (``optim``; ``bounds={"alpha": (0, 1)}``
+    clips parameters after each) on the mean log-probability of the completed
+    trajectories. ``static`` is as in `sample_posterior`.
     """
-    _check_sampler(method)
-    impl = _implementation(runtime, "mcem")
+    o = resolve("fit_mcem", {"sampler": sampler, "optim": optim, "run": run}, options)
+    s, opt = o["sampler"], o["optim"]
+    fw = framework(runtime, "mcem")
     params = check_params(init_params)
-    o = _sampler_options(num_chains, step_size, num_leapfrog_steps, target_accept, max_tree_depth, init_spread)
-    o.update(
-        method=method,
-        num_iterations=_count("num_iterations", num_iterations),
-        num_warmup=_count("num_warmup", num_warmup, 0),
-        num_warmup_per_iteration=_count("num_warmup_per_iteration", num_warmup_per_iteration, 0),
-        num_samples=_count("num_samples", num_samples),
-        m_steps=_count("m_steps", m_steps),
-        learning_rate=_positive("learning_rate", learning_rate),
-        optimizer=optimizer,
-        bounds=check_bounds(bounds, params),
-        seed=int(seed),
-    )
+    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    iterations = count("num_iterations", num_iterations)
+    later = count("num_warmup_per_iteration", num_warmup_per_iteration, 0)
+    msteps = count("m_steps", m_steps)
     problem = latent_problem(_model_network(make_model, params), logged, latent, init=init, static=static)
     config = {
-        **o,
-        "optimizer": _optimizer_name(optimizer),
-        "runtime": runtime,
-        "latent": problem.names,
-        "static": [s.name for s in problem.slots if s.static],
+        **as_config(s, opt),
+        "num_iterations": iterations,
+        "num_warmup_per_iteration": later,
+        "m_steps": msteps,
+        "seed": int(seed),
+        **_latent_config(problem, runtime),
         "data": _fingerprint(problem.logged, params),
     }
-    engine = impl.MCEMEngine(make_model, params, problem, o)
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    history = loop.run(engine, _options(f"mcem ({method})", o["num_iterations"], "objective", config, run), impl.STORE)
+    engine = engines.MCEMEngine(
+        fw, make_model, params, problem, s, opt, num_warmup_per_iteration=later, m_steps=msteps, seed=seed
+    )
+    history = _drive(engine, fw, f"mcem ({s.method})", iterations, "objective", config, o["run"])
     return EMFit(engine.params_numpy(), history, engine.last_samples)
 
 
-def mcem(
-    make_model: Callable[[Any], Any],
-    init_params: Mapping[str, Any],
-    logged: Mapping[str, Any],
-    latent: Sequence[str] | str,
-    **options: Any,
-) -> EMFit:
-    """`fit_mcem`."""
-    return fit_mcem(make_model, init_params, logged, latent, **options)
-
-
 # -- maximum likelihood and MAP -------
-def _fit(
-    make_model: Callable[[Any], Any],
-    init_params: Mapping[str, Any],
-    trajectories: Any,
-    log_prior: Callable[[Any], Any] | None,
-    label: str,
-    *,
-    runtime: str,
-    num_steps: int,
-    learning_rate: float,
-    optimizer: Any,
-    bounds: Mapping[str, tuple[float, float]] | None,
-    batch_size: int | None,
-    seed: int,
-    run: dict[str, Any],
-) -> ParameterFit:
-    impl = _implementation(runtime, label)
-    params = check_params(init_params)
-    if log_prior is not None and not callable(log_prior):
-        raise InferenceError(f"log_prior must be a function params -> scalar, got {type(log_prior).__name__}")
-    network = _model_network(make_model, params)
-    batch, _ = check_trajectory(network, stack_trajectories(trajectories), batched=True, what="the trajectories")
-    count = next(x.shape[0] for f in batch.values() for x in f.values())
-    o = {
-        "num_steps": _count("num_steps", num_steps),
-        "learning_rate": _positive("learning_rate", learning_rate),
-        "optimizer": optimizer,
-        "bounds": check_bounds(bounds, params),
-        "batch_size": None if batch_size is None else min(_count("batch_size", batch_size), count),
-        "seed": int(seed),
-    }
-    config = {
-        **o,
-        "optimizer": _optimizer_name(optimizer),
-        "runtime": runtime,
-        "method": label,
-        "data": _fingerprint(batch, params),
-    }
-    engine = impl.FitEngine(make_model, params, batch, o, log_prior)
-    history = loop.run(engine, _options(label, o["num_steps"], "objective", config, run), impl.STORE)
-    return ParameterFit(engine.params_numpy(), history)
+DEFAULT_FIT_OPTIM = OptimizerOptions(learning_rate=0.05)
+DEFAULT_FIT_RUN = RunOptions(checkpoint_every=50)
 
 
 def fit_mle(
@@ -492,16 +394,11 @@ def fit_mle(
     runtime: str = "jax",
     log_prior: Callable[[Any], Any] | None = None,
     num_steps: int = 200,
-    learning_rate: float = 0.05,
-    optimizer: Any = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
     batch_size: int | None = None,
+    optim: OptimizerOptions = DEFAULT_FIT_OPTIM,
+    run: RunOptions = DEFAULT_FIT_RUN,
     seed: int = 0,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 50,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> ParameterFit:
     """Maximum-likelihood (or, with ``log_prior``, MAP) parameters of ``make_model`` for ``trajectories``.
 
@@ -511,12 +408,33 @@ def fit_mle(
     compiled call per step (``batch_size`` draws a random subset per step).
     ``log_prior(params)`` is written with ``recosim.core.get_backend()`` ops.
     """
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
     label = "mle" if log_prior is None else "map"
-    return _fit(
-        make_model, init_params, trajectories, log_prior, label, runtime=runtime, num_steps=num_steps,
-        learning_rate=learning_rate, optimizer=optimizer, bounds=bounds, batch_size=batch_size, seed=seed, run=run,
-    )  # fmt: skip
+    o = resolve(f"fit_{label}", {"optim": optim, "run": run}, options)
+    opt = o["optim"]
+    fw = framework(runtime, label)
+    params = check_params(init_params)
+    if log_prior is not None and not callable(log_prior):
+        raise InferenceError(f"log_prior must be a function params -> scalar, got {type(log_prior).__name__}")
+    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    network = _model_network(make_model, params)
+    batch, _ = check_trajectory(network, stack_trajectories(trajectories), batched=True, what="the trajectories")
+    total = next(x.shape[0] for f in batch.values() for x in f.values())
+    steps = count("num_steps", num_steps)
+    size = total if batch_size is None else min(count("batch_size", batch_size), total)
+    config = {
+        "num_steps": steps,
+        **as_config(opt),
+        "batch_size": None if batch_size is None else size,
+        "seed": int(seed),
+        "runtime": runtime,
+        "method": label,
+        "data": _fingerprint(batch, params),
+    }
+    engine = engines.FitEngine(
+        fw, make_model, params, batch, opt, batch_size=size, log_prior=log_prior, seed=seed, label=label
+    )
+    history = _drive(engine, fw, label, steps, "objective", config, o["run"])
+    return ParameterFit(engine.params_numpy(), history)
 
 
 def fit_map(
@@ -532,54 +450,26 @@ def fit_map(
     return fit_mle(make_model, init_params, trajectories, log_prior=log_prior, **options)
 
 
-def mle(
-    make_model: Callable[[Any], Any], init_params: Mapping[str, Any], trajectories: Any, **options: Any
-) -> ParameterFit:
-    """`fit_mle`."""
-    return fit_mle(make_model, init_params, trajectories, **options)
-
-
-def map_fit(
-    make_model: Callable[[Any], Any],
-    init_params: Mapping[str, Any],
-    trajectories: Any,
-    log_prior: Callable[[Any], Any],
-    **options: Any,
-) -> ParameterFit:
-    """`fit_map` (registered as ``map``)."""
-    return fit_map(make_model, init_params, trajectories, log_prior, **options)
-
-
 # -- REINFORCE -------
-def _reinforce_setup(
+def _reinforce_spec(
     make_model: Callable[[Any], Any],
-    init_params: Mapping[str, Any],
+    params: Mapping[str, np.ndarray],
     *,
     policy: str,
     reward: str,
-    horizon: int,
-    runtime: str,
     baseline: str | None,
     group_size: int,
     num_rollouts: int | None,
     population: Sequence[str] | None,
     discount: float,
-    learning_rate: float,
-    optimizer: Any,
-    bounds: Mapping[str, tuple[float, float]] | None,
-    seed: int,
-) -> tuple[Any, dict[str, np.ndarray], ReinforceSpec, dict[str, Any]]:
-    if baseline not in BASELINES:
-        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
-    impl = _implementation(runtime, "reinforce")
-    params = check_params(init_params)
+) -> ReinforceSpec:
     network = _model_network(make_model, params)
     policy_var, _, policy_keys = check_field_name(network, policy, "policy")
     reward_var, reward_field, reward_keys = check_field_name(network, reward, "reward")
     if reward_field is None or len(reward_keys) != 1:
         raise InferenceError(f"reward {reward!r} must name one field ('variable/field'); it covers {reward_keys}")
-    group = _count("group_size", group_size, 2) if baseline == "group" else 1
-    rollouts = group if num_rollouts is None else _count("num_rollouts", num_rollouts)
+    group = count("group_size", group_size, 2) if baseline == "group" else 1
+    rollouts = group if num_rollouts is None else count("num_rollouts", num_rollouts)
     if rollouts % group:
         raise InferenceError(f"num_rollouts={rollouts} must be a multiple of group_size={group} for the group baseline")
     if population is None:
@@ -591,7 +481,7 @@ def _reinforce_setup(
             )
     if not 0.0 < float(discount) <= 1.0:
         raise InferenceError(f"discount must be in (0, 1], got {discount!r}")
-    spec = ReinforceSpec(
+    return ReinforceSpec(
         variable=policy_var,
         keys=policy_keys,
         reward_variable=reward_var,
@@ -603,14 +493,10 @@ def _reinforce_setup(
         discount=float(discount),
         label=policy,
     )
-    o = {
-        "horizon": _count("horizon", horizon),
-        "learning_rate": _positive("learning_rate", learning_rate),
-        "optimizer": optimizer,
-        "bounds": check_bounds(bounds, params),
-        "seed": int(seed),
-    }
-    return impl, params, spec, o
+
+
+DEFAULT_REINFORCE_OPTIM = OptimizerOptions(learning_rate=0.01)
+DEFAULT_REINFORCE_RUN = RunOptions(checkpoint_every=10)
 
 
 def train_reinforce(
@@ -627,15 +513,10 @@ def train_reinforce(
     num_rollouts: int | None = None,
     population: Sequence[str] | None = None,
     discount: float = 1.0,
-    learning_rate: float = 0.01,
-    optimizer: Any = None,
-    bounds: Mapping[str, tuple[float, float]] | None = None,
+    optim: OptimizerOptions = DEFAULT_REINFORCE_OPTIM,
+    run: RunOptions = DEFAULT_REINFORCE_RUN,
     seed: int = 0,
-    checkpoint: PathLike = None,
-    checkpoint_every: int = 10,
-    resume: bool = False,
-    quiet: bool = False,
-    callback: Callback = None,
+    **options: Any,
 ) -> TrainingResult:
     """Train the parameters of a recommender by REINFORCE on its draws' log-probability.
 
@@ -649,29 +530,26 @@ def train_reinforce(
     of the reward-to-go per step); or ``"group"``: rollouts come in groups of
     ``group_size`` that share their population (the initial draws of the
     ``population`` variables, by default every variable but the policy's), and
-    advantages are normalised within the group (as GRPO does).
+    advantages are normalised within the group (as GRPO does). A run whose loss,
+    gradient or parameters stop being finite stops with an error naming the
+    update; its last checkpoint (if any) is the last finite state.
     """
-    impl, params, spec, o = _reinforce_setup(
-        make_model,
-        init_params,
-        policy=policy,
-        reward=reward,
-        horizon=horizon,
-        runtime=runtime,
-        baseline=baseline,
-        group_size=group_size,
-        num_rollouts=num_rollouts,
-        population=population,
-        discount=discount,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        bounds=bounds,
-        seed=seed,
-    )
-    steps = _count("num_steps", num_steps)
+    o = resolve("train_reinforce", {"optim": optim, "run": run}, options)
+    opt = o["optim"]
+    if baseline not in BASELINES:
+        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
+    fw = framework(runtime, "reinforce")
+    params = check_params(init_params)
+    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    spec = _reinforce_spec(
+        make_model, params, policy=policy, reward=reward, baseline=baseline, group_size=group_size,
+        num_rollouts=num_rollouts, population=population, discount=discount,
+    )  # fmt: skip
+    steps, length = count("num_steps", num_steps), count("horizon", horizon)
     config = {
-        **o,
-        "optimizer": _optimizer_name(optimizer),
+        "horizon": length,
+        **as_config(opt),
+        "seed": int(seed),
         "runtime": runtime,
         "policy": policy,
         "reward": reward,
@@ -682,15 +560,78 @@ def train_reinforce(
         "discount": spec.discount,
         "params": _fingerprint(params),
     }
-    engine = impl.ReinforceEngine(make_model, params, spec, o)
-    run = dict(checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume, quiet=quiet, callback=callback)
-    history = loop.run(engine, _options("reinforce", steps, "mean_return", config, run), impl.STORE)
+    engine = engines.ReinforceEngine(fw, make_model, params, spec, opt, horizon=length, seed=seed)
+    history = _drive(engine, fw, "reinforce", steps, "mean_return", config, o["run"])
     return TrainingResult(engine.params_numpy(), history)
 
 
-def reinforce(make_model: Callable[[Any], Any], init_params: Mapping[str, Any], **options: Any) -> TrainingResult:
-    """`train_reinforce`."""
-    return train_reinforce(make_model, init_params, **options)
+def train_grpo(
+    make_model: Callable[[Any], Any],
+    init_params: Mapping[str, Any],
+    *,
+    policy: str,
+    reward: str,
+    horizon: int,
+    runtime: str = "jax",
+    num_steps: int = 100,
+    group_size: int = 8,
+    num_rollouts: int | None = None,
+    population: Sequence[str] | None = None,
+    discount: float = 1.0,
+    epochs: int = 4,
+    clip: float = 0.2,
+    kl: float = 0.0,
+    optim: OptimizerOptions = DEFAULT_REINFORCE_OPTIM,
+    run: RunOptions = DEFAULT_REINFORCE_RUN,
+    seed: int = 0,
+    **options: Any,
+) -> TrainingResult:
+    """Train a policy by GRPO: `train_reinforce`'s group baseline, ``epochs`` clipped steps per batch, a KL penalty.
+
+    Each update simulates ``num_rollouts`` rollouts (groups of ``group_size``
+    sharing a population, as with ``baseline="group"``), normalises the
+    reward-to-go within each group, and takes ``epochs`` optimiser steps on
+    ``mean min(r A, clip(r, 1 - clip, 1 + clip) A) - kl * KL(policy || reference)``,
+    where ``r`` is the probability ratio of the policy's draws to the policy that
+    drew them and the reference is the initial parameters (``kl=0`` drops the
+    penalty). ``history`` holds ``mean_return``, ``loss`` (after the last epoch)
+    and ``grad_norm`` (of the first).
+    """
+    o = resolve("train_grpo", {"optim": optim, "run": run}, options)
+    opt = o["optim"]
+    fw = framework(runtime, "grpo")
+    params = check_params(init_params)
+    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    spec = _reinforce_spec(
+        make_model, params, policy=policy, reward=reward, baseline="group", group_size=group_size,
+        num_rollouts=num_rollouts, population=population, discount=discount,
+    )  # fmt: skip
+    steps, length, rounds = count("num_steps", num_steps), count("horizon", horizon), count("epochs", epochs)
+    width = positive("clip", clip)
+    if not np.isfinite(float(kl)) or float(kl) < 0:
+        raise InferenceError(f"kl must be a non-negative number, got {kl!r}")
+    config = {
+        "method": "grpo",
+        "horizon": length,
+        "epochs": rounds,
+        "clip": width,
+        "kl": float(kl),
+        **as_config(opt),
+        "seed": int(seed),
+        "runtime": runtime,
+        "policy": policy,
+        "reward": reward,
+        "group_size": spec.group_size,
+        "num_rollouts": spec.num_rollouts,
+        "population": spec.population,
+        "discount": spec.discount,
+        "params": _fingerprint(params),
+    }
+    engine = engines.GRPOEngine(
+        fw, make_model, params, spec, opt, horizon=length, seed=seed, epochs=rounds, clip=width, kl=float(kl)
+    )
+    history = _drive(engine, fw, "grpo", steps, "mean_return", config, o["run"])
+    return TrainingResult(engine.params_numpy(), history)
 
 
 def policy_gradient_estimates(
@@ -715,22 +656,39 @@ def policy_gradient_estimates(
     rollouts, the same baseline; the ``"mean"`` baseline has no history here, so it
     is the batch's own mean). Use it to compare the variance of baselines.
     """
-    impl, flat, spec, o = _reinforce_setup(
-        make_model,
-        params,
-        policy=policy,
-        reward=reward,
-        horizon=horizon,
-        runtime=runtime,
-        baseline=baseline,
-        group_size=group_size,
-        num_rollouts=num_rollouts,
-        population=population,
-        discount=discount,
-        learning_rate=1.0,
-        optimizer=None,
-        bounds=None,
-        seed=seed,
+    if baseline not in BASELINES:
+        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
+    fw = framework(runtime, "reinforce")
+    flat = check_params(params)
+    spec = _reinforce_spec(
+        make_model, flat, policy=policy, reward=reward, baseline=baseline, group_size=group_size,
+        num_rollouts=num_rollouts, population=population, discount=discount,
+    )  # fmt: skip
+    engine = engines.ReinforceEngine(
+        fw, make_model, flat, spec, OptimizerOptions(learning_rate=1.0), horizon=count("horizon", horizon), seed=seed
     )
-    engine = impl.ReinforceEngine(make_model, flat, spec, o)
-    return engine.gradient_estimates(_count("num_estimates", num_estimates, 2))
+    return engine.gradient_estimates(count("num_estimates", num_estimates, 2))
+
+
+# -- the registered methods -------
+_REGISTERED: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
+    "hmc": (sample_posterior, {"method": "hmc"}),
+    "nuts": (sample_posterior, {"method": "nuts"}),
+    "mcem": (fit_mcem, {}),
+    "vi": (fit_vi, {}),
+    "mle": (fit_mle, {}),
+    "map": (fit_map, {}),
+    "reinforce": (train_reinforce, {}),
+}
+
+
+def method_for(name: str, runtime: str) -> functools.partial[Any]:
+    """The registered inference method ``name`` with ``runtime`` bound (``"hmc"`` and ``"nuts"`` bind the sampler).
+
+    >>> method_for("vi", "tf").keywords
+    {'runtime': 'tf'}
+    """
+    if name not in _REGISTERED:
+        raise InferenceError(f"unknown inference method {name!r}; recosim-inference offers {sorted(_REGISTERED)}")
+    function, fixed = _REGISTERED[name]
+    return functools.partial(function, runtime=runtime, **fixed)

@@ -11,8 +11,11 @@ at the same units, so a resumed run equals an uninterrupted one.
 Checkpoints are a directory holding ``meta.json`` (configuration, units done,
 file names), the records so far (``records-<done>.npz``) and the engine's state
 as a NumPy ``.npz`` (the leaves of the JAX pytree, or of the TF nest of
-tensors and variables). ``meta.json`` is replaced last and atomically,
-so a run killed while writing leaves the previous checkpoint intact. Nothing is
+tensors and variables). Each file is written to a temporary name, flushed to
+disk (fsync) and renamed; ``meta.json`` is replaced last, so a run killed while
+writing leaves the previous checkpoint intact. A run whose objective or
+parameters stop being finite stops before it checkpoints them, so its last
+checkpoint holds the last finite state. Nothing is
 loaded with pickle.
 """
 
@@ -114,7 +117,19 @@ class NpzStore:
 
 def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    with open(tmp, "wb") as f:
+        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_text_durably(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -212,9 +227,7 @@ def _write_checkpoint(
     _save_npz(directory / names["records"], records)
     store.save(directory / names["state"], state)
     meta = {"format": _FORMAT, "done": done, "config": _jsonable(config), **names}
-    tmp = meta_path.with_name("meta.json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
-    os.replace(tmp, meta_path)
+    _write_text_durably(meta_path, json.dumps(meta, indent=1, sort_keys=True))
     if old:
         for key in ("records", "state"):
             stale = old.get(key)
@@ -261,11 +274,18 @@ def run(engine: Engine, options: LoopOptions, store: StateStore) -> dict[str, np
         engine.start()
     progress = _Progress(options.label, options.total, done, options.quiet)
     stops = sorted({*(b for b in options.boundaries if 0 < b < options.total), options.total})
+    kept = done if restored is not None else None  # units done in the checkpoint this run can resume from
     try:
         while done < options.total:
             stop = next(b for b in stops if b > done)
             n = min(options.checkpoint_every - done % options.checkpoint_every, stop - done)
-            rec = {k: np.asarray(v) for k, v in engine.advance(done, n).items()}
+            try:
+                rec = {k: np.asarray(v) for k, v in engine.advance(done, n).items()}
+            except InferenceError as err:
+                if getattr(err, "step", None) is None:
+                    raise
+                err.args = (f"{err.args[0]}; {_kept(directory, kept)}",)
+                raise
             parts.append(rec)
             done += n
             value = rec.get(options.objective)
@@ -275,8 +295,17 @@ def run(engine: Engine, options: LoopOptions, store: StateStore) -> dict[str, np
                 joined = concat_records(parts)
                 parts = [joined]
                 _write_checkpoint(directory, done, options.config, engine.state(), joined, store)
+                kept = done
             if options.callback is not None:
                 options.callback(done, rec)
     finally:
         progress.close()
     return concat_records(parts)
+
+
+def _kept(directory: Path | None, kept: int | None) -> str:
+    if directory is None:
+        return "no checkpoint was written (pass checkpoint= to keep the last finite state)"
+    if kept is None:
+        return f"no checkpoint in {directory} was written before it"
+    return f"the checkpoint in {directory} holds the last finite state ({kept} units done; resume=True continues there)"

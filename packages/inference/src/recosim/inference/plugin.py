@@ -1,15 +1,15 @@
 """The recosim plugin of recosim-inference: registers the inference methods.
 
 Loading this module imports no framework. Each method is registered once, under
-its own name, with one implementation per runtime: the framework-free front of
-`recosim.inference.api` with that runtime bound (`recosim.inference.bound`).
+its own name, with one implementation per runtime that recosim-inference has
+framework operations for (JAX and TF): the framework-free function of `recosim.inference.api`
+with that runtime bound (`recosim.inference.api.method_for`).
 """
 
 from __future__ import annotations
 
 from recosim.core.plugins import InferenceMethodRegistrar, hookimpl
 
-RUNTIMES = ("jax", "tf")  # the same as recosim.inference.bound.RUNTIMES (not imported here: it loads the API)
 _SAMPLERS = "jax: blackjax; tf: tfp.mcmc"
 _EM = "jax: blackjax + optax; tf: tfp.mcmc + Keras"
 
@@ -26,6 +26,7 @@ METHODS = (
 
 @hookimpl
 def recosim_add_inference_methods(registry: InferenceMethodRegistrar) -> None:
+    from recosim.inference.api import FRAMEWORK_RUNTIMES, method_for
+
     for name, summary in METHODS:
-        implementations = {rt: f"recosim.inference.bound:{rt}_{name}" for rt in RUNTIMES}
-        registry.add(name, implementations=implementations, summary=summary)
+        registry.add(name, implementations={rt: method_for(name, rt) for rt in FRAMEWORK_RUNTIMES}, summary=summary)

@@ -3,17 +3,45 @@
 Posterior draws convert to ArviZ ``InferenceData`` (:meth:`Posterior.to_arviz`),
 so ``arviz.summary`` and ``arviz.plot_trace`` work on them; the diagnostics
 (effective sample size, split R-hat) are ArviZ's.
+
+ArviZ writes netCDF, where a variable's name may not hold ``/``; a latent
+``"user/intent"`` is therefore named ``"user.intent"`` in ArviZ (`arviz_name`),
+and the mapping back is kept in the posterior group's attribute
+``recosim_names`` (JSON), which `Posterior.from_arviz` and `load_posterior` read:
+``post.to_arviz().to_netcdf(path)`` and ``load_posterior(path)`` round-trip.
+
+>>> arviz_name("user/intent")
+'user.intent'
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Posterior", "EMFit", "VIFit", "ParameterFit", "TrainingResult", "mcmc_diagnostics"]
+__all__ = [
+    "Posterior",
+    "EMFit",
+    "VIFit",
+    "ParameterFit",
+    "TrainingResult",
+    "mcmc_diagnostics",
+    "arviz_name",
+    "load_posterior",
+]
+
+NAMES_ATTRIBUTE = "recosim_names"
+"""The posterior group's attribute that maps ArviZ names back to latent names (JSON)."""
+
+
+def arviz_name(name: str) -> str:
+    """A latent's name in ArviZ and netCDF: ``"variable/field"`` becomes ``"variable.field"``."""
+    return name.replace("/", ".")
 
 
 def _arviz() -> Any:
@@ -69,10 +97,38 @@ class Posterior:
         return np.asarray(self.samples[name]).std(axis=(0, 1))
 
     def to_arviz(self) -> Any:
-        """The draws as ``arviz.InferenceData`` (groups ``posterior`` and ``sample_stats``)."""
+        """The draws as ``arviz.InferenceData`` (groups ``posterior`` and ``sample_stats``), netCDF-safe.
+
+        Latents are named by `arviz_name` (``"user.intent"``); the posterior group's
+        attribute ``recosim_names`` maps those names back, with the method and runtime.
+        """
         az = _arviz()
-        stats = dict(self.sample_stats)
-        return az.from_dict(posterior=dict(self.samples), sample_stats=stats)
+        names = {arviz_name(k): k for k in self.samples}
+        if len(names) != len(self.samples):
+            clash = sorted(k for k in self.samples if list(map(arviz_name, self.samples)).count(arviz_name(k)) > 1)
+            raise ValueError(f"the latents {clash} have the same ArviZ name; rename one of them")
+        posterior = {arviz_name(k): np.asarray(v) for k, v in self.samples.items()}
+        stats = {k: np.asarray(v) for k, v in self.sample_stats.items()}
+        attrs = {
+            NAMES_ATTRIBUTE: json.dumps(names, sort_keys=True),
+            "recosim_method": self.method,
+            "recosim_runtime": self.runtime,
+        }
+        return az.from_dict(posterior=posterior, sample_stats=stats, attrs=attrs)
+
+    @classmethod
+    def from_arviz(cls, idata: Any) -> Posterior:
+        """The `Posterior` that `to_arviz` (or a netCDF file it wrote) holds; diagnostics recomputed."""
+        posterior = idata.posterior
+        names = json.loads(posterior.attrs.get(NAMES_ATTRIBUTE, "{}"))
+        samples = {names.get(str(k), str(k)): np.asarray(posterior[k].values) for k in posterior.data_vars}
+        stats = {}
+        if "sample_stats" in idata.groups():
+            stats = {str(k): np.asarray(idata.sample_stats[k].values) for k in idata.sample_stats.data_vars}
+        diagnostics = mcmc_diagnostics(samples, stats) if "acceptance_rate" in stats else {}
+        method = str(posterior.attrs.get("recosim_method", ""))
+        runtime = str(posterior.attrs.get("recosim_runtime", ""))
+        return cls(samples, stats, diagnostics, method, runtime)
 
     def ess_per_second(self, *, steady: bool = False) -> dict[str, float]:
         """Smallest bulk effective sample size per latent, per second of sampling (warm-up excluded).
@@ -87,6 +143,12 @@ class Posterior:
             draws = sum(n for n, _ in self.chunk_seconds)
             seconds = sum(s for _, s in later) / sum(n for n, _ in later) * draws
         return {k: v / seconds for k, v in self.diagnostics["ess"].items()}
+
+
+def load_posterior(path: str | os.PathLike[str]) -> Posterior:
+    """The `Posterior` saved with ``post.to_arviz().to_netcdf(path)``."""
+    idata = _arviz().from_netcdf(os.fspath(path))
+    return Posterior.from_arviz(idata)
 
 
 @dataclass
@@ -117,7 +179,12 @@ class VIFit:
     ``covariance`` is over the latents flattened and concatenated in ``names``
     order (diagonal for the mean-field family). ``elbo`` is the ELBO estimate per
     optimiser step. ``surrogate`` is the TFP distribution over that flat vector on
-    the runtime's substrate.
+    the runtime's substrate. The fitted values are the iterates averaged over the
+    second half of the steps. ``diagnostics``: ``elbo_z`` (the change of the mean
+    ELBO from the third quarter of the steps to the fourth, in standard errors),
+    ``loc_drift`` (the largest change of a latent's averaged mean between those
+    quarters, in fitted standard deviations) and ``converged`` (``|elbo_z| < 3``
+    and ``loc_drift < 0.1``); when it is false, run more steps.
     """
 
     loc: dict[str, np.ndarray]
@@ -129,6 +196,7 @@ class VIFit:
     names: list[str]
     shapes: list[tuple[int, ...]]
     scale_tril: np.ndarray
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def sample(self, n: int, seed: int = 0) -> dict[str, np.ndarray]:
         """``n`` draws from the surrogate, per latent ``[n, ...]`` (NumPy)."""
@@ -145,14 +213,9 @@ class VIFit:
     @property
     def surrogate(self) -> Any:
         """``MultivariateNormalTriL`` over the flattened latents, on the runtime's TFP substrate."""
-        if self.runtime == "jax":
-            from recosim.core.backend import import_substrate_without_tensorflow
+        from recosim.inference.api import framework
 
-            tfd = import_substrate_without_tensorflow("jax").distributions
-        else:
-            import tensorflow_probability as tfp
-
-            tfd = tfp.distributions
+        tfd = framework(self.runtime, "the VI surrogate").distributions()
         loc = np.concatenate([self.loc[k].ravel() for k in self.names]).astype(np.float32)
         return tfd.MultivariateNormalTriL(loc=loc, scale_tril=self.scale_tril.astype(np.float32))
 
