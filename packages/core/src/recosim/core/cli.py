@@ -44,7 +44,7 @@ from recosim.core.plugins import (
 from recosim.core.progress import ProgressBar
 from recosim.core.results import RecoveryWarning, default_out, hold_out, jsonable
 from recosim.core.summary import estimate_rows, format_table
-from recosim.core.usecase import RUNS_TABLE, Parameter, UseCase, figures_of, write_runs_table
+from recosim.core.usecase import RUNS_TABLE, Parameter, UseCase, figures_of, runtime_with, write_runs_table
 
 __all__ = ["Command", "ProgressBar", "build_parser", "main", "quiet_native_stderr", "resume_command", "version_text"]
 
@@ -225,11 +225,11 @@ def _add_run_parser(sub: Any, chosen: str | None) -> None:
 
 
 def default_runtime_of(case: UseCase, runtimes: Sequence[str]) -> str:
-    """The runtime ``recosim run`` uses without ``--runtime``: the use case's ``default_runtime`` if set, else numpy."""
+    """The runtime ``recosim run`` uses without ``--runtime``: one with every capability the use case needs."""
     chosen = getattr(case, "default_runtime", None)
     if callable(chosen):
         chosen = chosen()
-    return str(chosen) if chosen else "numpy"
+    return str(chosen) if chosen else runtime_with()
 
 
 @contextlib.contextmanager
@@ -323,6 +323,15 @@ def closing_report(case: UseCase, summary: Any, out: Path | None) -> str:
     return "\n".join(lines)
 
 
+class _Version(argparse.Action):
+    """``--version``: the text of `version_text`, unwrapped, then exit."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def version_text() -> str:
     """``recosim --version``: the version of every installed recosim distribution."""
     from importlib import metadata
@@ -358,7 +367,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     Without ``argv`` every command and use case is (what a caller inspecting the parser expects).
     """
     parser = _Parser(prog="recosim", description="Simulate recommender ecosystems.")
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the versions installed and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     pl = sub.add_parser("plugins", help="list installed plugins and what failed to load")
     pl.add_argument("--json", action="store_true", help="machine-readable output")

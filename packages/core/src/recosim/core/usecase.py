@@ -65,6 +65,7 @@ __all__ = [
     "UseCase",
     "check_runtime",
     "check_seed",
+    "runtime_with",
     "figures_of",
     "write_runs_table",
     "write_summary",
@@ -259,6 +260,34 @@ def check_runtime(name: str, *, validate: bool = False) -> type:
     return cls  # type: ignore[no-any-return]
 
 
+DEFAULT_RUNTIME = "numpy"
+"""The runtime of a use case that needs no capability: core's own, always installed."""
+
+
+def runtime_with(needs: Sequence[str] = ()) -> str:
+    """The installed runtime a use case needing ``needs`` runs on by default (no framework imported).
+
+    `DEFAULT_RUNTIME` when it has them all; else the first runtime the registry lists
+    with them; else `DEFAULT_RUNTIME` (the use case then says what to install).
+    """
+    if not needs:
+        return DEFAULT_RUNTIME
+    having = _runtimes_with(tuple(needs))
+    return DEFAULT_RUNTIME if not having or DEFAULT_RUNTIME in having else having[0]
+
+
+def _runtimes_with(needs: tuple[str, ...]) -> list[str]:
+    """The runtimes declaring every capability in ``needs``, as the plugin registry says."""
+    plugins = get_plugins()
+    ask = getattr(plugins, "runtimes_with", None)
+    if ask is not None:
+        return list(ask(*needs))
+    # registries that do not declare capabilities yet: a runtime of a framework differentiates, NumPy does not
+    if set(needs) <= {"differentiable", "compiles"}:
+        return [r.name for r in plugins.runtimes if getattr(r, "framework", None)]
+    return []
+
+
 @dataclass(frozen=True)
 class RunSetup:
     """The checked arguments of one ``run``: what a use case works from."""
@@ -306,6 +335,12 @@ class UseCase(ABC):  # noqa: B024 - abstract in spirit: implement simulate (or r
     summary: ClassVar[str] = ""
     parameters: ClassVar[Sequence[Parameter]] = ()
     summary_metadata: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[tuple[str, ...]] = ()
+    """Capabilities the use case needs of its runtime (``"differentiable"`` where it learns by gradient)."""
+
+    def default_runtime(self) -> str:
+        """The runtime used when ``--runtime`` is not given: one that has every capability in `needs`."""
+        return runtime_with(self.needs)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
