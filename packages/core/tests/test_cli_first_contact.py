@@ -103,6 +103,9 @@ class _OldStyle(UseCase):
             (setup.out / "summary.json").write_text(json.dumps(summary))
         return summary
 
+    def run_rows(self, setup, summary):
+        return self.summary_rows(setup, summary)
+
 
 class _Plugin:
     @hookimpl
@@ -173,6 +176,14 @@ def test_on_a_terminal_the_run_ends_with_the_table_not_json(tmp_path, capsys, mo
     assert out.startswith("random-walk on numpy, seed 0:") and "final_std" in out and "{" not in out
 
 
+def test_piped_stdout_carries_the_json_and_stderr_the_table(tmp_path, capsys):
+    assert main(["run", "random-walk", "--num-users", "20", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["num_users"] == 20
+    err = captured.err.splitlines()
+    assert err[0] == "recosim: random-walk on numpy, seed 0:" and all(line.startswith("recosim: ") for line in err)
+
+
 def test_while_compiling_the_bar_shows_the_seconds_elapsed():
     class Terminal(io.StringIO):
         def isatty(self):
@@ -195,4 +206,5 @@ def test_template_use_case_python_api_hands_over_a_setup(tmp_path):
     setup = case.setup(runtime="numpy", seed=3, out=tmp_path / "o", num_users="10", horizon="4")
     summary = case.run(runtime="ignored", seed=99, out=None, setup=setup)
     assert summary["seed"] == 3 and summary["num_users"] == 10
-    assert (tmp_path / "o" / "runs.csv").exists() and (tmp_path / "o" / "summary.json").exists()
+    assert (tmp_path / "o" / "summary.json").exists()
+    assert not (tmp_path / "o" / "runs.csv").exists()  # a use case that gives no rows gets no table

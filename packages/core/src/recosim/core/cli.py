@@ -297,8 +297,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report = closing_report(case, summary, setup.out)
     if args.json or not _is_terminal(sys.stdout):  # scripts reading stdout get the JSON they always got
         print(json.dumps(jsonable(dict(summary)), indent=2, sort_keys=True), flush=True)
-        if not args.json:
-            print(report, file=sys.stderr)
+        if not args.json:  # on stderr, as recosim's other messages there: each line says who speaks
+            print("\n".join(f"recosim: {line}" for line in report.splitlines()), file=sys.stderr)
     else:
         print(report)
     return 0

@@ -6,8 +6,9 @@ runs the experiment, writes its own result files under ``setup.out`` and returns
 its summary figures. :meth:`UseCase.run` is the template around it: it checks every
 option once (:meth:`UseCase.setup`, or takes the `RunSetup` the command line
 already made), holds the output folder, calls ``simulate``, writes
-``summary.json`` (the run's header and the figures) and ``runs.csv``, a tidy
-long-form table of the figures of every run (:meth:`UseCase.run_rows`). The
+``summary.json`` (the run's header and the figures) and, where the use case gives
+rows (:meth:`UseCase.run_rows`), ``runs.csv``, a tidy long-form table of the
+figures of every run. The
 options every use case shares have one name and one meaning everywhere: the sizes
 `NUM_USERS`, `HORIZON` and `NUM_RUNS` are parameters (give each its own default
 with :meth:`Parameter.with_default`); ``seed``, ``runtime``, ``out`` and
@@ -420,13 +421,16 @@ class UseCase(ABC):  # noqa: B024 - abstract in spirit: implement simulate (or r
     def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
         """The rows of ``runs.csv``: one figure each, as ``{"run": i, "metric": name, "value": x, ...}``.
 
-        Extra keys become columns (a setting such as ``boost_cap``, a ``step``). The
-        default takes every number of the summary (not the header, options or
-        `summary_metadata`) as a figure of run 0; use cases with several runs
-        override it to give each run's own figures.
+        Extra keys become columns (a setting such as ``history_length``, a ``step``).
+        No rows (the default), no file; `summary_rows` gives the summary's numbers as
+        the figures of run 0, for a use case of one run.
         """
-        for metric, value in figures_of(summary, [*setup.params, *self.summary_metadata]):
-            yield {"run": 0, "metric": metric, "value": value}
+        return ()
+
+    def summary_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every number of the summary (not the header, options or `summary_metadata`) as a row of run 0."""
+        skip = [*setup.params, *self.summary_metadata]
+        return [{"run": 0, "metric": metric, "value": value} for metric, value in figures_of(summary, skip)]
 
     def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]] | None:
         """The rows ``(name, value, standard error or None)`` that ``recosim run`` prints at the end.
@@ -475,14 +479,14 @@ RUNS_TABLE = "runs.csv"
 
 
 def write_runs_table(out: Path | None, setup: RunSetup, rows: Iterable[Mapping[str, Any]]) -> Path | None:
-    """Write ``rows`` as ``runs.csv`` under ``out`` (atomically), long form, one figure per row.
+    """Write ``rows`` as ``runs.csv`` under ``out`` (atomically), long form, one figure per row; none, no file.
 
     Columns: ``usecase``, ``runtime``, ``seed``, then the rows' own keys (``run``,
     settings, ``metric``, ``value`` last), the same names ``recosim sweep`` uses.
     """
-    if out is None:
-        return None
     rows = list(rows)
+    if out is None or not rows:
+        return None
     keys: list[str] = []
     for row in rows:
         keys.extend(k for k in row if k not in keys)
