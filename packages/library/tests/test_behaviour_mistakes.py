@@ -71,3 +71,21 @@ def test_a_python_if_on_an_array_works_eagerly_or_says_what_to_write_instead(run
     # eager (NumPy): the branch is taken on concrete values
     np.testing.assert_allclose(got[:, 0], [0.0, 1.0, 1.0, 1.0])
     assert runtime == "numpy", f"runtime {runtime} compiles its step and should have refused the Python if"
+
+
+class _EdwardStyle:
+    """What RecSim NG's ``ed.Normal(...)`` is: a value that carries its distribution (no sample/log_prob itself)."""
+
+    def __init__(self, distribution):
+        self.distribution = distribution
+        self.sample_shape = ()
+
+
+def test_a_recsim_ng_style_random_variable_field_says_what_to_write_instead(runtime):
+    from recosim.core.errors import SpecError
+
+    var = Variable("user", ValueSpec(sat=FieldSpec()))
+    var.initial_value = value(lambda: Value(sat=_EdwardStyle(get_backend().tfd.Normal(0.0, 1.0))))
+    with pytest.raises(SpecError, match=r"variable 'user', field 'sat' holds a random variable .* of a Normal.*"
+                                        r"return the distribution itself: Value\(sat=B\.tfd\.Normal\(\.\.\.\)\)"):
+        make_runtime_for(runtime, [var], seed=0).trajectory(2)

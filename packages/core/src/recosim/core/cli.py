@@ -1,13 +1,18 @@
 """The ``recosim`` command line.
 
 ``recosim plugins`` lists what is installed (and what failed to load, and why);
-``recosim run <usecase>`` runs a use case contributed by any plugin; plugins may add
-subcommands of their own through the ``recosim_add_commands`` hook.
+``recosim run <usecase>`` runs a use case contributed by any plugin and ends with a
+short table of its figures and where its files are (``--json`` prints the whole
+summary instead; when stdout is not a terminal it carries that JSON for scripts and
+the table goes to stderr); plugins may add subcommands of their own through the
+``recosim_add_commands`` hook. Only the use case and the command that run are
+imported: ``recosim --help`` and ``recosim plugins`` import none.
 
 Every command behaves the same way at its edges: a bad option is one
 ``recosim: error: ...`` line and exit status 2, checked before any work; Ctrl-C is
 one line saying how to resume (exit status 130); TensorFlow's and XLA's C++ log
-lines are silenced (unless ``TF_CPP_MIN_LOG_LEVEL`` is set).
+lines are silenced (unless ``TF_CPP_MIN_LOG_LEVEL`` is set). Options must be written
+in full (``--runs`` is not taken for ``--runs-per-call``).
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from recosim.core.plugins import (
 )
 from recosim.core.progress import ProgressBar
 from recosim.core.results import RecoveryWarning, default_out, hold_out, jsonable
-from recosim.core.usecase import UseCase
+from recosim.core.summary import estimate_rows, format_table
+from recosim.core.usecase import RUNS_TABLE, Parameter, UseCase, figures_of, runtime_with, write_runs_table
 
-__all__ = ["Command", "ProgressBar", "build_parser", "main", "quiet_native_stderr", "resume_command"]
+__all__ = ["Command", "ProgressBar", "build_parser", "main", "quiet_native_stderr", "resume_command", "version_text"]
 
 
 class Command(ABC):
@@ -67,7 +73,15 @@ class _CommandLineError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``recosim: error: ...`` and status 2, no usage dump."""
+    """argparse with one-line errors (``recosim: error: ...``, status 2, no usage dump) and no abbreviations."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("parser_class", _Parser)
+        return super().add_subparsers(**kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise _CommandLineError(message)
@@ -126,46 +140,96 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_options(p: argparse.ArgumentParser, runtimes: Sequence[str]) -> None:
+def _run_options(p: argparse.ArgumentParser, runtimes: Sequence[str], default_runtime: str) -> None:
     """The options of ``run`` that every use case shares (declared here once)."""
-    p.add_argument("--runtime", default="numpy", help="runtime plugin: " + ", ".join(runtimes) + " (default: numpy)")
+    p.add_argument("--runtime", default=default_runtime, metavar="RUNTIME",
+                   help=f"runtime plugin: {', '.join(runtimes)} (default: {default_runtime})")
     p.add_argument("--seed", default=0, help="random seed, an integer in [0, 2**32) (same seed, same result)")
     p.add_argument("--out", type=Path, default=None,
                    help="directory for the results; running again with it resumes (default: a new one under runs/)")
     p.add_argument("--validate", action="store_true",
                    help="checked mode: validate distribution arguments and stop at the first non-finite value")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="print the whole summary as JSON, not the table (it is always saved in OUT/summary.json; "
+                        "when stdout is not a terminal it carries the JSON and the table goes to stderr)")
+
+
+def _shown_default(param: Parameter) -> str:
+    shown = param.default
+    if shown is None:
+        return "chosen by the use case"
+    if isinstance(shown, (tuple, list)):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown)
+    return str(shown)
+
+
+def option_help(param: Parameter) -> str:
+    """A parameter's help: its text, its choices and its default, each said once.
+
+    >>> option_help(Parameter("optimizer", str, "adam", "the optimiser", choices=("sgd", "adam")))
+    'the optimiser; one of: sgd, adam (default: adam)'
+    >>> option_help(Parameter("batch", int, None, "runs per call (default: the runtime's)"))
+    "runs per call (default: the runtime's)"
+    """
+    text = param.help
+    allowed = param.allowed
+    if allowed and not all(c in text for c in allowed):
+        text = f"{text}; one of: {', '.join(allowed)}" if text else f"one of: {', '.join(allowed)}"
+    if "default:" not in text and "(default" not in text:
+        text = f"{text} (default: {_shown_default(param)})"
+    return text.replace("%", "%%")
 
 
 def _add_usecase_options(p: argparse.ArgumentParser, case: UseCase) -> None:
     """One option per parameter; values stay text here and are checked by the use case (one message style)."""
     for param in case.parameters:
-        shown = "chosen by the use case" if param.default is None else param.default
-        if isinstance(shown, (tuple, list)):
-            shown = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in shown)
         if param.type is bool:
             p.add_argument(param.flag, dest=param.name, default=argparse.SUPPRESS,
-                           action=argparse.BooleanOptionalAction, help=f"{param.help} (default: {shown})")
+                           action=argparse.BooleanOptionalAction, help=option_help(param))
         else:
-            p.add_argument(param.flag, dest=param.name, default=argparse.SUPPRESS, metavar=param.name.upper(),
-                           help=f"{param.help} (default: {shown})")
+            allowed = param.allowed
+            metavar = "{" + ",".join(allowed) + "}" if allowed else param.name.upper()
+            p.add_argument(param.flag, dest=param.name, default=argparse.SUPPRESS, metavar=metavar,
+                           help=option_help(param))
 
 
-def _add_run_parser(sub: Any) -> None:
+def _load_usecase(reg: Any) -> UseCase:
+    try:
+        case = reg.load()
+        return case() if isinstance(case, type) else case  # type: ignore[no-any-return]
+    except Exception as err:
+        raise UsageError(f"use case {reg.name!r} from {reg.provider} is unavailable: {err}") from None
+
+
+def _add_run_parser(sub: Any, chosen: str | None) -> None:
+    """``recosim run``: one subcommand per registered use case; only ``chosen`` is imported and configured."""
     run = sub.add_parser("run", help="run a use case", description="Run a use case contributed by a plugin.")
-    cases = run.add_subparsers(dest="usecase", metavar="USECASE", parser_class=_Parser)
+    cases = run.add_subparsers(dest="usecase", metavar="USECASE")
     plugins = get_plugins()
     for reg in plugins.usecases:
-        try:
-            case = reg.load()
-            case = case() if isinstance(case, type) else case
-        except Exception as err:
-            print(f"recosim: use case {reg.name!r} from {reg.provider} is unavailable: {err}", file=sys.stderr)
-            continue
         p = cases.add_parser(reg.name, help=reg.summary, description=reg.summary)
+        if chosen not in (reg.name, _EVERY):
+            continue
+        try:
+            case = _load_usecase(reg)
+        except UsageError as err:
+            if chosen == reg.name:
+                raise
+            print(f"recosim: {err}", file=sys.stderr)
+            continue
         p.set_defaults(_usecase=case)
-        _run_options(p, plugins.runtime_names())
+        runtimes = plugins.runtime_names()
+        _run_options(p, runtimes, default_runtime_of(case, runtimes))
         _add_usecase_options(p, case)
+
+
+def default_runtime_of(case: UseCase, runtimes: Sequence[str]) -> str:
+    """The runtime ``recosim run`` uses without ``--runtime``: one with every capability the use case needs."""
+    chosen = getattr(case, "default_runtime", None)
+    if callable(chosen):
+        chosen = chosen()
+    return str(chosen) if chosen else runtime_with()
 
 
 @contextlib.contextmanager
@@ -214,8 +278,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with hold_out(out):
         bar = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]")
         try:
-            checked = {"validate": True} if setup.validate else {}  # use cases written before checked mode run too
-            summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar, **checked, **setup.params)
+            if case.is_template():  # the setup made here is handed over, not made again
+                summary: Any = case.execute(setup, bar)
+            else:  # a use case that overrides run itself
+                checked = {"validate": True} if setup.validate else {}
+                summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar, **checked,
+                                   **setup.params)
+                if setup.out is not None and not (setup.out / RUNS_TABLE).exists():
+                    write_runs_table(setup.out, setup, case.run_rows(setup, summary))
         except KeyboardInterrupt as stop:
             if isinstance(stop, Interrupted):
                 raise
@@ -224,23 +294,97 @@ def _cmd_run(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    print(json.dumps(jsonable(dict(summary)), indent=2, sort_keys=True))
+    report = closing_report(case, summary, setup.out)
+    if args.json or not _is_terminal(sys.stdout):  # scripts reading stdout get the JSON they always got
+        print(json.dumps(jsonable(dict(summary)), indent=2, sort_keys=True), flush=True)
+        if not args.json:  # on stderr, as recosim's other messages there: each line says who speaks
+            print("\n".join(f"recosim: {line}" for line in report.splitlines()), file=sys.stderr)
+    else:
+        print(report)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def closing_report(case: UseCase, summary: Any, out: Path | None) -> str:
+    """What ``recosim run`` prints at the end: a title line, the headline figures, where the files are."""
+    rows = case.headline(summary)
+    if rows is None:
+        rows = estimate_rows(figures_of(summary, [*(p.name for p in case.parameters), *case.summary_metadata]))
+    lines = [f"{case.name} on {summary.get('runtime', '?')}, seed {summary.get('seed', '?')}:"]
+    lines.append(format_table(rows) if rows else "  (no figures)")
+    if out is not None:
+        files = sorted(p.name + ("/" if p.is_dir() else "") for p in Path(out).iterdir() if not p.name.startswith("."))
+        lines.append(f"files in {out}: {', '.join(files)}")
+        lines.append(f"all figures: {Path(out) / 'summary.json'} (or rerun with --json)")
+    return "\n".join(lines)
+
+
+class _Version(argparse.Action):
+    """``--version``: the text of `version_text`, unwrapped, then exit."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """``recosim --version``: the version of every installed recosim distribution."""
+    from importlib import metadata
+
+    found = []
+    for name in ("recosim", "recosim-core", "recosim-library", "recosim-runtime-tf", "recosim-runtime-jax",
+                 "recosim-usecases", "recosim-inference", "recosim-sweep", "recosim-gym"):
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "recosim " + (found[0].split()[-1] if found else "unknown") + " (" + ", ".join(found) + ")"
+
+
+_EVERY = "\0every"  # build_parser() without argv: every command and use case, as a library caller expects
+
+
+def _chosen(argv: Sequence[str] | None, after: str | None = None) -> str | None:
+    """The first word of ``argv`` that is not an option (after the word ``after``, if given)."""
+    if argv is None:
+        return _EVERY
+    words = list(argv)
+    if after is not None:
+        if after not in words:
+            return None
+        words = words[words.index(after) + 1:]
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``recosim`` parser for ``argv``: only the command (and use case) it names is imported and configured.
+
+    Without ``argv`` every command and use case is (what a caller inspecting the parser expects).
+    """
     parser = _Parser(prog="recosim", description="Simulate recommender ecosystems.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the versions installed and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     pl = sub.add_parser("plugins", help="list installed plugins and what failed to load")
     pl.add_argument("--json", action="store_true", help="machine-readable output")
     pl.set_defaults(_func=_cmd_plugins)
-    _add_run_parser(sub)
+    command = _chosen(argv)
+    _add_run_parser(sub, _chosen(argv, "run") if command in ("run", _EVERY) else None)
     sub.choices["run"].set_defaults(_func=_cmd_run)
     for reg in get_plugins().commands:
+        if command not in (reg.name, _EVERY):
+            sub.add_parser(reg.name, help=reg.summary)
+            continue
         try:
             cmd_cls = reg.load()
             cmd = cmd_cls() if isinstance(cmd_cls, type) else cmd_cls
         except Exception as err:
+            if command == reg.name:
+                raise UsageError(f"command {reg.name!r} from {reg.provider} is unavailable: {err}") from None
             print(f"recosim: command {reg.name!r} from {reg.provider} is unavailable: {err}", file=sys.stderr)
             continue
         p = sub.add_parser(reg.name, help=reg.summary or getattr(cmd, "summary", ""))
@@ -287,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
-            parser = build_parser()
+            parser = build_parser(argv)
             try:
                 args = parser.parse_args(argv)
             except _CommandLineError as err:

@@ -1,13 +1,13 @@
 """Two small use cases that recosim-core ships: ``recosim run counting`` and ``recosim run random-walk``.
 
 They exercise the whole host: the common options, a runtime chosen by name,
-resumable checkpointed runs, progress reports and result files.
+resumable checkpointed runs, progress reports and result files. Both are written
+as templates: each implements only `UseCase.simulate`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,7 @@ from recosim.core.checkpoint import run_resumable
 from recosim.core.errors import UsageError
 from recosim.core.examples import counting_variables, random_walk_variables
 from recosim.core.results import hold_out
-from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase
 
 __all__ = ["CountingUseCase", "RandomWalkUseCase"]
 
@@ -43,21 +43,9 @@ class CountingUseCase(UseCase):
     summary = "count to n: the smallest deterministic network"
     parameters = (HORIZON.with_default(10),)
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
         final = _run_checkpointed(setup, counting_variables(), progress)
-        summary = {**setup.header(), "final_count": int(np.asarray(final["count"].get("n")))}
-        write_summary(setup.out, summary)
-        return summary
+        return {"final_count": int(np.asarray(final["count"].get("n")))}
 
 
 class RandomWalkUseCase(UseCase):
@@ -76,27 +64,14 @@ class RandomWalkUseCase(UseCase):
             raise UsageError(f"--scale must be > 0, got {params['scale']}")
         return params
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
         p = setup.params
         final_value = _run_checkpointed(setup, random_walk_variables(p["num_users"], p["scale"]), progress)
         final = np.asarray(final_value["walk"].get("position"))
-        summary = {
-            **setup.header(),
+        if setup.out is not None:
+            np.save(setup.out / "final_positions.npy", final)
+        return {
             "final_mean": float(final.mean()),
             "final_std": float(final.std()),
             "expected_std": float(p["scale"] * np.sqrt(p["horizon"])),
         }
-        if setup.out is not None:
-            np.save(setup.out / "final_positions.npy", final)
-        write_summary(setup.out, summary)
-        return summary

@@ -2,8 +2,9 @@
 
 :class:`ProgressBar` is the ``progress(done, total)`` callable the host gives a use
 case (or a sweep). Until the first call it shows ``compiling…`` (a TF or JAX
-runtime traces and compiles before the first result); from the first call on it
-is a tqdm bar. The first call also marks where this job started: a resumed job
+runtime traces and compiles before the first result), on a terminal with the
+seconds elapsed counting up (``compiling… 12s``); from the first call on it is a
+tqdm bar. The first call also marks where this job started: a resumed job
 reports the work finished before it, and the time estimate counts only the work
 this job has done itself, from its own first report, so it is neither fooled by
 the finished part nor by the time spent compiling.
@@ -26,6 +27,7 @@ demo: 100%|######...| 10/10 [00:00<00:00]
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -44,7 +46,8 @@ class ProgressBar:
     far an interrupted job got.
     """
 
-    def __init__(self, label: str, stream: TextIO | None = None, *, log_interval: float = 10.0) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, *, log_interval: float = 10.0,
+                 tick: float = 1.0) -> None:
         from tqdm import tqdm
 
         self._tqdm = tqdm
@@ -58,13 +61,37 @@ class ProgressBar:
         self._bar: Any = None
         self._started = 0.0
         self._logged = -float("inf")
+        self._lock = threading.Lock()
+        self._waiting = threading.Event()
+        self._created = time.monotonic()
         self.stream.write(f"{label}: compiling…" + ("" if self.interactive else "\n"))
         self.stream.flush()
+        self._ticker: threading.Thread | None = None
+        if self.interactive:
+            self._waiting.set()
+            self._ticker = threading.Thread(target=self._tick, args=(tick,), daemon=True, name="recosim-progress")
+            self._ticker.start()
+
+    def _tick(self, interval: float) -> None:
+        """Until the first report (or close): rewrite the ``compiling…`` line with the seconds elapsed."""
+        while self._waiting.is_set():
+            time.sleep(interval)
+            with self._lock:
+                if not self._waiting.is_set():
+                    return
+                elapsed = time.monotonic() - self._created
+                self.stream.write(f"\r{self.label}: compiling… {elapsed:.0f}s")
+                self.stream.flush()
+
+    def _stop_ticking(self) -> None:
+        with self._lock:
+            self._waiting.clear()
 
     def __call__(self, done: int, total: int) -> None:
         done, total = int(done), int(total)
         self.last = (done, total)
         if self.first is None:
+            self._stop_ticking()
             self.first = (done, total)
             self._started = time.monotonic()
             if self.interactive:
@@ -86,6 +113,7 @@ class ProgressBar:
 
     def close(self) -> None:
         """Finish the bar's line (call it when the work ends or is interrupted)."""
+        self._stop_ticking()
         if self._bar is not None:
             self._bar.close()
             self._bar = None

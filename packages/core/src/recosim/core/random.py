@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from recosim.core.backend import get_backend
-from recosim.core.errors import RandomVariableError
+from recosim.core.errors import RandomVariableError, SpecError
 from recosim.core.seeds import fold, name_hash
 from recosim.core.support import log_prob_in_support
 from recosim.core.value import Value
@@ -198,8 +198,38 @@ def rv(name: str, distribution: Any, sample_shape: tuple[int, ...] = ()) -> Any:
 
 
 def realize(value: Mapping[str, Any]) -> Value:
-    """Draw every distribution-valued field of ``value`` with :func:`rv`, named by its key."""
-    return Value({k: rv(k, f) if is_distribution(f) else f for k, f in value.items()})
+    """Draw every distribution-valued field of ``value`` with :func:`rv`, named by its key.
+
+    A field holding a random variable that carries its own distribution (an Edward2
+    ``ed.Normal(...)``, as RecSim NG's behaviours return) is refused with a
+    `SpecError` saying what to write instead.
+    """
+    out = {}
+    for k, f in value.items():
+        if is_distribution(f):
+            out[k] = rv(k, f)
+        elif _is_random_variable(f):
+            raise _random_variable_field_error(k, f)
+        else:
+            out[k] = f
+    return Value(out)
+
+
+def _is_random_variable(x: object) -> bool:
+    """An Edward2-style random variable: a value object holding a ``distribution`` (but no distribution itself)."""
+    return not isinstance(x, (int, float, bool, complex, str)) and is_distribution(getattr(x, "distribution", None))
+
+
+def _random_variable_field_error(key: str, x: Any) -> SpecError:
+    dist = x.distribution
+    family = type(dist).__name__
+    where = f"variable {_STATE.scopes[0]!r}, field {key!r}" if _STATE.scopes else f"field {key!r}"
+    return SpecError(
+        f"{where} holds a random variable ({type(x).__module__.split('.')[0]} {type(x).__name__} of a {family}), "
+        f"the way RecSim NG's behaviours return ed.{family}(...); recosim draws through its own primitive, so "
+        f"return the distribution itself: Value({key}=B.tfd.{family}(...)) with B = get_backend(), and the runtime "
+        "samples it with the run's seed and scores it"
+    )
 
 
 class seed(Handler):  # noqa: N801 - handlers read as verbs, as in numpyro

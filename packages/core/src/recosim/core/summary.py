@@ -14,6 +14,7 @@ run says nothing about the spread), never a silent zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from recosim.core.value import Value
 
-__all__ = ["RunSummary", "summarize"]
+__all__ = ["RunSummary", "estimate_rows", "format_estimate", "format_table", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,64 @@ def summarize(runs: Any, *, axis: int = 0) -> RunSummary:
         return a.std(axis=axis, ddof=1) / np.sqrt(n)
 
     return RunSummary(_map(mean, runs), _map(stderr, runs), n)
+
+
+_SE_NAMES = ("se", "stderr", "standard_error", "sem")
+_MEAN_NAMES = ("mean", "value", "estimate")
+
+
+def format_estimate(value: float, se: float | None = None) -> str:
+    """``value`` at the precision its standard error supports: ``"73.1 ± 0.43"``; alone, 4 significant digits.
+
+    The standard error keeps two significant digits and the value the same decimals.
+
+    >>> format_estimate(73.12345, 0.4321), format_estimate(0.012345, 0.0019), format_estimate(1234.5678)
+    ('73.12 ± 0.43', '0.0123 ± 0.0019', '1235')
+    >>> format_estimate(2.0, float("nan")), format_estimate(5.0, 0.0)
+    ('2 (one run: no standard error)', '5 ± 0')
+    """
+    if se is None:
+        return f"{value:.4g}"
+    if not math.isfinite(se):
+        return f"{value:.4g} (one run: no standard error)"
+    if se == 0:
+        return f"{value:.4g} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(abs(se))))
+    return f"{value:.{decimals}f} ± {se:.{decimals}f}"
+
+
+def estimate_rows(figures: list[tuple[str, float]]) -> list[tuple[str, float, float | None]]:
+    """``(name, value, se)`` rows from ``(path, value)`` figures, a ``.../mean`` joined with its ``.../se``.
+
+    >>> estimate_rows([("utility/mean", 2.0), ("utility/se", 0.1), ("utility/n", 8.0), ("count", 3.0)])
+    [('utility', 2.0, 0.1), ('utility/n', 8.0, None), ('count', 3.0, None)]
+    """
+    values = dict(figures)
+    rows: list[tuple[str, float, float | None]] = []
+    used: set[str] = set()
+    for path, value in figures:
+        if path in used:
+            continue
+        head, _, last = path.rpartition("/")
+        sibling = (lambda n, head=head: f"{head}/{n}" if head else n)  # noqa: E731
+        if last in _MEAN_NAMES:
+            se_path = next((sibling(n) for n in _SE_NAMES if sibling(n) in values), None)
+            if se_path is not None:
+                rows.append((head or last, value, values[se_path]))
+                used.update({path, se_path})
+                continue
+        if last in _SE_NAMES and any(sibling(m) in values for m in _MEAN_NAMES):
+            continue
+        rows.append((path, value, None))
+        used.add(path)
+    return rows
+
+
+def format_table(rows: list[tuple[str, float, float | None]], *, limit: int = 16) -> str:
+    """``rows`` as aligned ``name  value ± se`` lines (at most ``limit``, then how many more)."""
+    shown = rows[:limit]
+    width = max((len(name) for name, _, _ in shown), default=0)
+    lines = [f"  {name:<{width}}  {format_estimate(value, se)}" for name, value, se in shown]
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more figures")
+    return "\n".join(lines)

@@ -1,48 +1,56 @@
 """`UseCase`: a runnable experiment that ``recosim run <name>`` can start.
 
 A use case declares its options as `Parameter` objects (they become command-line
-options) and implements :meth:`UseCase.run`, which writes its result files under
-``out`` and returns a mapping of summary figures. The options every use case
-shares have one name and one meaning everywhere: the sizes `NUM_USERS`,
-`HORIZON` and `NUM_RUNS` are parameters (give each its own default with
-:meth:`Parameter.with_default`); ``seed``, ``runtime``, ``out`` and ``validate``
-(checked mode) are arguments of ``run``.
+options) and implements :meth:`UseCase.simulate`: given the checked `RunSetup`, it
+runs the experiment, writes its own result files under ``setup.out`` and returns
+its summary figures. :meth:`UseCase.run` is the template around it: it checks every
+option once (:meth:`UseCase.setup`, or takes the `RunSetup` the command line
+already made), holds the output folder, calls ``simulate``, writes
+``summary.json`` (the run's header and the figures) and, where the use case gives
+rows (:meth:`UseCase.run_rows`), ``runs.csv``, a tidy long-form table of the
+figures of every run. The
+options every use case shares have one name and one meaning everywhere: the sizes
+`NUM_USERS`, `HORIZON` and `NUM_RUNS` are parameters (give each its own default
+with :meth:`Parameter.with_default`); ``seed``, ``runtime``, ``out`` and
+``validate`` (checked mode) are arguments of ``run``.
 
 Every option is checked before any work: :meth:`UseCase.setup` converts and
 range-checks the parameters, runs the use case's own :meth:`UseCase.check`,
 refuses seeds outside ``[0, 2**32)``, an unknown runtime, checked mode on a
 runtime without one, and an ``out`` that is a file or cannot be written, each
-with a `UsageError` naming the option. The command line calls it before it
-starts the progress bar; ``run`` calls it again (it is cheap) so that the
-Python API checks the same things.
+with a `UsageError` naming the option.
 
 >>> class Squares(UseCase):
 ...     name = "squares"
 ...     parameters = (NUM_USERS.with_default(3),)
-...     def run(self, *, runtime, seed, out, progress=None, validate=False, **params):
-...         setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+...     def simulate(self, setup, progress=None):
 ...         return {"total": sum(i * i for i in range(setup.params["num_users"]))}
->>> Squares().run(runtime="numpy", seed=0, out=None)
-{'total': 5}
+>>> Squares().run(runtime="numpy", seed=0, out=None)["total"]
+5
 >>> Squares().run(runtime="numpy", seed=0, out=None, num_users="0")
 Traceback (most recent call last):
 ...
 recosim.core.errors.UsageError: --num-users must be >= 1, got 0
+
+A use case written before the template, overriding ``run`` itself (and calling
+``self.setup`` there), keeps working unchanged.
 """
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from abc import ABC
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from recosim.core.errors import PluginError, UsageError
 from recosim.core.plugins import get_plugins
-from recosim.core.results import prepare_out, runtime_provenance, write_json_atomic
+from recosim.core.results import hold_out, prepare_out, runtime_provenance, write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "HEADER_KEYS",
@@ -51,12 +59,16 @@ __all__ = [
     "NUM_USERS",
     "SEED_LIMIT",
     "NumberList",
+    "RUNS_TABLE",
     "Parameter",
     "Progress",
     "RunSetup",
     "UseCase",
     "check_runtime",
     "check_seed",
+    "runtime_with",
+    "figures_of",
+    "write_runs_table",
     "write_summary",
 ]
 
@@ -82,10 +94,18 @@ class Parameter:
     default: Any
     help: str = ""
     minimum: float | None = None
+    choices: tuple[str, ...] | None = None
+    """For a text option, the values it accepts (listed in the command line's help)."""
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def allowed(self) -> tuple[str, ...] | None:
+        """The values a choice option accepts: ``choices``, or the ``choices`` of its parsing function."""
+        found = self.choices if self.choices is not None else getattr(self.type, "choices", None)
+        return None if found is None else tuple(str(c) for c in found)
 
     def with_default(self, default: Any, help: str | None = None) -> Parameter:
         """The same option with another default (and help text)."""
@@ -115,6 +135,8 @@ class Parameter:
         elif kind is str:
             if not isinstance(value, str):
                 raise UsageError(f"{self.flag} must be text, got {value!r}")
+            if self.choices is not None and value not in self.choices:
+                raise UsageError(f"{self.flag} must be one of {', '.join(self.choices)}, got {value!r}")
             return value
         else:
             try:
@@ -256,6 +278,34 @@ def check_runtime(name: str, *, validate: bool = False, needs: Sequence[str] = (
     return cls  # type: ignore[no-any-return]
 
 
+DEFAULT_RUNTIME = "numpy"
+"""The runtime of a use case that needs no capability: core's own, always installed."""
+
+
+def runtime_with(needs: Sequence[str] = ()) -> str:
+    """The installed runtime a use case needing ``needs`` runs on by default (no framework imported).
+
+    `DEFAULT_RUNTIME` when it has them all; else the first runtime the registry lists
+    with them; else `DEFAULT_RUNTIME` (the use case then says what to install).
+    """
+    if not needs:
+        return DEFAULT_RUNTIME
+    having = _runtimes_with(tuple(needs))
+    return DEFAULT_RUNTIME if not having or DEFAULT_RUNTIME in having else having[0]
+
+
+def _runtimes_with(needs: tuple[str, ...]) -> list[str]:
+    """The runtimes declaring every capability in ``needs``, as the plugin registry says."""
+    plugins = get_plugins()
+    ask = getattr(plugins, "runtimes_with", None)
+    if ask is not None:
+        return list(ask(*needs))
+    # registries that do not declare capabilities yet: a runtime of a framework differentiates, NumPy does not
+    if set(needs) <= {"differentiable", "compiles"}:
+        return [r.name for r in plugins.runtimes if getattr(r, "framework", None)]
+    return []
+
+
 @dataclass(frozen=True)
 class RunSetup:
     """The checked arguments of one ``run``: what a use case works from."""
@@ -290,19 +340,25 @@ HEADER_KEYS = ("usecase", "runtime", "runtime_provider", "seed", "validate")
 """The keys `RunSetup.header` puts first in every summary (with the options)."""
 
 
-class UseCase(ABC):
-    """Base class of use cases; set ``name``, ``summary`` and ``parameters``, implement ``run``.
+class UseCase(ABC):  # noqa: B024 - abstract in spirit: implement simulate (or run)
+    """Base class of use cases; set ``name``, ``summary`` and ``parameters``, implement ``simulate``.
 
     ``summary_metadata`` names the top-level keys of the returned summary that
     describe the run rather than measure it (input hashes, file names, the chosen
-    batch size); tools that tabulate many runs, such as ``recosim sweep``, leave
-    them and `HEADER_KEYS` out of the metrics.
+    batch size); tools that tabulate many runs, such as ``recosim sweep``, and the
+    command line's closing table leave them and `HEADER_KEYS` out of the metrics.
     """
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     parameters: ClassVar[Sequence[Parameter]] = ()
     summary_metadata: ClassVar[tuple[str, ...]] = ()
+    needs: ClassVar[tuple[str, ...]] = ()
+    """Capabilities the use case needs of its runtime (``"differentiable"`` where it learns by gradient)."""
+
+    def default_runtime(self) -> str:
+        """The runtime used when ``--runtime`` is not given: one that has every capability in `needs`."""
+        return runtime_with(self.needs)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters}
@@ -334,7 +390,11 @@ class UseCase(ABC):
         out_dir = None if out is None else prepare_out(Path(out))
         return RunSetup(self.name, runtime, seed, out_dir, bool(validate), checked, runtime_class)
 
-    @abstractmethod
+    @classmethod
+    def is_template(cls) -> bool:
+        """Whether this use case implements `simulate` and leaves `run` to the template (not an older ``run``)."""
+        return cls.run is UseCase.run
+
     def run(
         self,
         *,
@@ -343,9 +403,126 @@ class UseCase(ABC):
         out: Path | None,
         progress: Progress | None = None,
         validate: bool = False,
+        setup: RunSetup | None = None,
         **params: Any,
     ) -> Mapping[str, Any]:
-        """Run, write results under ``out`` (if given) and return summary figures."""
+        """Check the options (unless ``setup`` is the `RunSetup` already made), run, write results, return the summary.
+
+        The summary is the run's header (`RunSetup.header`) followed by what
+        `simulate` returned; with ``out`` it is written to ``summary.json`` and the
+        figures of every run to ``runs.csv``.
+        """
+        if setup is None:
+            setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+        return self.execute(setup, progress)
+
+    def execute(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
+        """The template's body, from a checked `RunSetup`: hold ``out``, simulate, write the summary and runs table."""
+        if type(self).simulate is UseCase.simulate:
+            raise NotImplementedError(f"use case {self.name!r}: implement simulate(setup, progress) or override run")
+        with hold_out(setup.out):
+            figures = self.simulate(setup, progress)
+            summary = {**setup.header(), **figures}
+            write_summary(setup.out, summary)
+            write_runs_table(setup.out, setup, self.run_rows(setup, summary))
+        return summary
+
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
+        """Run the experiment from ``setup``, write its own files under ``setup.out``, return its figures.
+
+        Report progress as ``progress(done, total)``. The figures follow the header in
+        the summary; leave the header and the options out.
+        """
+        raise NotImplementedError(f"use case {self.name!r} does not implement simulate")
+
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """The rows of ``runs.csv``: one figure each, as ``{"run": i, "metric": name, "value": x, ...}``.
+
+        Extra keys become columns (a setting such as ``history_length``, a ``step``).
+        No rows (the default), no file; `summary_rows` gives the summary's numbers as
+        the figures of run 0, for a use case of one run.
+        """
+        return ()
+
+    def summary_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every number of the summary (not the header, options or `summary_metadata`) as a row of run 0."""
+        skip = [*setup.params, *self.summary_metadata]
+        return [{"run": 0, "metric": metric, "value": value} for metric, value in figures_of(summary, skip)]
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]] | None:
+        """The rows ``(name, value, standard error or None)`` that ``recosim run`` prints at the end.
+
+        ``None`` (the default) lets the command line choose from the summary's figures.
+        """
+        return None
+
+
+def figures_of(summary: Mapping[str, Any], skip: Iterable[str] = ()) -> list[tuple[str, float]]:
+    """Every number in ``summary`` but the header (`HEADER_KEYS`) and the keys in ``skip``: ``(path, value)``.
+
+    Paths join nested keys with ``/``; lists of numbers give one entry per element;
+    booleans and text are left out.
+
+    >>> figures_of({"usecase": "x", "seed": 0, "num_users": 3, "curves": {"H=5": {"final": 2.5}}, "ok": True},
+    ...            skip=["num_users"])
+    [('curves/H=5/final', 2.5)]
+    """
+    skipped = {*HEADER_KEYS, *skip}
+    out: list[tuple[str, float]] = []
+
+    def walk(path: str, value: Any) -> None:
+        if isinstance(value, (bool, str)) or value is None:
+            return
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{path}/{k}" if path else str(k), v)
+        elif isinstance(value, (list, tuple)):
+            for i, v in enumerate(value):
+                walk(f"{path}/{i}", v)
+        else:
+            try:
+                out.append((path, float(value)))
+            except (TypeError, ValueError):
+                return
+
+    for key, value in summary.items():
+        if key not in skipped:
+            walk(str(key), value)
+    return out
+
+
+RUNS_TABLE = "runs.csv"
+"""The tidy per-run table every template use case writes under ``out``."""
+
+
+def write_runs_table(out: Path | None, setup: RunSetup, rows: Iterable[Mapping[str, Any]]) -> Path | None:
+    """Write ``rows`` as ``runs.csv`` under ``out`` (atomically), long form, one figure per row; none, no file.
+
+    Columns: ``usecase``, ``runtime``, ``seed``, then the rows' own keys (``run``,
+    settings, ``metric``, ``value`` last), the same names ``recosim sweep`` uses.
+    """
+    rows = list(rows)
+    if out is None or not rows:
+        return None
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row if k not in keys)
+    middle = [k for k in keys if k not in ("run", "metric", "value")]
+    columns = ["usecase", "runtime", "seed", "run", *middle, "metric", "value"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    fixed = {"usecase": setup.usecase, "runtime": setup.runtime, "seed": setup.seed}
+    for row in rows:
+        full = {**fixed, **row}
+        writer.writerow(["" if full.get(c) is None else _cell(full.get(c)) for c in columns])
+    return write_bytes_atomic(Path(out) / RUNS_TABLE, buf.getvalue().encode())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def write_summary(out: Path | None, summary: Mapping[str, Any], name: str = "summary.json") -> None:
