@@ -252,14 +252,48 @@ def test_core_modules_import_only_their_own_layer_or_lower():
     assert not upward, "imports that go up a layer:\n" + "\n".join(upward)
 
 
-# which recosim packages each package may import (a package not listed here is not checked)
+# which recosim packages each package may import (every package is listed: a new one must be placed)
 ALLOWED = {
     "recosim.core": set(),
     "recosim.library": {"recosim.core"},
     "recosim.tf": {"recosim.core"},
     "recosim.jax": {"recosim.core"},
+    "recosim.inference": {"recosim.core", "recosim.tf", "recosim.jax"},
     "recosim.usecases": {"recosim.core", "recosim.library", "recosim.inference"},
+    "recosim.sweep": {"recosim.core"},
+    "recosim.gym": {"recosim.core", "recosim.library", "recosim.usecases"},
 }
+
+# The modules that may import a numerical framework: the two runtimes and inference's per-framework operations.
+FRAMEWORKS = ("jax", "jaxlib", "tensorflow", "tensorflow_probability", "tf_keras", "keras", "edward2",
+              "optax", "blackjax", "numpyro", "flax")
+FRAMEWORK_MODULES = ("recosim.jax", "recosim.tf", "recosim.inference._jax", "recosim.inference._tf")
+
+
+def test_every_package_is_placed():
+    tops = {".".join(m.split(".")[:2]) for m in MODULES if m.startswith("recosim.")}
+    assert tops == set(ALLOWED), f"packages without a place in ALLOWED: {sorted(tops - set(ALLOWED))}"
+
+
+def _may_import_frameworks(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in FRAMEWORK_MODULES)
+
+
+def framework_imports(modules: dict[str, Path]) -> list[str]:
+    """``module:line imports framework`` for every framework import outside the modules allowed one."""
+    found = []
+    for name in sorted(modules):
+        if _may_import_frameworks(name):
+            continue
+        for imp in imports_of(modules, name):
+            if imp.target.split(".")[0] in FRAMEWORKS:
+                found.append(f"{name}:{imp.line} imports {imp.target}")
+    return found
+
+
+def test_only_the_runtimes_and_inference_ops_import_a_framework():
+    found = framework_imports({m: p for m, p in MODULES.items() if m.startswith("recosim.")})
+    assert not found, "framework imports outside the runtime packages:\n" + "\n".join(found)
 
 
 def test_packages_import_only_the_packages_below_them():
@@ -290,6 +324,7 @@ def broken_tree(tmp_path: Path) -> dict[str, Path]:
         "pkg/sub/d.py": "from pkg import _hidden\nfrom pkg.c import _secret\nfrom pkg.sub import e\n",
         "pkg/sub/e.py": "from . import d\n",
         "pkg/fine.py": "from pkg import _hidden\nfrom pkg._hidden import X\n",
+        "pkg/jitted.py": "def f():\n    import jax.numpy as jnp  # deferred\n    from tensorflow import math\n",
     }
     for rel, text in files.items():
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -308,3 +343,7 @@ def test_private_import_finder_names_module_and_name(broken_tree):
     assert len(problems) == 2, problems
     assert "pkg.sub.d imports the private module pkg._hidden from outside its package pkg" in problems[0]
     assert "pkg.sub.d imports the private name '_secret' from pkg.c" in problems[1]
+
+
+def test_framework_import_finder_sees_deferred_and_from_imports(broken_tree):
+    assert framework_imports(broken_tree) == ["pkg.jitted:2 imports jax.numpy", "pkg.jitted:3 imports tensorflow"]
