@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 
 import pytest
 from conftest import TESTS
@@ -11,7 +12,7 @@ from conftest import TESTS
 ray = pytest.importorskip("ray")
 
 from recosim.sweep import sweep  # noqa: E402
-from recosim.sweep.ray_backend import RayBackend, start_local_cluster  # noqa: E402
+from recosim.sweep.ray_backend import RayBackend, session_root, start_local_cluster  # noqa: E402
 
 WALK = {"grid": {"scale": [0.5, 2.0]}, "fixed": {"horizon": 3, "num-users": 10}, "seeds": 2}
 
@@ -26,6 +27,7 @@ def cluster():
         yield context
     finally:
         ray.shutdown()
+        shutil.rmtree(session_root(), ignore_errors=True)
         if old is None:
             os.environ.pop("PYTHONPATH", None)
         else:
