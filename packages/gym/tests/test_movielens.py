@@ -51,3 +51,21 @@ def test_needs_a_saved_model(tmp_path) -> None:
 
     with pytest.raises(UsageError, match="no such file"):
         gymnasium.make("recosim/MovieLens-v0", model=tmp_path / "missing.npz", runtime="numpy")
+
+
+def test_vector_env_rewards_equal_the_story_for_the_same_seed_and_slates(model_file) -> None:
+    from recosim.core.testing import make_runtime_for, to_numpy
+    from recosim.usecases.calibration.saved import load_model
+    from recosim.usecases.calibration.simulate import MovieLensStory, RandomRecommender
+
+    users, steps, seed = 5, 4, 7
+    story = MovieLensStory(load_model(model_file), users, RandomRecommender(3))
+    traj = to_numpy(make_runtime_for("numpy", story, seed=0).trajectory(steps, seed=seed))
+    env = gymnasium.make_vec("recosim/MovieLens-v0", num_envs=users, model=model_file, horizon=steps, slate_size=3,
+                             runtime="numpy")  # fmt: skip
+    obs, _ = env.reset(seed=seed)
+    for t in range(steps):
+        np.testing.assert_array_equal(obs["history/watched"], traj["history"]["watched"][t])
+        obs, rewards, _, truncated, _ = env.step(traj["slate"]["doc_index"][t])
+        np.testing.assert_array_equal(rewards, traj["metrics"]["reward"][t])
+    assert truncated.all()

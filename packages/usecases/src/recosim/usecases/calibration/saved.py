@@ -42,7 +42,8 @@ class CalibratedModel:
 
 
 def save_model(path: Path | str, model: CalibratedModel) -> Path:
-    arrays = {f"param/{k}": np.asarray(v, np.float32) for k, v in model.params.items()}
+    """Write ``model`` to ``path`` (atomically)."""
+    arrays: dict[str, np.ndarray] = {f"param/{k}": np.asarray(v, np.float32) for k, v in model.params.items()}
     arrays.update(
         genres=model.genres.astype(np.float32),
         movie_ids=np.asarray(model.movie_ids, np.int64),
@@ -51,7 +52,7 @@ def save_model(path: Path | str, model: CalibratedModel) -> Path:
         format=np.asarray(FORMAT, np.int64),
     )
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, allow_pickle=False, **arrays)
     return write_bytes_atomic(path, buf.getvalue())
 
 

@@ -32,7 +32,9 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase, write_summary
-from recosim.usecases.calibration.data import GENRES, find_data, read_movielens, time_split
+from recosim.usecases.calibration.checks import CheckResult
+from recosim.usecases.calibration.data import GENRES, InteractionLog, find_data, read_movielens, time_split
+from recosim.usecases.calibration.saved import CalibratedModel
 
 __all__ = ["CalibrationUseCase"]
 
@@ -93,7 +95,6 @@ class CalibrationUseCase(UseCase):
     ) -> Mapping[str, Any]:
         from recosim.usecases.calibration import checks as ck
         from recosim.usecases.calibration.fit import fit_population, sample_interests, training_data
-        from recosim.usecases.calibration.saved import CalibratedModel, save_model
 
         setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
         p = setup.params
@@ -193,7 +194,7 @@ class CalibrationUseCase(UseCase):
                 "acceptance_rate": float(np.mean(d["acceptance_rate"])),
             }
         if setup.out is not None:
-            files = self._write(setup.out, model, fit, checks, lls, posterior, summary, log, save_model)
+            files = self._write(setup.out, model, fit, checks, lls, posterior, summary, log)
             summary["files"] = files
         else:
             summary["files"] = None
@@ -228,8 +229,20 @@ class CalibrationUseCase(UseCase):
         write_summary(setup.out, summary)
         return summary
 
-    def _write(self, out, model, fit, checks, lls, posterior, summary, log, save_model) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    def _write(
+        self,
+        out: Path,
+        model: CalibratedModel,
+        fit: Any,
+        checks: Mapping[str, CheckResult],
+        lls: Mapping[str, float],
+        posterior: Any,
+        summary: Mapping[str, Any],
+        log: InteractionLog,
+    ) -> dict[str, Any]:
+        """The model file, the figures and the posterior draws under ``out``; returns their names."""
         from recosim.usecases.calibration.plots import plot_checks, plot_interests, plot_objective
+        from recosim.usecases.calibration.saved import save_model
 
         save_model(out / MODEL_FILE, model)
         files: dict[str, Any] = {"model": MODEL_FILE, "checkpoint": CHECKPOINT_DIR + "/"}
