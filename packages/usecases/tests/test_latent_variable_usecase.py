@@ -17,7 +17,7 @@ TINY = dict(
     num_users=2, horizon=3, num_iterations=4, num_chains=2, num_burnin_steps=15, num_samples=15, learning_rate=0.05
 )
 TINY_ARGV = [a for k, v in TINY.items() for a in ("--" + k.replace("_", "-"), str(v))]
-FILES = {"summary.json", "history.csv", "history.json", "figure2.png", "checkpoint"}
+FILES = {"summary.json", "history.csv", "history.json", "figure2.png", "checkpoint", "runs.csv"}
 
 
 @pytest.fixture(params=runtime_names())
@@ -69,6 +69,12 @@ def test_writes_history_summary_and_figure_resumes_and_moves_alpha_toward_the_tr
     assert history["mae"][-1] < history["mae"][0] < 0.8 and summary["elbo_last"] > summary["elbo_first"]
     assert 0.3 < summary["mean_acceptance_rate"] <= 1.0
     assert png_size(out / "figure2.png") == (1210, 484)
+    table = list(csv.DictReader((out / "runs.csv").open()))  # tidy: one figure per row
+    assert [(r["user"], r["metric"]) for r in table[:2]] == [("0", "final_alpha"), ("1", "final_alpha")]
+    assert [float(r["value"]) for r in table[:2]] == pytest.approx(summary["final_alpha"])
+    assert {r["run"] for r in table} == {"0"} and table[2]["metric"] == "final_mae"
+    headline = case.headline(summary)
+    assert headline[0][0].startswith("final alpha, mean over 2 users") and headline[1][1] == summary["final_mae"]
     # other options on the same --out: one line, status 2, the finished iterations kept
     assert main([*argv, "--learning-rate", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.plugins import DIFFERENTIABLE, get_plugins
 from recosim.core.results import write_bytes_atomic, write_json_atomic
-from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.core.usecase import HORIZON, NUM_USERS, Parameter, Progress, RunSetup, UseCase
 from recosim.usecases.latent_variable import (
     DEFAULT_HORIZON,
     LATENT,
@@ -63,12 +63,15 @@ HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 CHECKPOINT_DIR = "checkpoint"
 OBSERVED = ("slate", "user state/satisfaction", "user response")
+PAPER_SIZES = {"num_users": 5, "horizon": DEFAULT_HORIZON, "num_topics": 3, "slate_size": 4}
+"""The sizes of the paper's figure 2 (the figure says "paper figure 2" only at them)."""
 
 
 class LatentVariableUseCase(UseCase):
     name = "latent-variable"
     summary = "latent-variable user model (paper 4.2): satisfaction sensitivities learnt by Monte-Carlo EM with HMC"
     summary_metadata = ("true_alpha", "initial_alpha", "files")
+    needs = ("differentiable",)
     parameters = (
         NUM_USERS.with_default(5),
         HORIZON.with_default(DEFAULT_HORIZON),
@@ -113,28 +116,35 @@ class LatentVariableUseCase(UseCase):
             ) from None
         return super().setup(runtime=runtime, seed=seed, out=out, validate=validate, **checked)
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
         p = setup.params
         cfg = LatentVariableConfig(num_users=p["num_users"], num_topics=p["num_topics"], slate_size=p["slate_size"])
         logged = self._observe(setup, cfg)
         fit = self._fit(setup, cfg, logged, progress)
         history = _history(fit.history, cfg.num_users)
-        summary = self._summarise(setup, cfg, history)
+        figures = self._summarise(setup, cfg, history)
         if setup.out is not None:
             write_history(setup.out, history)
-            write_summary(setup.out, summary)
-            plot_figure2(summary, history, setup.out / FIGURE_FILE)
-        return summary
+            plot_figure2({**setup.header(), **figures}, history, setup.out / FIGURE_FILE)
+        return figures
+
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """One run: each user's final sensitivity (with its truth), then the run's own figures."""
+        for user, alpha in enumerate(summary["final_alpha"]):
+            yield {"run": 0, "user": user, "metric": "final_alpha", "value": float(alpha)}
+        for metric in ("final_mae", "elbo_first", "elbo_last", "elbo_rise", "mean_acceptance_rate", "divergences"):
+            yield {"run": 0, "user": None, "metric": metric, "value": float(summary[metric])}
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
+        alpha = np.asarray(summary["final_alpha"], np.float64)
+        se = float(alpha.std(ddof=1) / np.sqrt(alpha.size)) if alpha.size > 1 else None
+        return [
+            (f"final alpha, mean over {alpha.size} users (truth {TRUE_ALPHA:g})", float(alpha.mean()), se),
+            ("mean absolute error of alpha", float(summary["final_mae"]), None),
+            ("ELBO, first -> last iteration rise", float(summary["elbo_rise"]), None),
+            ("HMC acceptance rate (mean)", float(summary["mean_acceptance_rate"]), None),
+            ("divergences", float(summary["divergences"]), None),
+        ]
 
     def _observe(self, setup: RunSetup, cfg: LatentVariableConfig) -> dict[str, Any]:
         """One trajectory at the true ``alpha`` on the chosen runtime, as NumPy, intents removed."""
@@ -192,7 +202,6 @@ class LatentVariableUseCase(UseCase):
         alpha = history["alpha"]
         elbo = history["elbo"]
         return {
-            **setup.header(),
             "true_alpha": TRUE_ALPHA,
             "initial_alpha": init_params(cfg)["alpha"].tolist(),
             "final_alpha": alpha[-1],
@@ -266,6 +275,7 @@ def plot_figure2(summary: Mapping[str, Any], history: Mapping[str, Any], path: P
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     iterations = np.asarray([0, *history["iteration"]])  # iteration 0: the starting values
     alpha = np.asarray([summary["initial_alpha"], *history["alpha"]])
@@ -289,8 +299,11 @@ def plot_figure2(summary: Mapping[str, Any], history: Mapping[str, Any], path: P
     right.set_title("ELBO")
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # iterations are whole numbers
+    paper = all(summary.get(k) == v for k, v in PAPER_SIZES.items())
     fig.suptitle(
-        f"Latent-variable model (paper figure 2): {summary['num_users']} users, horizon {summary['horizon']}, "
+        f"Latent-variable model{' (paper figure 2)' if paper else ''}: {summary['num_users']} users, "
+        f"horizon {summary['horizon']}, "
         f"HMC with {summary['num_chains']} chain{'s' * (summary['num_chains'] != 1)} on {summary['runtime']}"
     )
     buf = io.BytesIO()
