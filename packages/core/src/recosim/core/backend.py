@@ -56,8 +56,9 @@ NUMPY_FUNCTIONS: frozenset[str] = frozenset(
     {
         "abs", "all", "any", "arange", "argmax", "argsort", "asarray", "broadcast_to", "clip", "concatenate",
         "cumsum", "einsum", "equal", "exp", "expand_dims", "eye", "floor", "full", "full_like", "isfinite", "log",
-        "log1p", "matmul", "max", "maximum", "mean", "minimum", "ones", "ones_like", "power", "reshape", "sqrt",
-        "squeeze", "stack", "sum", "swapaxes", "take", "take_along_axis", "tanh", "where", "zeros", "zeros_like",
+        "log1p", "matmul", "max", "maximum", "mean", "minimum", "ones", "ones_like", "power", "reshape", "sort", "sqrt",
+        "squeeze", "stack", "sum", "swapaxes", "take", "take_along_axis", "tanh", "transpose", "where", "zeros",
+        "zeros_like",
     }
 )  # fmt: skip
 """Functions of ``B.np`` that blocks may call, with NumPy's signature and meaning."""
@@ -66,7 +67,7 @@ DISTRIBUTIONS: frozenset[str] = frozenset(
     {
         "BatchBroadcast", "Bernoulli", "Beta", "Categorical", "Deterministic", "Geometric", "Gumbel",
         "Independent", "LogNormal", "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL",
-        "Normal", "Uniform",
+        "NegativeBinomial", "Normal", "OrderedLogistic", "Uniform",
     }
 )  # fmt: skip
 """TensorFlow Probability distributions of ``B.tfd`` that blocks may build."""

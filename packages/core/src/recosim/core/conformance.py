@@ -105,6 +105,7 @@ _NUMPY_CASES = [
     _np("ones_like", lambda B, n: n.ones_like(_a(B, _I))),
     _np("power", lambda B, n: n.power(_a(B, _POS), 1.5)),
     _np("reshape", lambda B, n: n.reshape(_a(B, _SPD), (2, 4))),
+    _np("sort", lambda B, n: n.sort(_a(B, _X), axis=-1)),
     _np("sqrt", lambda B, n: n.sqrt(_a(B, _POS))),
     _np("squeeze", lambda B, n: n.squeeze(_a(B, _X[:, :1]), axis=-1)),
     _np("stack", lambda B, n: n.stack([_a(B, _X), _a(B, _POS)], axis=0)),
@@ -113,6 +114,7 @@ _NUMPY_CASES = [
     _np("take", lambda B, n: n.take(_a(B, _X), _a(B, np.array([1, 0, 1], np.int32)), axis=0)),
     _np("take_along_axis", lambda B, n: n.take_along_axis(_a(B, _X), _a(B, _I[:, :2]), axis=1)),
     _np("tanh", lambda B, n: n.tanh(_a(B, _X))),
+    _np("transpose", lambda B, n: n.transpose(_a(B, _SPD), (0, 2, 1))),
     _np("where", lambda B, n: n.where(_a(B, _X) > 0.0, _a(B, _X), n.zeros_like(_a(B, _X)))),
     _np("zeros", lambda B, n: n.zeros((3,), dtype="int32")),
     _np("zeros_like", lambda B, n: n.zeros_like(_a(B, _X))),
@@ -158,6 +160,16 @@ _DISTRIBUTION_CASES = [
         "MultivariateNormalTriL",
         lambda B: B.tfd.MultivariateNormalTriL(_a(B, _X[:, :2]), B.linalg.cholesky(_a(B, _SPD))),
         _POS[:, :2],
+    ),
+    _dist(
+        "NegativeBinomial",
+        lambda B: B.tfd.NegativeBinomial(total_count=_a(B, _f32([1.0, 2.5, 4.0])), logits=_a(B, _X)),
+        _f32([[0, 1, 3], [2, 0, 1]]),
+    ),
+    _dist(
+        "OrderedLogistic",
+        lambda B: B.tfd.OrderedLogistic(cutpoints=_a(B, _f32([-1.0, 0.0, 1.5])), loc=_a(B, _X), dtype="int32"),
+        _i32([[0, 1, 3], [2, 0, 1]]),
     ),
     _dist("BatchBroadcast", lambda B: B.tfd.BatchBroadcast(B.tfd.Normal(0.0, 1.0), with_shape=(2, 3)), _X),
 ]
