@@ -101,6 +101,23 @@ def test_resume_computes_only_missing_runs_and_reports_exactly_the_runs_asked_fo
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 6
 
 
+def test_a_stored_run_lacking_its_metric_is_recomputed_not_a_key_error(tmp_path):
+    import json
+
+    case = EcosystemUseCase()
+    args = dict(runtime="numpy", seed=4, out=tmp_path, boost_caps="0", num_runs=2, runs_per_call=1, **TINY_ARGS)
+    first = case.run(**args)
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    del record["mean_cumulative_utility"]
+    (tmp_path / "runs.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    seen = []
+    with pytest.warns(UserWarning, match="runs.jsonl"):
+        again = case.run(progress=lambda d, t: seen.append(d), **args)
+    assert seen == [2]  # the damaged run alone was computed again
+    assert again["policies"] == first["policies"]
+
+
 def test_resume_matches_provider_means_by_content_not_by_path(tmp_path):
     case = EcosystemUseCase()
     means = default_provider_means()

@@ -146,7 +146,7 @@ class EcosystemUseCase(UseCase):
         }
         keys = [(cap, i) for cap in caps for i in range(num_runs)]
         runs_file = None if setup.out is None else setup.out / "runs.jsonl"
-        with RunStore(runs_file, config=config, key=("cap", "run")) as store:
+        with RunStore(runs_file, config=config, key=("cap", "run"), fields=("mean_cumulative_utility",)) as store:
             per_call = self._simulate(setup, store, means, keys, progress)
             records = store.select(keys)
         summary = self._summarise(setup, records, means, source, means_hash, per_call)

@@ -153,7 +153,7 @@ class IntegrityUseCase(UseCase):
         }
         runs_file = None if setup.out is None else setup.out / "runs.jsonl"
         started = time.perf_counter()
-        with RunStore(runs_file, config=config, key=RUN_KEY) as store:
+        with RunStore(runs_file, config=config, key=RUN_KEY, fields=METRICS) as store:
             tracker = _Progress(progress, self._total_units(p, len(grid)))
             runs = range(p["num_runs"])
             sweep_jobs = [Job(FIXED, limit, tau, i) for limit, tau in grid for i in runs]
