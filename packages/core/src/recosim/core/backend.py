@@ -22,6 +22,7 @@ behaviour, so the same model code runs on every runtime.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -43,6 +44,7 @@ __all__ = [
     "Linalg",
     "NumpyBackend",
     "add_backend_directory",
+    "add_unseeded_draw_check",
     "guard_substrate",
     "backend_for",
     "get_backend",
@@ -361,19 +363,51 @@ def _import_numpy_substrate() -> Any:
     return module
 
 
+_DRAW_CHECKS: list[Callable[[], None]] = []
+
+
+def add_unseeded_draw_check(check: Callable[[], None]) -> None:
+    """Call ``check()`` before every unseeded draw (``seed=None``) of a guarded substrate; it may raise.
+
+    `recosim.core.random` adds the check that refuses such draws inside a behaviour.
+    """
+    if check not in _DRAW_CHECKS:
+        _DRAW_CHECKS.append(check)
+
+
 def guard_substrate(substrate: Any) -> None:
-    """Refuse unseeded draws inside behaviours on a TFP substrate (`recosim.core.random.refuse_unseeded_draws`).
+    """Run the unseeded-draw checks before every unseeded draw of a TFP substrate.
 
     ``substrate`` is ``tensorflow_probability`` itself or one of its ``substrates``
     modules; each backend calls this once, when it first lends its distributions.
+    Every ``Distribution.sample`` goes through the base class's ``_call_sample_n``,
+    and TFP routes seeds through ``internal.samplers``' ``sanitize_seed`` (or first
+    its ``is_stateful_seed``, where it keeps a stateful path); those are wrapped.
     """
     import importlib
 
-    from recosim.core.random import refuse_unseeded_draws
-
     root = substrate.__name__
     internal = "python.internal" if root == "tensorflow_probability" else "internal"
-    refuse_unseeded_draws(importlib.import_module(f"{root}.{internal}.samplers"), substrate.distributions.Distribution)
+    samplers = importlib.import_module(f"{root}.{internal}.samplers")
+    for name in ("sanitize_seed", "is_stateful_seed"):
+        _wrap(samplers, name, lambda seed, *a, **k: seed)
+    _wrap(substrate.distributions.Distribution, "_call_sample_n", lambda self, shape, seed, *a, **k: seed)
+
+
+def _wrap(owner: Any, name: str, seed_of: Callable[..., Any]) -> None:
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, "_recosim_guarded", False):
+        return
+
+    @functools.wraps(original)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _DRAW_CHECKS and seed_of(*args, **kwargs) is None:
+            for check in _DRAW_CHECKS:
+                check()
+        return original(*args, **kwargs)
+
+    guarded._recosim_guarded = True  # type: ignore[attr-defined]
+    setattr(owner, name, guarded)
 
 
 _NUMPY = NumpyBackend()

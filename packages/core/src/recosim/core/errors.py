@@ -77,16 +77,16 @@ class BehaviourError(RecosimError):
     def wrapping(cls, err: Exception, message: str) -> BehaviourError:
         """A `BehaviourError` that is also of ``type(err)`` where that class allows it (chain it yourself).
 
-        The original's own constructor is not called (some take a traced array, not a
-        message), so any exception can be wrapped. When ``err`` says that a traced
+        Where the original's class cannot be built from a message (a constructor that
+        takes a traced array, or other arguments, or raises), the plain class is used,
+        so any exception can be wrapped. When ``err`` says that a traced
         value was used as a concrete Python value (a compiled runtime's tracer in an
         ``if``, ``int()`` or ``len()``), the message says what to write instead.
         """
         kind = _BEHAVIOUR_ERRORS.get(type(err))
         if kind is None:
             try:
-                kind = type(f"BehaviourError[{type(err).__name__}]", (cls, type(err)),
-                            {"__module__": __name__, "__init__": _message_only_init})
+                kind = type(f"BehaviourError[{type(err).__name__}]", (cls, type(err)), {"__module__": __name__})
                 kind(message)
             except Exception:  # incompatible layouts or constructors: the plain class
                 kind = cls
@@ -104,10 +104,6 @@ class BehaviourError(RecosimError):
 
 
 _BEHAVIOUR_ERRORS: dict[type, type[BehaviourError]] = {}
-
-
-def _message_only_init(self: BaseException, message: str) -> None:
-    Exception.__init__(self, message)
 
 
 TRACED_VALUE_ERRORS = frozenset({

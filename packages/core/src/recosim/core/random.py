@@ -25,17 +25,15 @@ and the library's own (e.g. the iterated multinomial logit).
 
 from __future__ import annotations
 
-import functools
 import linecache
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
-from recosim.core.backend import get_backend
+from recosim.core.backend import add_unseeded_draw_check, get_backend
 from recosim.core.errors import RandomVariableError, SpecError
 from recosim.core.seeds import fold, name_hash
 from recosim.core.support import log_prob_in_support
@@ -56,7 +54,6 @@ __all__ = [
     "current_scope",
     "name_hash",
     "active_handlers",
-    "refuse_unseeded_draws",
 ]
 
 
@@ -331,36 +328,10 @@ def _unseeded_draw_error() -> RandomVariableError:
     )
 
 
-def refuse_unseeded_draws(samplers: ModuleType, distribution_class: type | None = None) -> None:
-    """Make one TFP substrate refuse unseeded draws inside behaviours.
-
-    A draw made with ``seed=None`` while a variable's behaviour runs (inside a runtime's
-    :func:`name_scope`) would be neither reproducible nor scored; it raises a
-    `RandomVariableError` naming the variable and the line instead, on every substrate
-    alike. Elsewhere (and with a seed) TFP behaves as usual. ``samplers`` is the
-    substrate's ``internal.samplers`` module (TFP routes seeds through its
-    ``sanitize_seed``, or first through ``is_stateful_seed`` where it keeps a stateful
-    path); ``distribution_class`` its ``Distribution`` base class, whose
-    ``_call_sample_n`` every ``sample`` goes through. Each backend calls this once.
-    """
-    for name in ("sanitize_seed", "is_stateful_seed"):
-        original = getattr(samplers, name, None)
-        if original is not None and not getattr(original, "_recosim_guarded", False):
-            setattr(samplers, name, _guarded(original, lambda seed, *a, **k: seed))
-    if distribution_class is not None:
-        original = getattr(distribution_class, "_call_sample_n", None)
-        if original is not None and not getattr(original, "_recosim_guarded", False):
-            distribution_class._call_sample_n = _guarded(  # type: ignore[attr-defined]
-                original, lambda self, shape, seed, *a, **k: seed
-            )
+def _refuse_unseeded_draw() -> None:
+    """Inside a behaviour (a runtime's variable scope), an unseeded draw is an error naming the variable."""
+    if _STATE.scopes:
+        raise _unseeded_draw_error()
 
 
-def _guarded(original: Callable[..., Any], seed_of: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if _STATE.scopes and seed_of(*args, **kwargs) is None:
-            raise _unseeded_draw_error()
-        return original(*args, **kwargs)
-
-    guarded._recosim_guarded = True  # type: ignore[attr-defined]
-    return guarded
+add_unseeded_draw_check(_refuse_unseeded_draw)
