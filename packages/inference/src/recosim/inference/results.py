@@ -114,7 +114,9 @@ class Posterior:
             "recosim_method": self.method,
             "recosim_runtime": self.runtime,
         }
-        return az.from_dict(posterior=posterior, sample_stats=stats, attrs=attrs)
+        idata = az.from_dict(posterior=posterior, sample_stats=stats)
+        idata.posterior.attrs.update(attrs)
+        return idata
 
     @classmethod
     def from_arviz(cls, idata: Any) -> Posterior:
