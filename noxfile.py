@@ -28,6 +28,10 @@ TF = "packages/runtime-tf"
 JAX = "packages/runtime-jax"
 USECASES = "packages/usecases"
 SWEEP = "packages/sweep"
+INFERENCE = "packages/inference"
+GYM = "packages/gym"
+# Every package, in the order its dependencies need: what ``lint``, ``types`` and ``docs`` cover.
+ALL_PACKAGES = [CORE, LIBRARY, TF, JAX, USECASES, INFERENCE, SWEEP, GYM]
 TEST_DEPS = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "hatchling>=1.24", "pip"]
 
 # Test files run in parallel on up to this many processes (one per core; RECOSIM_TEST_WORKERS
@@ -218,18 +222,41 @@ _JAX_SMOKE = (
 )
 
 
+def _sources(path: str) -> tuple[str, list[str]]:
+    """A package's source root and the ``recosim.*`` folders under it."""
+    src = os.path.join(path, "src")
+    return src, sorted(glob.glob(os.path.join(src, "recosim", "*", "")))
+
+
+def _mypy(session: nox.Session) -> None:
+    """mypy over every package's sources (pyproject.toml's [tool.mypy] holds the options).
+
+    The packages go in with ``--no-deps`` and only NumPy beside mypy: the frameworks
+    (TensorFlow, JAX, TFP, Gymnasium, Ray, ...) stay out, ``ignore_missing_imports``
+    types them as ``Any``, and the session installs in seconds.
+    """
+    session.install("mypy>=1.10", "numpy>=2.0")
+    args = []
+    for path in ALL_PACKAGES:
+        args += ["-e", path]
+    session.install("--no-deps", *args)
+    roots = [_sources(path) for path in ALL_PACKAGES]
+    mypy_path = os.pathsep.join(src for src, _ in roots)  # `recosim.core`, not `packages.core.src...`
+    session.run("mypy", *(d.rstrip(os.sep) for _, dirs in roots for d in dirs), env={"MYPYPATH": mypy_path})
+
+
 @nox.session(python=PYTHON, tags=["ci"])
 def lint(session: nox.Session) -> None:
-    """ruff: style and common bugs."""
+    """ruff (style and common bugs), then mypy over every package (as ``types``)."""
     session.install("ruff>=0.6")
     session.run("ruff", "check", "packages", "examples", "noxfile.py", "benchmarks")
+    _mypy(session)
 
 
 @nox.session(python=PYTHON)
 def types(session: nox.Session) -> None:
-    """mypy over the framework-free packages (core and library)."""
-    session.install("mypy>=1.10", "-e", CORE, "-e", LIBRARY)
-    session.run("mypy", f"{CORE}/src/recosim/core", f"{LIBRARY}/src/recosim/library")
+    """mypy over every package, without the frameworks (the check ``lint`` ends with)."""
+    _mypy(session)
 
 
 @nox.session(python=PYTHON)
@@ -287,8 +314,17 @@ def bench_reference(session: nox.Session) -> None:
     session.run("python", "benchmarks/compare.py", *session.posargs, env=BENCH_ENV)
 
 
+# What pdoc imports to document every package: each package with its dependencies, the
+# inference methods with both frameworks' extras and the sweeps with Ray.
+DOCS_INSTALLS = [CORE, LIBRARY, TF, JAX, USECASES, f"{INFERENCE}[jax,tf]", f"{SWEEP}[ray]", GYM]
+
+
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """API documentation (HTML under docs/_build) from the docstrings."""
-    session.install("pdoc>=14", "-e", CORE, "-e", LIBRARY)
-    session.run("pdoc", "-o", "docs/_build", "recosim.core", "recosim.library")
+    """API documentation of every package (HTML under docs/_build) from the docstrings."""
+    args = []
+    for path in DOCS_INSTALLS:
+        args += ["-e", path]
+    session.install("pdoc>=14", *args)
+    modules = [f"recosim.{os.path.basename(d.rstrip(os.sep))}" for path in ALL_PACKAGES for d in _sources(path)[1]]
+    session.run("pdoc", "-o", "docs/_build", *modules, env={"TF_CPP_MIN_LOG_LEVEL": "2"})

@@ -41,7 +41,7 @@ from recosim.core.seeds import fold
 from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, slice_step, trajectory_length
 from recosim.core.value import FieldSpec, Value, ValueSpec, shape_of
-from recosim.core.variable import Previous, Variable
+from recosim.core.variable import Binding, Previous, Variable
 from recosim.core.variable import value as bind
 
 __all__ = [
@@ -379,9 +379,8 @@ def log_probability_accumulator_variables(
     for var in variables:
         acc = Variable(var.name + suffix, ValueSpec(log_prob=FieldSpec()))
 
-        def scorer(phase: str, var: Variable = var) -> Any:
+        def scorer(phase: str, binding: Binding, var: Variable = var) -> Any:
             def score(observed: Value, *args: Value) -> Value:
-                binding = var.initial_value if phase == "initial_value" else var.value
                 n = len(binding.dependencies)
                 data = {f"{var.name}/{k}": f for k, f in Value(observed).items()}
                 B = get_backend()
@@ -400,10 +399,10 @@ def log_probability_accumulator_variables(
 
             return score
 
-        acc.initial_value = bind(scorer("initial_value"), (var, *var.initial_value.dependencies))
+        acc.initial_value = bind(scorer("initial_value", var.initial_value), (var, *var.initial_value.dependencies))
         if var.value is not None:
             deps: tuple[Any, ...] = (var, *var.value.dependencies)
-            acc.value = bind(scorer("value"), (*deps, acc.previous) if cumulative else deps)
+            acc.value = bind(scorer("value", var.value), (*deps, acc.previous) if cumulative else deps)
         out.append(acc)
     return out
 

@@ -41,6 +41,8 @@ def replay_variable(name: str, logged: Mapping[str, Any], *, spec: ValueSpec | N
     if len(set(lengths.values())) != 1:
         raise SpecError(f"replayed variable {name!r}: logged fields have different lengths {lengths}")
     (length,) = set(lengths.values())
+    if length is None:
+        raise SpecError(f"replayed variable {name!r}: logged fields of unknown length {lengths}; give concrete arrays")
     if spec is None:
         spec = ValueSpec({k: FieldSpec(shape=shape_of(f)[1:], dtype=dtype_name(f)) for k, f in logged_v.items()})
     spec = spec.union(ValueSpec({STEP_FIELD: FieldSpec(shape=(), dtype="int32")}))

@@ -555,9 +555,11 @@ class Runtime(ABC):
         for n in self.network.names:
             specs = self.network[n].spec.as_dict
             where = f"the starting value of variable {n!r}, field"
-            out[n] = Value(starting_value[n]).map_with_key(
-                lambda k, x, specs=specs, where=where: settle_field(x, specs.get(k), None, B, f"{where} {k!r}")
-            )
+
+            def settle(k: str, x: Any, specs: Mapping[str, Any] = specs, where: str = where) -> Any:
+                return settle_field(x, specs.get(k), None, B, f"{where} {k!r}")
+
+            out[n] = Value(starting_value[n]).map_with_key(settle)
         return out
 
     def __repr__(self) -> str:

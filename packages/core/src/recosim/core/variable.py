@@ -12,12 +12,12 @@ variables it reads; ``var.previous`` stands for the variable's value one step ba
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
 from recosim.core.errors import NetworkError
-from recosim.core.value import Value, ValueSpec
+from recosim.core.value import ValueSpec
 
 __all__ = ["Variable", "Previous", "Binding", "Dependency", "value"]
 
@@ -43,7 +43,7 @@ Dependency = Union["Variable", Previous]
 class Binding:
     """A behaviour ``fn`` and the dependencies whose values it receives, in order."""
 
-    fn: Callable[..., Value]
+    fn: Callable[..., Mapping[str, Any]]
     dependencies: tuple[Dependency, ...] = ()
 
     def __post_init__(self) -> None:
@@ -58,7 +58,7 @@ class Binding:
         return getattr(self.fn, "__qualname__", None) or repr(self.fn)
 
 
-def value(fn: Callable[..., Value], dependencies: Sequence[Dependency] = ()) -> Binding:
+def value(fn: Callable[..., Mapping[str, Any]], dependencies: Sequence[Dependency] = ()) -> Binding:
     """Bind behaviour ``fn`` to ``dependencies``; ``fn`` is called with their values in order."""
     return Binding(fn, tuple(dependencies))
 

@@ -19,10 +19,12 @@ __all__ = [
     "as_float_param",
     "batch_shape_tuple",
     "check_last_dim",
+    "known_shape",
     "ndim",
     "positive_float",
     "positive_int",
     "static_shape",
+    "static_size",
 ]
 
 
@@ -55,6 +57,31 @@ def positive_float(x: Any, name: str) -> float:
 def static_shape(x: Any) -> tuple[int | None, ...]:
     """The static shape of an array of any backend (``None`` for unknown sizes)."""
     return tuple(shape_of(x))
+
+
+def static_size(x: Any, axis: int, what: str) -> int:
+    """The size of axis ``axis`` of ``x``, which must be known before run time.
+
+    Raises a ValueError naming ``what`` and its shape where that size is known only
+    when the model runs (an unknown dimension of a traced array).
+
+    >>> static_size(np.zeros((2, 5)), -1, "logits")
+    5
+    """
+    shape = static_shape(x)
+    size = shape[axis]
+    if size is None:
+        raise ValueError(f"{what} has shape {shape}; the size of its axis {axis} must be known before the model runs")
+    return size
+
+
+def known_shape(x: Any, what: str) -> tuple[int, ...]:
+    """The shape of ``x`` where every size is known before run time; a ValueError naming ``what`` otherwise."""
+    shape = static_shape(x)
+    sizes = tuple(n for n in shape if n is not None)
+    if len(sizes) != len(shape):
+        raise ValueError(f"{what} has shape {shape}; every size must be known before the model runs")
+    return sizes
 
 
 def ndim(x: Any) -> int:

@@ -518,6 +518,8 @@ def plot_snapshots(graph: OpinionGraph, extra: Mapping[str, Any], path: Path) ->
     steps, snaps = extra["snapshot_steps"], extra["snapshots"]
     fig, axes = _figure((3.0 * len(steps), 3.3), 1, len(steps))
     pos = graph.positions
+    if pos is None:
+        raise ValueError(f"plot_snapshots: the {graph.kind} graph has no positions; snapshots need a geometric graph")
     a, b = graph.edges()
     for ax, t, op in zip(axes[0], steps, snaps):
         differ = op[a] != op[b]

@@ -122,8 +122,8 @@ class LearnerFit:
         lo, hi = (1 - level) / 2, (1 + level) / 2
         if name == "alpha":
             cdf = np.cumsum(self.posterior)
-            return float(self.alphas[np.searchsorted(cdf, lo)]), float(self.alphas[min(np.searchsorted(cdf, hi),
-                                                                                     self.alphas.size - 1)])
+            i_lo, i_hi = int(np.searchsorted(cdf, lo)), min(int(np.searchsorted(cdf, hi)), self.alphas.size - 1)
+            return float(self.alphas[i_lo]), float(self.alphas[i_hi])
         grid = np.linspace(0.0, 1.0, 4001)[1:-1]
         dens = np.zeros_like(grid)
         for w, m in zip(self.posterior, self.mismatches):

@@ -30,7 +30,7 @@ from recosim.core import Entity, Value, get_backend
 from recosim.core.plugins import declare_block
 from recosim.core.support import whole_numbers
 from recosim.library.choice.affinities import append_no_choice
-from recosim.library.params import as_float_param, check_last_dim, ndim, static_shape
+from recosim.library.params import as_float_param, check_last_dim, ndim, static_shape, static_size
 
 __all__ = [
     "MultinomialLogitChoiceModel",
@@ -143,8 +143,9 @@ class IteratedMultinomialLogit:
         logits = B.asarray(self.logits)
         tiny = np.float32(np.finfo(np.float32).tiny)
         batch = static_shape(logits)
-        if all(n is not None for n in batch):  # scalar bounds: one draw of the whole shape
-            u = B.sample(B.tfd.Uniform(low=tiny, high=np.float32(1.0)), (*shape, *batch), seed)
+        known = tuple(n for n in batch if n is not None)
+        if len(known) == len(batch):  # scalar bounds: one draw of the whole shape
+            u = B.sample(B.tfd.Uniform(low=tiny, high=np.float32(1.0)), (*shape, *known), seed)
         else:  # a dimension known only at run time: the bounds carry the shape
             low = np_.full_like(logits, tiny)
             u = B.sample(B.tfd.Uniform(low=low, high=np_.ones_like(low)), shape, seed)
@@ -157,7 +158,7 @@ class IteratedMultinomialLogit:
         np_ = B.np
         slate = B.cast(B.asarray(slate), "int32")
         check_last_dim(slate, self.k, "slate", "the slate size k")
-        n = static_shape(self.logits)[-1]
+        n = static_size(self.logits, -1, "logits")
         neg_inf = np_.asarray(-np.inf, dtype="float32")
         first = B.one_hot(slate[..., 0], n, dtype="float32")
         remaining = self.logits + np_.zeros_like(first)  # broadcast to the slate's batch shape
@@ -356,7 +357,7 @@ def get_chosen(slate_features: Value, choice: Any, *, no_choice: float = 0.0) ->
                 f"get_chosen: field {key!r} has shape {shape} but the choice has shape {static_shape(choice)}; "
                 "fields need shape [*batch, n_items, *feature_shape]"
             )
-        n = shape[batch_rank]
+        n = static_size(field, batch_rank, f"get_chosen: field {key!r}")
         mask = B.one_hot(choice, n, dtype="float32") > 0.0  # [*batch, n]; all False for no choice
         feature_rank = len(shape) - batch_rank - 1
         for _ in range(feature_rank):

@@ -225,10 +225,10 @@ def sbm_graph(n: int, p_in: float, p_out: float, *, seed: int = 0, max_tries: in
         else:
             parts_a, parts_b = [], []
             blocks = ((0, half, 0, half, p_in), (half, n, half, n, p_in), (0, half, half, n, p_out))
-            for a0, a1, b0, b1, p in blocks:
+            for a0, a1, b0, b1, p_block in blocks:
                 same = a0 == b0
                 size = (a1 - a0) * (a1 - a0 - 1) // 2 if same else (a1 - a0) * (b1 - b0)
-                m = rng.binomial(size, p)
+                m = rng.binomial(size, p_block)
                 parts_a.append(rng.integers(a0, a1, m))
                 parts_b.append(rng.integers(b0, b1, m))
             a, b = np.concatenate(parts_a), np.concatenate(parts_b)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from recosim.core import get_backend
-from recosim.library.params import static_shape
+from recosim.library.params import static_shape, static_size
 
 __all__ = ["int32", "stable_argsort", "exclusive_cumsum", "inverse_permutation", "take_rows", "flatten"]
 
@@ -59,7 +59,7 @@ def take_rows(table: Any, rows: Any) -> Any:
     B = get_backend()
     np_ = B.np
     rows = int32(rows)
-    n = static_shape(table)[0]
+    n = static_size(table, 0, "table")
     picked = np_.take(table, np_.clip(rows, 0, n - 1), axis=0)
     return np_.where(np_.expand_dims(rows >= 0, -1), picked, -np_.ones_like(picked))
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, FieldSpec, Value, ValueSpec, get_backend
-from recosim.library.params import positive_int, static_shape
+from recosim.library.params import known_shape, positive_int, static_shape
 from recosim.library.social._ops import exclusive_cumsum, flatten, int32, inverse_permutation, stable_argsort, take_rows
 
 __all__ = ["SparseSocialGraph", "UniformIndex"]
@@ -204,7 +204,7 @@ class SparseSocialGraph(Entity):
         np_ = B.np
         n = self.num_accounts
         a, b = int32(a), int32(b)
-        shape = tuple(np.broadcast_shapes(static_shape(a), static_shape(b)))
+        shape = tuple(np.broadcast_shapes(known_shape(a, f"{self.name}: ids a"), known_shape(b, f"{self.name}: ids b")))
         a = flatten(np_.broadcast_to(a, shape))
         b = flatten(np_.broadcast_to(b, shape))
         ok = (a != b) & (a >= 0) & (a < n) & (b >= 0) & (b < n)

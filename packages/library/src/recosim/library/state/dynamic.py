@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, ndim, static_shape
+from recosim.library.params import as_float_param, ndim, static_shape, static_size
 from recosim.library.state._common import batch_shape_tuple, mvn, select_values
 
 __all__ = [
@@ -142,7 +142,7 @@ class LinearGaussian(_LinearGaussianBase):
             raise ValueError(f"transition_matrix must have shape [..., d, d], got {shape}")
         super().__init__(
             batch_shape,
-            shape[-1],
+            static_size(a, -1, "transition_matrix"),
             initial_loc=initial_loc,
             initial_scale=initial_scale,
             noise_scale=noise_scale,
@@ -316,9 +316,11 @@ class FiniteStateMarkovChain(Entity):
         B = get_backend()
         np_ = B.np
         t = B.asarray(self.transition_probs)
+        num_states = static_size(t, -1, "transition_probs")
         if self.controlled:
-            t = np_.einsum("...c,...cst->...st", B.one_hot(control, self.num_controls, dtype="float32"), t)
-        return np_.einsum("...s,...st->...t", B.one_hot(state, self.num_states, dtype="float32"), t)
+            num_controls = static_size(t, -3, "transition_probs")
+            t = np_.einsum("...c,...cst->...st", B.one_hot(control, num_controls, dtype="float32"), t)
+        return np_.einsum("...s,...st->...t", B.one_hot(state, num_states, dtype="float32"), t)
 
     def next_state(self, previous_state: Value, inputs: Value | None = None) -> Value:
         control = _input(inputs, self.input_field, type(self).__name__) if self.controlled else None

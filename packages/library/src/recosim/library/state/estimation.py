@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, static_shape
+from recosim.library.params import as_float_param, static_shape, static_size
 from recosim.library.state._common import batch_shape_tuple
 
 __all__ = ["FiniteHistory", "KalmanFilter", "FinitePosterior"]
@@ -269,7 +269,7 @@ class FinitePosterior(Entity):
         B = get_backend()
         np_ = B.np
         obs = _field(inputs, self.observation_field, "FinitePosterior")
-        pick = B.one_hot(obs, self.num_observations, dtype="float32") > 0.0  # [*batch, O]
+        pick = B.one_hot(obs, static_size(self.likelihood, -1, "likelihood"), dtype="float32") > 0.0  # [*batch, O]
         lik = B.asarray(self.likelihood)
         column = np_.sum(np_.where(pick[..., None, :], lik, np_.zeros_like(lik)), axis=-1)  # [*batch, S]
         prev = B.asarray(previous_state.get("state"))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core import Entity, Value, get_backend
-from recosim.library.params import as_float_param, ndim, static_shape
+from recosim.library.params import as_float_param, ndim, static_shape, static_size
 from recosim.library.state._common import FieldDraws, batch_shape_tuple
 
 __all__ = ["StaticStateModel", "StaticTensor", "GMMVector", "HierarchicalClusteredTensor", "MixtureSameFamily"]
@@ -152,7 +152,8 @@ class GMMVector(StaticStateModel, FieldDraws):
         np_ = B.np
         logits, means, scales = self._params()
         component = self._draw("component_id", B.tfd.Categorical(logits=logits))
-        pick = np_.expand_dims(B.one_hot(component, self.num_components, dtype="float32"), -1)  # [..., K, 1]
+        num_components = static_size(self.mixture_logits, -1, "mixture_logits")
+        pick = np_.expand_dims(B.one_hot(component, num_components, dtype="float32"), -1)  # [..., K, 1]
         loc = np_.sum(pick * means, axis=-2)
         scale = np_.sum(pick * scales, axis=-2)
         return Value(state=B.tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale), component_id=component)

@@ -133,11 +133,15 @@ class CavConfig:
         """
         start, place, size = [], [], []
         for g in range(self.num_objective_tags):
-            start.append(g), place.append(0), size.append(1)
+            start.append(g)
+            place.append(0)
+            size.append(1)
         for j in range(self.num_subjective_groups):
             first = self.num_objective_tags + j * self.group_size
             for i in range(self.group_size):
-                start.append(first), place.append(i), size.append(self.group_size)
+                start.append(first)
+                place.append(i)
+                size.append(self.group_size)
         subjective = np.array([s > 1 for s in size])
         return {
             "start": np.array(start, np.int32),
