@@ -73,7 +73,7 @@ def run_one_at_a_time(args: argparse.Namespace, pairs: list[tuple[str, int]]) ->
     start = time.perf_counter()
     for cap, seed in pairs:
         cmd = [*recosim_command(), "run", "ecosystem", "--boost-caps", cap, "--num-runs", "1", "--seed", str(seed),
-               "--quiet", *size_options(args)]
+               "--quiet", "--json", *size_options(args)]
         done = subprocess.run(cmd, check=True, capture_output=True, text=True)
         summary = json.loads(done.stdout)
         flat = {f"metric.{k}": v for k, v in _flatten(summary).items()}

@@ -27,7 +27,7 @@ def test_plugins_lists_runtimes_and_usecases(capsys):
 
 
 def test_run_counting_writes_summary_with_provenance(tmp_path, capsys):
-    assert main(["run", "counting", "--horizon", "121", "--seed", "3", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["run", "counting", "--horizon", "121", "--seed", "3", "--out", str(tmp_path), "--quiet", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert printed == saved and saved["final_count"] == 120 and saved["seed"] == 3 and saved["horizon"] == 121
@@ -35,7 +35,7 @@ def test_run_counting_writes_summary_with_provenance(tmp_path, capsys):
 
 
 def test_run_random_walk_is_reproducible(tmp_path, capsys):
-    args = ["run", "random-walk", "--num-users", "50", "--horizon", "30", "--seed", "9", "--quiet"]
+    args = ["run", "random-walk", "--num-users", "50", "--horizon", "30", "--seed", "9", "--quiet", "--json"]
     assert main([*args, "--out", str(tmp_path / "a")]) == 0
     first = json.loads(capsys.readouterr().out)
     assert main([*args, "--out", str(tmp_path / "b")]) == 0

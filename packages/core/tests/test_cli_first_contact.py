@@ -176,12 +176,14 @@ def test_on_a_terminal_the_run_ends_with_the_table_not_json(tmp_path, capsys, mo
     assert out.startswith("random-walk on numpy, seed 0:") and "final_std" in out and "{" not in out
 
 
-def test_piped_stdout_carries_the_json_and_stderr_the_table(tmp_path, capsys):
-    assert main(["run", "random-walk", "--num-users", "20", "--out", str(tmp_path / "o"), "--quiet"]) == 0
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["num_users"] == 20
-    err = captured.err.splitlines()
-    assert err[0] == "recosim: random-walk on numpy, seed 0:" and all(line.startswith("recosim: ") for line in err)
+def test_the_run_ends_with_a_short_table_and_json_only_behind_the_flag(tmp_path, capsys):
+    args = ["run", "random-walk", "--num-users", "20", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "random-walk on numpy, seed 0:" and not any(line.lstrip().startswith("{") for line in out)
+    assert any(line.startswith("files in ") for line in out) and len(out) < 15
+    assert main([*args, "--out", str(tmp_path / "p"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_users"] == 20
 
 
 def test_while_compiling_the_bar_shows_the_seconds_elapsed():
@@ -207,4 +209,4 @@ def test_template_use_case_python_api_hands_over_a_setup(tmp_path):
     summary = case.run(runtime="ignored", seed=99, out=None, setup=setup)
     assert summary["seed"] == 3 and summary["num_users"] == 10
     assert (tmp_path / "o" / "summary.json").exists()
-    assert not (tmp_path / "o" / "runs.csv").exists()  # a use case that gives no rows gets no table
+    assert (tmp_path / "o" / "runs.csv").read_text().splitlines()[0] == "usecase,runtime,seed,run,metric,value"

@@ -270,7 +270,7 @@ def test_installed_third_party_plugin_is_found_and_broken_one_reported(tmp_path)
     (failed,) = [f for f in report["failed"] if f["plugin"] == "broken"]
     assert failed["distribution"] == "recosim-broken-plugin" and "needs libfoo 9" in failed["error"]
     run = subprocess.run([sys.executable, "-m", "recosim.core.cli", "run", "coin-flips", "--num-agents", "4000",
-                          "--p", "0.25", "--steps", "8", "--quiet"], env=env, capture_output=True, text=True,
+                          "--p", "0.25", "--steps", "8", "--quiet", "--json"], env=env, capture_output=True, text=True,
                          timeout=120, check=True)
     summary = json.loads(run.stdout)
     assert abs(summary["mean_heads"] - 2.0) < 0.1  # 8 flips x 0.25; sd of the mean is about 0.02

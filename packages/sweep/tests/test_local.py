@@ -138,7 +138,7 @@ def test_command_line_sweep_of_the_ecosystem_at_a_tiny_size(tmp_path, capsys):
     assert len(table) == 4 and all(r["status"] == "ok" for r in table)
     row = next(r for r in table if r["horizon"] == 3 and r["seed"] == 1)
     # the same settings and seed through `recosim run` give the same metrics
-    run_argv = ["run", "ecosystem", "--seed", "1", "--quiet", "--horizon", "3", "--out", str(tmp_path / "direct")]
+    run_argv = ["run", "ecosystem", "--seed", "1", "--quiet", "--json", "--horizon", "3", "--out", str(tmp_path / "direct")]
     for name, value in tiny.items():
         if name in names:
             run_argv += [f"--{name.replace('_', '-')}", str(value)]

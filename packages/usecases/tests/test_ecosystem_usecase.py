@@ -29,9 +29,11 @@ def runtime(request):
 
 
 FILES = {
-    "counting": (["--horizon", "5"], {"summary.json", "checkpoint.npz"}),
-    "random-walk": (["--num-users", "6", "--horizon", "5"], {"summary.json", "checkpoint.npz", "final_positions.npy"}),
-    "ecosystem": ([*TINY, "--num-runs", "2", "--boost-caps", "0,1.2,2.4"], {"summary.json", "runs.jsonl", "figure3.png"}),
+    "counting": (["--horizon", "5"], {"summary.json", "checkpoint.npz", "runs.csv"}),
+    "random-walk": (["--num-users", "6", "--horizon", "5"],
+                    {"summary.json", "checkpoint.npz", "final_positions.npy", "runs.csv"}),
+    "ecosystem": ([*TINY, "--num-runs", "2", "--boost-caps", "0,1.2,2.4"],
+                  {"summary.json", "runs.jsonl", "runs.csv", "figure3.png"}),
 }
 
 
@@ -39,7 +41,7 @@ FILES = {
 def test_each_use_case_at_a_tiny_size_writes_its_files(usecase, runtime, tmp_path, capsys):
     options, files = FILES[usecase]
     out = tmp_path / "out"
-    assert main(["run", usecase, "--runtime", runtime, *options, "--out", str(out), "--quiet"]) == 0
+    assert main(["run", usecase, "--runtime", runtime, *options, "--out", str(out), "--quiet", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == files
     saved = json.loads((out / "summary.json").read_text())
@@ -50,13 +52,15 @@ def test_each_use_case_at_a_tiny_size_writes_its_files(usecase, runtime, tmp_pat
         assert [saved["policies"][k]["runs"] for k in ("L=0", "L=1.2", "L=2.4")] == [2, 2, 2]
         assert len((out / "runs.jsonl").read_text().splitlines()) == 6
         assert png_size(out / "figure3.png") == (1210, 484)
+        table = (out / "runs.csv").read_text().splitlines()
+        assert table[0] == "usecase,runtime,seed,run,boost_cap,metric,value" and len(table) == 1 + 6
 
 
 def test_the_command_prints_no_framework_log_noise(runtime, tmp_path):
     """Only recosim's own lines reach stderr: TensorFlow's and XLA's C++ logging is silenced."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     res = subprocess.run([sys.executable, "-m", "recosim.core.cli", "run", "counting", "--runtime", runtime,
-                          "--horizon", "3", "--out", str(tmp_path / "out")],
+                          "--horizon", "3", "--out", str(tmp_path / "out"), "--json"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     noise = [line for line in res.stderr.splitlines() if not line.startswith(("recosim", "counting ["))]
@@ -138,7 +142,7 @@ def test_resume_matches_provider_means_by_content_not_by_path(tmp_path):
 
 def test_a_torn_record_is_reported_in_one_line_and_computed_again(tmp_path, capsys):
     out = tmp_path / "out"
-    argv = ["run", "ecosystem", *TINY, "--num-runs", "2", "--boost-caps", "0", "--out", str(out), "--quiet"]
+    argv = ["run", "ecosystem", *TINY, "--num-runs", "2", "--boost-caps", "0", "--out", str(out), "--quiet", "--json"]
     assert main(argv) == 0
     whole = json.loads(capsys.readouterr().out)
     runs = out / "runs.jsonl"
@@ -217,7 +221,7 @@ def test_killed_at_random_points_torn_and_resumed_equals_an_uninterrupted_run(tm
     uninterrupted run's and runs.jsonl holds every run exactly once."""
     argv = [sys.executable, "-m", "recosim.core.cli", "run", "ecosystem", "--num-users", "40", "--num-docs", "20",
             "--horizon", "10", "--num-runs", "8", "--boost-caps", "0,1.2,2.4", "--runs-per-call", "1", "--seed", "5",
-            "--quiet"]
+            "--quiet", "--json"]
     total = 24
     reference = subprocess.run([*argv, "--out", str(tmp_path / "ref")], capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr

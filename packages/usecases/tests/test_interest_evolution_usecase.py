@@ -70,7 +70,7 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_writes_curves_and_
 
     # through the command: everything is done already, so nothing trains again; the files are all there
     assert main(["run", "interest-evolution", "--runtime", runtime, *TINY, "--seed", "3", "--history-lengths", "2,3",
-                 "--train-steps", str(steps), "--learning-rate", "0.01", "--out", str(out), "--quiet"]) == 0
+                 "--train-steps", str(steps), "--learning-rate", "0.01", "--out", str(out), "--quiet", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == json.loads((out / "summary.json").read_text()) and printed["history_lengths"] == [2, 3]
     for key, entry in summary["curves"].items():

@@ -22,7 +22,7 @@ TINY = ["--num-agents", "10", "--graph", "geometric", "--radius", "0.5", "--num-
 
 def test_a_tiny_job_writes_its_files_on_every_runtime(runtime, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["run", "opinion-dynamics", "--runtime", runtime, *TINY, "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "opinion-dynamics", "--runtime", runtime, *TINY, "--out", str(out), "--quiet", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert names == {"summary.json", "runs.jsonl", "runs.csv", "survival.png", "magnetisation.png",
@@ -51,7 +51,7 @@ def test_voter_limit_against_the_exact_chain_and_resume(tmp_path, capsys):
     out = tmp_path / "voter"
     args = ["run", "opinion-dynamics", "--model", "voter", "--graph", "complete", "--num-agents", "6",
             "--initial-fraction", "0.34", "--num-runs", "400", "--horizon", "300", "--feed-size", "0",
-            "--seed", "3", "--out", str(out), "--quiet"]  # fmt: skip
+            "--seed", "3", "--out", str(out), "--quiet", "--json"]  # fmt: skip
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     exact = first["sequential"]["complete"]["exact"]
@@ -103,7 +103,7 @@ def test_a_malformed_edge_file_names_its_line(tmp_path, capsys):
     edges.write_text("0 1\n1 2\n2 3\n3 0\n")
     out = tmp_path / "ring"
     assert main(["run", "opinion-dynamics", "--graph", str(edges), "--num-runs", "3", "--horizon", "30",
-                 "--feed-size", "0", "--out", str(out), "--quiet"]) == 0  # fmt: skip
+                 "--feed-size", "0", "--out", str(out), "--quiet", "--json"]) == 0  # fmt: skip
     saved = json.loads(capsys.readouterr().out)
     assert saved["sequential"][str(edges)]["graph"] == {"kind": "file", "agents": 4, "edges": 4,
                                                        "mean_degree": 2.0, "draws": 1}  # fmt: skip

@@ -295,18 +295,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
     report = closing_report(case, summary, setup.out)
-    if args.json or not _is_terminal(sys.stdout):  # scripts reading stdout get the JSON they always got
+    if args.json:  # for scripts: the whole summary on stdout, nothing else there
         print(json.dumps(jsonable(dict(summary)), indent=2, sort_keys=True), flush=True)
-        if not args.json:  # on stderr, as recosim's other messages there: each line says who speaks
-            print("\n".join(f"recosim: {line}" for line in report.splitlines()), file=sys.stderr)
     else:
-        print(report)
+        print(report, flush=True)
     return 0
-
-
-def _is_terminal(stream: Any) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 def closing_report(case: UseCase, summary: Any, out: Path | None) -> str:

@@ -47,6 +47,8 @@ class CountingUseCase(UseCase):
         final = _run_checkpointed(setup, counting_variables(), progress)
         return {"final_count": int(np.asarray(final["count"].get("n")))}
 
+    run_rows = UseCase.summary_rows  # one run: its figures are the summary's
+
 
 class RandomWalkUseCase(UseCase):
     """A population of independent Gaussian random walks (one walker per user)."""
@@ -63,6 +65,8 @@ class RandomWalkUseCase(UseCase):
         if params["scale"] <= 0:
             raise UsageError(f"--scale must be > 0, got {params['scale']}")
         return params
+
+    run_rows = UseCase.summary_rows  # one run: its figures are the summary's
 
     def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
         p = setup.params

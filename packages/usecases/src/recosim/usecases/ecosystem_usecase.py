@@ -44,6 +44,7 @@ from recosim.core.usecase import (
     Progress,
     RunSetup,
     UseCase,
+    write_runs_table,
     write_summary,
 )
 from recosim.usecases.ecosystem import EcosystemConfig, default_provider_means, ecosystem_variables
@@ -151,6 +152,11 @@ class EcosystemUseCase(UseCase):
             records = store.select(keys)
         summary = self._summarise(setup, records, means, source, means_hash, per_call)
         if setup.out is not None:
+            summary["files"]["runs_table"] = "runs.csv"
+            write_runs_table(setup.out, setup, (
+                {"run": r["run"], "boost_cap": r["cap"], "metric": "mean_cumulative_utility",
+                 "value": r["mean_cumulative_utility"]} for r in records
+            ))
             write_summary(setup.out, summary)
             plot_figure3(summary, setup.out / FIGURE_FILE)
         return summary

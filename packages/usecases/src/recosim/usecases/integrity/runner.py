@@ -48,6 +48,7 @@ from recosim.core.usecase import (
     Progress,
     RunSetup,
     UseCase,
+    write_runs_table,
     write_summary,
 )
 from recosim.usecases.integrity import plots
@@ -180,6 +181,12 @@ class IntegrityUseCase(UseCase):
             }
             if setup.out is not None:
                 self._write_sweep(setup, cfg, rows, trends, chosen, limits, taus)
+                files["runs_table"] = "runs.csv"
+                write_runs_table(setup.out, setup, (
+                    {"run": r["run"], "policy": r["policy"], "rate_limit": r["rate_limit"],
+                     "threshold": r["threshold"], "metric": m, "value": r[m]}
+                    for r in fixed_records for m in METRICS
+                ))
             if p["learning_adversary"]:
                 summary["learning"] = self._learning(setup, cfg, store, runner, rows, grid, chosen_setting, tracker)
                 if files is not None:
