@@ -5,7 +5,7 @@ Imported only when a method runs with ``runtime="jax"``. The algorithms live in
 `recosim.inference.engines.Framework`): parameters as a pytree with optax state,
 densities and rollouts written with the JAX runtime, and compiled programs
 (``jax.jit`` over ``jax.lax.scan``) for sampler chunks, VI and fit steps. TFP's JAX
-substrate is imported through `recosim.jax._tfp_compat`, so it works as the first
+substrate is imported through `recosim.jax.import_substrate_without_tensorflow`, so it works as the first
 thing a process does on every JAX that recosim supports.
 """
 
@@ -33,7 +33,7 @@ from recosim.inference.loop import NpzStore
 from recosim.inference.options import OptimizerOptions, SamplerOptions
 from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, flatten_params, unflatten_params
-from recosim.jax._tfp_compat import import_substrate_without_tensorflow
+from recosim.jax import import_substrate_without_tensorflow
 from recosim.jax.backend import jax_backend, strong
 from recosim.jax.log_probability import TrajectoryScorer, replace_fields
 from recosim.jax.runtime import JaxRuntime

@@ -16,17 +16,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from recosim.core.errors import UnknownPluginError
-from recosim.core.plugins import get_plugins
 from recosim.core.story import network_from_story
 from recosim.inference import engines, loop
+from recosim.inference.frameworks import differentiable_runtimes, framework
 from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions, as_config, count, positive, resolve
 from recosim.inference.policy import BASELINES, ReinforceSpec
 from recosim.inference.problem import (
@@ -53,48 +51,6 @@ __all__ = [
     "differentiable_runtimes",
     "method_for",
 ]
-
-_EXTRA = {"jax": "blackjax, optax, arviz", "tf": "tensorflow, tensorflow-probability, arviz"}
-_MODULES = {"jax": ("recosim.inference._jax", "JAX"), "tf": ("recosim.inference._tf", "TF")}
-FRAMEWORK_RUNTIMES = tuple(_MODULES)
-"""The runtimes this package has framework operations for."""
-
-
-def differentiable_runtimes() -> list[str]:
-    """The runtimes the inference methods run on: those that can differentiate a model's log-probability.
-
-    The one place that asks; it becomes the plugin registry's capability query
-    (runtimes declaring ``"differentiable"``) where the registry offers it.
-    """
-    plugins = get_plugins()
-    query = getattr(plugins, "runtimes_with", None)
-    if query is not None:
-        able = set(query("differentiable"))
-        return [r for r in _MODULES if r in able]
-    return list(_MODULES)
-
-
-def framework(runtime: str, method: str) -> engines.Framework:
-    """The runtime's framework operations (imported now), or an error naming the method and runtime."""
-    runtimes = differentiable_runtimes()
-    if runtime not in runtimes:
-        installed = get_plugins().runtime_names()
-        if runtime in installed:
-            raise InferenceError(f"{method} runs on the runtimes {runtimes}, not on {runtime!r}")
-        raise InferenceError(
-            f"unknown runtime {runtime!r} for {method}; {method} runs on {runtimes} (installed runtimes: {installed})"
-        )
-    try:
-        get_plugins().get_runtime(runtime)
-    except UnknownPluginError as err:
-        raise InferenceError(f"{method} on {runtime!r} needs recosim-runtime-{runtime}: {err}") from None
-    module, attribute = _MODULES[runtime]
-    try:
-        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
-    except ImportError as err:
-        raise InferenceError(
-            f"{method} on {runtime!r} needs {_EXTRA[runtime]} (pip install 'recosim-inference[{runtime}]'): {err}"
-        ) from None
 
 
 def _fingerprint(*trees: Any) -> str:

@@ -26,7 +26,8 @@ METHODS = (
 
 @hookimpl
 def recosim_add_inference_methods(registry: InferenceMethodRegistrar) -> None:
-    from recosim.inference.api import FRAMEWORK_RUNTIMES, method_for
+    from recosim.inference.api import method_for
+    from recosim.inference.frameworks import FRAMEWORK_RUNTIMES
 
     for name, summary in METHODS:
         registry.add(name, implementations={rt: method_for(name, rt) for rt in FRAMEWORK_RUNTIMES}, summary=summary)

@@ -215,7 +215,7 @@ class VIFit:
     @property
     def surrogate(self) -> Any:
         """``MultivariateNormalTriL`` over the flattened latents, on the runtime's TFP substrate."""
-        from recosim.inference.api import framework
+        from recosim.inference.frameworks import framework
 
         tfd = framework(self.runtime, "the VI surrogate").distributions()
         loc = np.concatenate([self.loc[k].ravel() for k in self.names]).astype(np.float32)

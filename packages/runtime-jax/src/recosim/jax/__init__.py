@@ -19,6 +19,7 @@ __all__ = [
     "log_probability_from_value_trajectory",
     "make_log_probability_fn",
     "replace_fields",
+    "import_substrate_without_tensorflow",
     "summarize",
 ]
 
@@ -30,6 +31,7 @@ _WHERE = {
     "log_probability_from_value_trajectory": "recosim.jax.log_probability",
     "make_log_probability_fn": "recosim.jax.log_probability",
     "replace_fields": "recosim.jax.log_probability",
+    "import_substrate_without_tensorflow": "recosim.jax._tfp_compat",
 }
 
 
