@@ -41,6 +41,7 @@ from recosim.core.trajectory import check_num_steps, trajectory_length
 from recosim.core.value import Value
 from recosim.core.variable import Variable
 from recosim.jax.backend import jax_backend
+from recosim.jax.compile_cache import ensure_configured
 
 __all__ = [
     "log_probability_from_value_trajectory",
@@ -137,6 +138,8 @@ class TrajectoryScorer:
         self.validate = bool(validate)
         self.jit = jit and not self.validate  # checked mode reads concrete values: a Python loop
         self._compiled: dict[tuple[int, bool], Callable[..., dict[str, Any]]] = {}
+        if self.jit:
+            ensure_configured()
 
     def by_step(
         self,

@@ -65,6 +65,8 @@ from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
 from recosim.jax.backend import is_weakly_typed, jax_backend, strong
+from recosim.jax.compile_cache import configure as configure_compile_cache
+from recosim.jax.compile_cache import ensure_configured
 from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer, refuse_64_bit_specs
 
 __all__ = ["JaxRuntime", "available_memory", "cpu_cores"]
@@ -188,6 +190,13 @@ class JaxRuntime(Runtime):
     (or build the model inside a function you jit or differentiate), or make them
     settings (``settings={...}``, read with `recosim.core.setting`), which every
     compiled function takes as an argument.
+
+    Compiled programs are kept in JAX's persistent compilation cache, so a new
+    process loads them instead of compiling again (`recosim.jax.compile_cache`):
+    on by default in the user's cache folder; ``compile_cache`` moves it (a
+    folder), turns it off (None or ``"off"``) or keeps the environment's choice
+    (``RECOSIM_COMPILE_CACHE``; the default ``"env"``). The setting is the
+    process's: the last runtime built with an explicit value decides.
     """
 
     name = "jax"
@@ -206,10 +215,15 @@ class JaxRuntime(Runtime):
         callback: Callable[[int], None] | None = None,
         validate: bool = False,
         settings: Mapping[str, Any] | None = None,
+        compile_cache: str | os.PathLike[str] | None = "env",
     ) -> None:
+        if not (isinstance(compile_cache, str) and compile_cache == "env"):
+            configure_compile_cache(compile_cache)
         super().__init__(network, seed=seed, validate=validate, settings=settings)
         refuse_64_bit_specs(self.network)
         self.jit = bool(jit)
+        if self.jit:
+            ensure_configured()
         self.callback = callback
         self._compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._scorer = TrajectoryScorer(self.network, self.backend, jit=self.jit, validate=self.validate)
