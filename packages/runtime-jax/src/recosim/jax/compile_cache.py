@@ -48,6 +48,8 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
+from recosim.jax.backend import config_value
+
 __all__ = [
     "ENV_VAR",
     "MAX_BYTES",
@@ -108,7 +110,7 @@ def folder_under(root: str | os.PathLike[str]) -> Path:
 
 def active_folder() -> str | None:
     """The folder JAX's persistent cache reads and writes now (recosim's or the user's), or None when off."""
-    value = jax.config.jax_compilation_cache_dir
+    value = config_value("jax_compilation_cache_dir")
     return str(value) if value else None
 
 
@@ -146,11 +148,11 @@ def _set_folder(folder: Path | None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"compilation cache: cannot create the folder {str(folder)!r} ({err.strerror})") from None
-    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0 and not os.environ.get(
+    if config_value("jax_persistent_cache_min_compile_time_secs") == 1.0 and not os.environ.get(
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
     ):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    if jax.config.jax_compilation_cache_max_size == -1 and not os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE"):
+    if config_value("jax_compilation_cache_max_size") == -1 and not os.environ.get("JAX_COMPILATION_CACHE_MAX_SIZE"):
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     if previous is not None and previous != str(folder):
         _jax_cache.reset_cache()  # JAX opens its folder once: let it open the new one

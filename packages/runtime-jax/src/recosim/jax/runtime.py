@@ -64,7 +64,7 @@ from recosim.core.settings import using_settings
 from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
-from recosim.jax.backend import is_weakly_typed, jax_backend, strong
+from recosim.jax.backend import config_value, is_weakly_typed, jax_backend, strong
 from recosim.jax.compile_cache import configure as configure_compile_cache
 from recosim.jax.compile_cache import ensure_configured
 from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer, refuse_64_bit_specs
@@ -123,7 +123,7 @@ def refuse_wide_logged_floats(network: Any, value_trajectory: Mapping[str, Any])
 
     Without JAX's 64-bit mode such a field would be narrowed to 32 bits without a word.
     """
-    if jax.config.jax_enable_x64:
+    if config_value("jax_enable_x64"):
         return
     for name in network.names:
         if name not in value_trajectory:
