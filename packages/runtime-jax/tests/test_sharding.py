@@ -79,6 +79,8 @@ def test_bad_sharding_options_are_refused_naming_the_option():
 
 
 def test_only_population_long_leading_axes_are_split():
+    from jax.sharding import PartitionSpec
+
     spec = population_sharding(6, devices=1)
-    assert spec.sharding_for((6, 2)).spec == ("population",)
-    assert spec.sharding_for((2, 6)).spec == () and spec.sharding_for(()).spec == ()
+    assert spec.sharding_for((6, 2)).spec == PartitionSpec("population")
+    assert spec.sharding_for((2, 6)).spec == PartitionSpec() and spec.sharding_for(()).spec == PartitionSpec()

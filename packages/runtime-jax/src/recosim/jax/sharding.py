@@ -6,12 +6,11 @@ population's size. The runtime then asks XLA to keep the leading axis of every
 carried field of that size split over the mesh axis, and every other field whole
 on each device; XLA's partitioner places the work and the communication.
 
->>> import jax
 >>> spec = population_sharding(population=8, devices=1)
 >>> spec.devices
 1
->>> spec.sharding_for((8, 3)).spec, spec.sharding_for((5,)).spec
-(PartitionSpec('population',), PartitionSpec())
+>>> tuple(spec.sharding_for((8, 3)).spec), tuple(spec.sharding_for((5,)).spec)
+(('population',), ())
 
 Random draws do not depend on the layout: JAX's partitionable Threefry
 (``jax_threefry_partitionable``, on by default since JAX 0.5) gives the same bits
