@@ -38,19 +38,32 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_child(env_updates: dict[str, str]) -> dict:
+def _run_children(env_updates: dict[str, str], count: int = 1) -> list[dict]:
+    """``count`` children started together (they compile, read and write the cache at the same time)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "RECOSIM_COMPILE_CACHE", "XDG_CACHE"))}
     env.update(env_updates)
     env.setdefault("JAX_PLATFORMS", "cpu")
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD.format(tests=str(TESTS))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD.format(tests=str(TESTS))],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=180)
+        assert proc.returncode == 0, stderr[-2000:]
+        assert "persistent compilation cache" not in stderr, stderr[-2000:]  # no unreadable or unwritable entry
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    return results
+
+
+def _run_child(env_updates: dict[str, str]) -> dict:
+    return _run_children(env_updates)[0]
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -58,14 +71,14 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def test_second_process_loads_what_the_first_compiled_and_off_writes_nothing(tmp_path):
-    # three fresh processes (about 8 s of CPU each, mostly imports)
+    # four fresh processes (about 8 s of CPU each, mostly imports)
     env = {"XDG_CACHE_HOME": str(tmp_path / "home"), compile_cache.ENV_VAR: str(tmp_path / "mine")}
     expected = tmp_path / "mine" / compile_cache.versions_tag()
-    cold = _run_child(env)
-    assert cold["folder"] == str(expected)
+    cold, beside = _run_children(env, count=2)  # two processes fill one empty folder at the same time
+    assert cold["folder"] == beside["folder"] == str(expected)
+    assert beside["x"] == cold["x"]
     written = _entries(expected)
-    assert written, "the first process wrote no executable"
-    assert cold["hits"] == 0
+    assert written, "the first processes wrote no executable"
     warm = _run_child(env)
     assert warm["hits"] >= 1, "the second process compiled again instead of loading"
     assert _entries(expected) == written  # nothing new to write
