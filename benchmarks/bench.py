@@ -2,19 +2,24 @@
 
     python benchmarks/bench.py [--size reference|short|small] [--workloads ecosystem,...]
                                [--runtimes numpy,tf,jax] [--out out/bench] [--resume]
+                               [--compile-cache cold-warm|off]
 
 For every workload and runtime: compile time apart from run time, time per unit
 of work, and the peak resident memory of the process that ran it. Writes
 ``bench.md`` and ``bench.json`` under ``--out`` (with a description of the
 machine) after every workload, so an interrupted run keeps what it finished;
 ``--resume`` skips the workloads that an earlier run with the same size already
-finished. See docs/benchmarks.md for what each column means.
+finished. JAX rows come twice: with an empty persistent compilation cache
+(``jax (cold cache)``, a fresh folder under ``--out``) and again with the cache
+that run filled (``jax (warm cache)``); ``--compile-cache off`` gives one row with
+the cache off. See docs/benchmarks.md for what each column means.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,9 @@ from harness import (
 from workloads import SIZES, WORKLOADS, Workload, availability, child_params
 
 CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+COMPILE_CACHE_ENV = "RECOSIM_COMPILE_CACHE"  # read by recosim.jax.compile_cache
+CACHED_RUNTIMES = ("jax",)  # runtimes whose compiled programs persist between processes
 
 COLUMNS = (
     "workload",
@@ -80,6 +88,12 @@ def record_of(name: str, runtime: str, child: ChildResult | None, status: str | 
     return rec
 
 
+def run_label(rec: dict[str, Any]) -> str:
+    """The runtime column: the runtime, with the state of its compilation cache where it has one."""
+    cache = rec.get("cache")
+    return rec["runtime"] if not cache else f"{rec['runtime']} ({cache} cache)"
+
+
 def table_row(rec: dict[str, Any]) -> list[str]:
     """One row of the markdown table."""
     child = rec.get("child") or {}
@@ -90,7 +104,7 @@ def table_row(rec: dict[str, Any]) -> list[str]:
     shown = describe_result(result) if rec["status"] == "ok" else (child.get("error") or "")
     return [
         rec["workload"],
-        rec["runtime"],
+        run_label(rec),
         rec["status"],
         fmt_seconds(rec.get("total_s")),
         fmt_seconds(rec.get("compile_s")),
@@ -119,7 +133,9 @@ def report_body(size: str, records: list[dict[str, Any]], machine: dict[str, Any
         markdown_table(COLUMNS, [table_row(r) for r in records]),
         "total: the work as a user waits for it, imports left out; compile: tracing and compilation "
         "(first pass minus warm pass, or first step minus median step); run: total less build and compile; "
-        "peak RSS: the high-water mark of the process that ran the workload. docs/benchmarks.md has the details.",
+        "peak RSS: the high-water mark of the process that ran the workload; jax (cold cache): an empty persistent "
+        "compilation cache, jax (warm cache): a new process with the cache the cold run filled. "
+        "docs/benchmarks.md has the details.",
         f"## Sizes\n\n{sizes}",
     ]
     return "\n\n".join(p for p in parts if p)
@@ -152,13 +168,45 @@ def check_workloads(parser: argparse.ArgumentParser, args: argparse.Namespace, k
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = make_parser(__doc__ or "", list(WORKLOADS), "numpy,tf,jax")
     parser.add_argument("--resume", action="store_true", help="keep the finished workloads of an earlier run")
+    parser.add_argument(
+        "--compile-cache",
+        choices=("cold-warm", "off"),
+        default="cold-warm",
+        help="JAX: a run with an empty compilation cache, then one with the cache it filled (default), or off",
+    )
     args = parser.parse_args(argv)
     check_workloads(parser, args, list(WORKLOADS))
     return args
 
 
-def measure(workload: Workload, runtime: str, args: argparse.Namespace, prefix: str) -> dict[str, Any]:
-    """Run one recosim workload in its own child process (or say why it cannot run); its report row."""
+def cache_states(runtime: str, args: argparse.Namespace) -> list[str | None]:
+    """The compilation-cache states a runtime is measured in: cold then warm, ``off``, or none (not cached)."""
+    if runtime not in CACHED_RUNTIMES:
+        return [None]
+    mode = getattr(args, "compile_cache", "cold-warm")
+    return ["off"] if mode == "off" else ["cold", "warm"]
+
+
+def cache_env(state: str | None, args: argparse.Namespace) -> dict[str, str]:
+    """The child's environment for a cache state; ``cold`` empties the benchmark's own cache folder first."""
+    if state is None:
+        return {}
+    if state == "off":
+        return {COMPILE_CACHE_ENV: "off"}
+    folder = Path(args.out).absolute() / "compile-cache"
+    if state == "cold" and folder.exists():
+        shutil.rmtree(folder)
+    return {COMPILE_CACHE_ENV: str(folder)}
+
+
+def measure(
+    workload: Workload, runtime: str, args: argparse.Namespace, prefix: str, cache: str | None = None
+) -> dict[str, Any]:
+    """Run one recosim workload in its own child process (or say why it cannot run); its report row.
+
+    ``cache`` (`cache_states`) is the state of the runtime's compilation cache: ``cold``, ``warm``, ``off``,
+    or None to leave the environment's setting.
+    """
     why = availability(workload, runtime)
     if why is not None:
         return record_of(workload.name, runtime, None, why)
@@ -172,10 +220,11 @@ def measure(workload: Workload, runtime: str, args: argparse.Namespace, prefix: 
         child_params(workload, runtime, args.size, **extra),
         timeout=args.timeout,
         log_dir=args.out / "logs",
-        label=f"{workload.name}-{runtime}",
-        env=CHILD_ENV,
+        label=f"{workload.name}-{runtime}" + (f"-{cache}" if cache else ""),
+        env={**CHILD_ENV, **cache_env(cache, args)},
     )
-    return record_of(workload.name, runtime, child)
+    rec = record_of(workload.name, runtime, child)
+    return rec | {"cache": cache} if cache else rec
 
 
 def show(prefix: str, rec: dict[str, Any]) -> None:
@@ -194,17 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
         for runtime in (r for r in workload.runtimes if r in wanted):
-            key = (workload.name, runtime)
-            if key in previous:
-                records.append(previous[key])
-                print(f"{name:<20} {runtime:<6} kept from the earlier run", flush=True)
+            states = cache_states(runtime, args)
+            labels = [run_label({"runtime": runtime, "cache": state}) for state in states]
+            if all((workload.name, label) in previous for label in labels):  # cold and warm are kept together
+                for label in labels:
+                    records.append(previous[(workload.name, label)])
+                    print(f"{name:<20} {label:<6} kept from the earlier run", flush=True)
                 continue
-            prefix = f"{name:<20} {runtime:<6}"
-            rec = measure(workload, runtime, args, prefix)
-            records.append(rec)
-            show(prefix, rec)
-            payload = {"size": args.size, "sizes": SIZES[args.size], "machine": machine, "results": records}
-            write_report(args.out, "bench", "recosim benchmarks", report_body(args.size, records, machine), payload)
+            for state, label in zip(states, labels):
+                prefix = f"{name:<20} {label:<6}"
+                rec = measure(workload, runtime, args, prefix, cache=state)
+                records.append(rec)
+                show(prefix, rec)
+                payload = {"size": args.size, "sizes": SIZES[args.size], "machine": machine, "results": records}
+                body = report_body(args.size, records, machine)
+                write_report(args.out, "bench", "recosim benchmarks", body, payload)
     print(f"report: {args.out / 'bench.md'} and {args.out / 'bench.json'}")
     return 1 if any(r["status"] == "failed" for r in records) else 0
 
@@ -218,7 +271,7 @@ def _previous(path: Path, size: str) -> dict[tuple[str, str], dict[str, Any]]:
         return {}
     if old.get("size") != size or old.get("sizes") != SIZES[size]:
         return {}
-    return {(r["workload"], r["runtime"]): r for r in old.get("results", []) if r.get("status") == "ok"}
+    return {(r["workload"], run_label(r)): r for r in old.get("results", []) if r.get("status") == "ok"}
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ def test_registered_without_entry_points_too():
     assert plugins.runtime_names() == ["jax", "numpy"]
 
 
-@pytest.mark.parametrize("module", ["backend", "runtime", "log_probability", "summary"])
+@pytest.mark.parametrize("module", ["backend", "runtime", "log_probability", "summary", "compile_cache", "sharding"])
 def test_docstring_examples(module):
     mod = importlib.import_module(f"recosim.jax.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)

@@ -24,6 +24,7 @@ from recosim.jax._pytree import register_value_pytree
 from recosim.jax.sampling import sample_categorical, sample_uniform
 
 __all__ = [
+    "config_value",
     "JaxBackend",
     "jax_backend",
     "is_weakly_typed",
@@ -218,6 +219,11 @@ def jax_backend() -> JaxBackend:
 
 
 register_framework_backend("jax", jax_backend)
+
+
+def config_value(name: str) -> Any:
+    """The current value of JAX's configuration option ``name`` (e.g. ``"jax_enable_x64"``)."""
+    return getattr(jax.config, name)
 
 
 def is_weakly_typed(x: Any) -> bool:

@@ -40,7 +40,8 @@ from recosim.core.story import network_from_story
 from recosim.core.trajectory import check_num_steps, trajectory_length
 from recosim.core.value import Value
 from recosim.core.variable import Variable
-from recosim.jax.backend import jax_backend
+from recosim.jax.backend import config_value, jax_backend
+from recosim.jax.compile_cache import ensure_configured
 
 __all__ = [
     "log_probability_from_value_trajectory",
@@ -68,7 +69,7 @@ def refuse_64_bit_specs(network: Network) -> None:
     Without ``jax_enable_x64`` JAX silently makes such arrays 32-bit, so a
     declared ``int64`` counter would wrap at ``2**31``.
     """
-    if jax.config.jax_enable_x64:
+    if config_value("jax_enable_x64"):
         return
     for var in network.variables:
         for key, spec in var.spec.items():
@@ -84,7 +85,7 @@ def _as_jax(name: str, key: str, field: Any) -> Any:
     """A logged field as a JAX array; 64-bit integers that 32 bits cannot hold are refused, not wrapped."""
     if isinstance(field, jax.core.Tracer):
         return field
-    if not jax.config.jax_enable_x64 and isinstance(field, (np.ndarray, np.generic)) and field.size:
+    if not config_value("jax_enable_x64") and isinstance(field, (np.ndarray, np.generic)) and field.size:
         kind, wide = field.dtype.kind, field.dtype.itemsize > 4
         if kind in "iu" and wide:
             info = np.iinfo(np.int32 if kind == "i" else np.uint32)
@@ -137,6 +138,8 @@ class TrajectoryScorer:
         self.validate = bool(validate)
         self.jit = jit and not self.validate  # checked mode reads concrete values: a Python loop
         self._compiled: dict[tuple[int, bool], Callable[..., dict[str, Any]]] = {}
+        if self.jit:
+            ensure_configured()
 
     def by_step(
         self,

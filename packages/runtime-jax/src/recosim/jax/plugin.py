@@ -9,6 +9,7 @@ from __future__ import annotations
 from recosim.core.plugins import (
     COMPILES,
     DIFFERENTIABLE,
+    SHARDS,
     VECTORISES,
     InferenceMethodRegistrar,
     RuntimeRegistrar,
@@ -23,8 +24,8 @@ def recosim_add_runtimes(registry: RuntimeRegistrar) -> None:
         "recosim.jax.runtime:JaxRuntime",
         backend="recosim.jax.backend:jax_backend",
         framework="jax",
-        summary="jit-compiled steps scanned over time, explicit PRNG keys, vmapped runs, gradients",
-        capabilities=(COMPILES, VECTORISES, DIFFERENTIABLE),
+        summary="jit-compiled scanned steps, explicit PRNG keys, vmapped runs, gradients, sharded populations",
+        capabilities=(COMPILES, VECTORISES, DIFFERENTIABLE, SHARDS),
     )
 
 

@@ -56,7 +56,7 @@ from recosim.core.checks import checked
 from recosim.core.errors import SpecError
 from recosim.core.evaluation import carried_dtype_problem, initial_step, transition
 from recosim.core.network import NetworkValue
-from recosim.core.plugins import COMPILES, DIFFERENTIABLE, VECTORISES
+from recosim.core.plugins import COMPILES, DIFFERENTIABLE, SHARDS, VECTORISES
 from recosim.core.random import seed as seed_handler
 from recosim.core.runtime import ModelLike, RunKind, Runtime
 from recosim.core.seeds import fold
@@ -64,8 +64,11 @@ from recosim.core.settings import using_settings
 from recosim.core.trajectory import stack_steps
 from recosim.core.value import Value, shape_of
 from recosim.jax._pytree import register_value_pytree
-from recosim.jax.backend import is_weakly_typed, jax_backend, strong
+from recosim.jax.backend import config_value, is_weakly_typed, jax_backend, strong
+from recosim.jax.compile_cache import configure as configure_compile_cache
+from recosim.jax.compile_cache import ensure_configured
 from recosim.jax.log_probability import LogProbabilityFn, TrajectoryScorer, refuse_64_bit_specs
+from recosim.jax.sharding import PopulationSharding, as_population_sharding
 
 __all__ = ["JaxRuntime", "available_memory", "cpu_cores"]
 
@@ -121,7 +124,7 @@ def refuse_wide_logged_floats(network: Any, value_trajectory: Mapping[str, Any])
 
     Without JAX's 64-bit mode such a field would be narrowed to 32 bits without a word.
     """
-    if jax.config.jax_enable_x64:
+    if config_value("jax_enable_x64"):
         return
     for name in network.names:
         if name not in value_trajectory:
@@ -188,11 +191,25 @@ class JaxRuntime(Runtime):
     (or build the model inside a function you jit or differentiate), or make them
     settings (``settings={...}``, read with `recosim.core.setting`), which every
     compiled function takes as an argument.
+
+    Compiled programs are kept in JAX's persistent compilation cache, so a new
+    process loads them instead of compiling again (`recosim.jax.compile_cache`):
+    on by default in the user's cache folder; ``compile_cache`` moves it (a
+    folder), turns it off (None or ``"off"``) or keeps the environment's choice
+    (``RECOSIM_COMPILE_CACHE``; the default ``"env"``). The setting is the
+    process's: the last runtime built with an explicit value decides.
+
+    ``shard`` splits one simulation's population over several devices
+    (`recosim.jax.sharding`): ``shard=population_sharding(population=2000, devices=4)``
+    or the same as a dict, ``shard={"population": 2000, "devices": 4}``. Every
+    carried field whose leading axis is ``population`` long is split over the
+    devices, the rest is copied to each; results equal the unsharded run's up to
+    the order of sums across the population.
     """
 
     name = "jax"
 
-    capabilities = frozenset({COMPILES, VECTORISES, DIFFERENTIABLE})
+    capabilities = frozenset({COMPILES, VECTORISES, DIFFERENTIABLE, SHARDS})
 
     runs_per_call: int
     """Runs one `run_many` call should hold by default here: `parallel_runs` (see the module notes)."""
@@ -206,10 +223,17 @@ class JaxRuntime(Runtime):
         callback: Callable[[int], None] | None = None,
         validate: bool = False,
         settings: Mapping[str, Any] | None = None,
+        compile_cache: str | os.PathLike[str] | None = "env",
+        shard: PopulationSharding | Mapping[str, Any] | None = None,
     ) -> None:
+        self.shard = as_population_sharding(shard)
+        if not (isinstance(compile_cache, str) and compile_cache == "env"):
+            configure_compile_cache(compile_cache)
         super().__init__(network, seed=seed, validate=validate, settings=settings)
         refuse_64_bit_specs(self.network)
         self.jit = bool(jit)
+        if self.jit:
+            ensure_configured()
         self.callback = callback
         self._compiled: dict[tuple[Any, ...], Callable[..., Any]] = {}
         self._scorer = TrajectoryScorer(self.network, self.backend, jit=self.jit, validate=self.validate)
@@ -271,7 +295,7 @@ class JaxRuntime(Runtime):
         with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, 0), B):
             with self._checked(0):
                 out = initial_step(self.network)
-        return {n: _carry_value(n, v, "its initial value") for n, v in out.items()}
+        return self._placed({n: _carry_value(n, v, "its initial value") for n, v in out.items()})
 
     def transition(self, key: Any, t: Any, previous: NetworkValue) -> NetworkValue:
         """The value at step ``t`` from ``previous``, under step key ``fold_in(key, t)`` (traceable)."""
@@ -279,7 +303,11 @@ class JaxRuntime(Runtime):
         with using_backend(B), using_settings(self.current_settings()), seed_handler(fold(B, key, t), B):
             with self._checked(t):
                 out = transition(self.network, previous, step=t)
-        return {n: _conform(n, out[n], previous[n]) for n in self.network.names}
+        return self._placed({n: _conform(n, out[n], previous[n]) for n in self.network.names})
+
+    def _placed(self, value: NetworkValue) -> NetworkValue:
+        """The step's value held to the population sharding, if there is one."""
+        return value if self.shard is None else self.shard.constrain(value)
 
     def _checked(self, step: Any) -> AbstractContextManager[Any]:
         return checked(step) if self.validate else nullcontext()
