@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -146,15 +146,12 @@ def _check_actions(actions: Any, shape: tuple[int, ...], num_docs: int) -> np.nd
 
 def _attach(
     env: Any, model: Any, horizon: int, render_mode: str | None, options: Mapping[str, Any]
-) -> PolicySimulator:
-    """Give ``env`` its simulator (built from ``model`` unless it is one) and episode bookkeeping."""
+) -> _Episodes:
+    """The episode bookkeeping of ``env`` over its simulator (built from ``model`` unless it is one)."""
     if render_mode is not None:
         raise ValueError(f"{type(env).__name__} renders nothing; render_mode must be None, got {render_mode!r}")
     simulator = model if isinstance(model, PolicySimulator) else PolicySimulator(model, **options)
-    env.simulator = simulator
-    env._episodes = _Episodes(simulator, horizon)
-    env.horizon = env._episodes.horizon
-    return simulator
+    return _Episodes(simulator, horizon)
 
 
 def _slate_space(simulator: PolicySimulator, num_slates: int | None = None) -> SlateSpace:
@@ -182,7 +179,8 @@ class RecommendationEnv(gymnasium.Env):
       ``observe``, ``documents``, ``runtime``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    # Gymnasium declares `metadata` an instance attribute (so not a ClassVar) whose default lives on the class
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
 
     def __init__(
         self,
@@ -193,7 +191,10 @@ class RecommendationEnv(gymnasium.Env):
         render_mode: str | None = None,
         **simulator_options: Any,
     ) -> None:
-        simulator = _attach(self, model, horizon, render_mode, simulator_options)
+        self._episodes = _attach(self, model, horizon, render_mode, simulator_options)
+        self.simulator: PolicySimulator = self._episodes.simulator
+        self.horizon: int = self._episodes.horizon
+        simulator = self.simulator
         if simulator.num_users != 1:
             raise ValueError(
                 f"RecommendationEnv steps one user but the story has {simulator.num_users}; build the story for one "
@@ -235,7 +236,8 @@ class RecommendationVectorEnv(VectorEnv):
     Args: as `RecommendationEnv`; the story may have any number of users.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    # as for RecommendationEnv: an instance attribute of VectorEnv, its default on the class
+    metadata: dict[str, Any] = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}  # noqa: RUF012
 
     def __init__(
         self,
@@ -246,7 +248,10 @@ class RecommendationVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **simulator_options: Any,
     ) -> None:
-        simulator = _attach(self, model, horizon, render_mode, simulator_options)
+        self._episodes = _attach(self, model, horizon, render_mode, simulator_options)
+        self.simulator: PolicySimulator = self._episodes.simulator
+        self.horizon: int = self._episodes.horizon
+        simulator = self.simulator
         self.num_envs = simulator.num_users
         self.single_observation_space = observation_space(simulator.observed, observation_bounds)
         self.single_action_space = _slate_space(simulator)

@@ -26,6 +26,7 @@ The story's own recommender is never consulted: the agent serves the slates.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ def _provider_means(provider_means: Any, num_providers: int | None) -> Any:
     if provider_means is None or (isinstance(provider_means, str) and not provider_means):
         means = default_provider_means()
     elif isinstance(provider_means, (str, os.PathLike)):
-        means = load_provider_means(provider_means)
+        means = load_provider_means(Path(provider_means))
     else:
         means = np.asarray(provider_means, np.float32)
         if means.ndim != 2 or means.shape[0] < 1:

@@ -174,10 +174,14 @@ class PolicySimulator:
         self.backend = self.rt.backend
         self._declared = self.rt.backend_settings()
         compile_fn = getattr(self.rt, "compile", None)
-        compiles = COMPILES in self.rt.capabilities and callable(compile_fn)
-        self._reset = compile_fn(self.reset_fn) if compiles else self.reset_fn
-        self._first = compile_fn(self._first_fn) if compiles else self._first_fn
-        self._advance = compile_fn(self._advance_fn) if compiles else self._advance_fn
+        if COMPILES in self.rt.capabilities and callable(compile_fn):
+            self._reset = compile_fn(self.reset_fn)
+            self._first = compile_fn(self._first_fn)
+            self._advance = compile_fn(self._advance_fn)
+        else:
+            self._reset = self.reset_fn
+            self._first = self._first_fn
+            self._advance = self._advance_fn
 
     # -- checks at construction ---------------------------------------------------------------------------
     def _check_policy_spec(self) -> None:
@@ -324,7 +328,7 @@ class PolicySimulator:
 
     def _observation(self, binding: Binding, current: StepValue, previous: StepValue | None) -> dict[str, Any]:
         B = self.backend
-        found = {}
+        found: dict[str, Value | None] = {}
         for dep in binding.dependencies:
             if isinstance(dep, Previous):
                 found.setdefault(dep.name, None if previous is None else previous[dep.name])

@@ -143,8 +143,8 @@ class GridRunner:
         for j in jobs:
             runs_of.setdefault(j.point, []).append(int(j.run))
         by_runs: dict[tuple[int, ...], list[tuple[str, float, float]]] = {}
-        for point, runs in runs_of.items():
-            by_runs.setdefault(tuple(runs), []).append(point)
+        for point, point_runs in runs_of.items():
+            by_runs.setdefault(tuple(point_runs), []).append(point)
         figures: dict[tuple[tuple[str, float, float], int], dict[str, float]] = {}
         for runs, points in by_runs.items():
             per_call = max(1, self.runs_per_call // len(runs))

@@ -72,7 +72,7 @@ POLICY_SHAPES: dict[str, tuple[int, ...]] = {
 }
 """The scammers' policy parameters and their shapes."""
 
-FIXED_RULE_POLICY: dict[str, np.ndarray] = {
+FIXED_RULE_POLICY: dict[str, np.ndarray | np.float32] = {
     "request_bias": np.float32(1.0),  # request about 73% of the visible candidates, whoever they are
     "request_weights": np.zeros(3, np.float32),
     "camouflage_bias": np.float32(-3.0),  # camouflage rarely (5% of the possible actions)

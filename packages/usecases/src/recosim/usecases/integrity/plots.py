@@ -152,15 +152,16 @@ def plot_heatmaps(
             for j, tau in enumerate(taus):
                 if (limit, tau) in index:
                     grid[i, j] = index[(limit, tau)][metric]
-        norm = SymLogNorm(linthresh=1.0, vmin=0.0, vmax=max(float(np.nanmax(grid)), 1.0)) if metric in (
-            "victims", "friction") else None
+        # counts (victims, friction) go on a log scale up to ``vmax``; other metrics on a linear one
+        vmax = max(float(np.nanmax(grid)), 1.0) if metric in ("victims", "friction") else None
+        norm = None if vmax is None else SymLogNorm(linthresh=1.0, vmin=0.0, vmax=vmax)
         im = ax.imshow(grid, origin="lower", cmap=cmap, aspect="auto", norm=norm)
-        if norm is None:
+        if vmax is None:
             fig.colorbar(im, ax=ax, shrink=0.8)
         else:  # counts on a log scale: plain whole numbers, not powers of ten
             from matplotlib.ticker import FuncFormatter, NullLocator
 
-            ticks = [t for t in readable_ticks(norm.vmax) if t <= norm.vmax]
+            ticks = [t for t in readable_ticks(vmax) if t <= vmax]
             bar = fig.colorbar(im, ax=ax, shrink=0.8, ticks=ticks, format=FuncFormatter(lambda v, _: f"{v:g}"))
             bar.ax.yaxis.set_minor_locator(NullLocator())
         for i in range(len(limits)):
@@ -226,9 +227,9 @@ def plot_robust(
                 ls="none", label="fixed-rule scammers at the setting chosen against them")
     for setting, colour, name in ((chosen_fixed, "crimson", "learners at the setting chosen vs fixed rule"),
                                   (chosen_learner, "navy", "learners at the setting chosen vs learners")):
-        r = next((x for x in learner_rows if (x["rate_limit"], x["threshold"]) == setting), None)
-        if r is not None:
-            ax.plot([r["friction"]], [r["victims"]], marker="*", ms=18, color=colour, ls="none",
+        there = next((x for x in learner_rows if (x["rate_limit"], x["threshold"]) == setting), None)
+        if there is not None:
+            ax.plot([there["friction"]], [there["victims"]], marker="*", ms=18, color=colour, ls="none",
                     label=f"{name}: {_label(setting)}")
     both = [*fixed_rows, *learner_rows]
     _count_axes(ax, [r["friction"] + r["friction_se"] for r in both], [r["victims"] + r["victims_se"] for r in both])

@@ -94,14 +94,15 @@ def trends(
     limits, taus = sorted(map(float, rate_limits)), sorted(map(float, thresholds))
     out: dict[str, Any] = {}
     for axis, values, others in (("threshold", taus, limits), ("rate_limit", limits, taus)):
-        steps, ends = [], []
+        steps: list[dict[str, Any]] = []
+        ends: list[dict[str, Any]] = []
         for other in others:
 
             def setting(x: float, other: float = other, axis: str = axis) -> tuple[float, float]:
                 return (other, x) if axis == "threshold" else (x, other)
 
             for lenient, strict in zip(values[1:], values[:-1]):
-                row = {axis: [lenient, strict], "other": other}
+                row: dict[str, Any] = {axis: [lenient, strict], "other": other}
                 for m in ("victims", "friction"):
                     row[m] = paired_difference(records, m, (policy, setting(lenient)), (policy, setting(strict)))
                 steps.append(row)
@@ -120,11 +121,14 @@ def trends(
             "steps_compared": len(steps),
         }
     if len(limits) > 1 or len(taus) > 1:
-        lenient, strict = (limits[-1], taus[-1]), (limits[0], taus[0])
+        loosest, strictest = (limits[-1], taus[-1]), (limits[0], taus[0])
         out["corner"] = {
-            "from": list(lenient),
-            "to": list(strict),
-            **{m: paired_difference(records, m, (policy, lenient), (policy, strict)) for m in ("victims", "friction")},
+            "from": list(loosest),
+            "to": list(strictest),
+            **{
+                m: paired_difference(records, m, (policy, loosest), (policy, strictest))
+                for m in ("victims", "friction")
+            },
         }
     return out
 
