@@ -83,7 +83,9 @@ PACKAGES = {
     "tf": ([CORE, LIBRARY, TF, USECASES], [f"{TF}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "tf"),
     "jax": ([CORE, LIBRARY, JAX, USECASES], [f"{JAX}/tests", f"{LIBRARY}/tests", f"{USECASES}/tests"], "jax"),
     "usecases": ([CORE, LIBRARY, USECASES], [f"{USECASES}/tests"], None),
-    "gym": ([CORE, LIBRARY, JAX, USECASES, "packages/gym"], ["packages/gym/tests"], None),
+    # the gym session has the widest set of packages: it also runs the docs snippets that need them
+    "gym": ([CORE, LIBRARY, JAX, USECASES, "packages/gym"],
+            ["packages/gym/tests", f"{CORE}/tests/test_docs_snippets.py"], None),
     # every runtime in one environment: NumPy, TF and JAX against each other
     "runtimes": ([CORE, LIBRARY, TF, JAX], [f"{LIBRARY}/tests/test_runtime_contract.py"], None),
     # sweeps without Ray (its tests skip), then the Ray backend on a local cluster

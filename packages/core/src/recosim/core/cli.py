@@ -145,14 +145,16 @@ def _run_options(p: argparse.ArgumentParser, runtimes: Sequence[str], default_ru
     p.add_argument("--runtime", default=default_runtime, metavar="RUNTIME",
                    help=f"runtime plugin: {', '.join(runtimes)} (default: {default_runtime})")
     p.add_argument("--seed", default=0, help="random seed, an integer in [0, 2**32) (same seed, same result)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", default=None,
                    help="directory for the results; running again with it resumes (default: a new one under runs/)")
     p.add_argument("--validate", action="store_true",
                    help="checked mode: validate distribution arguments and stop at the first non-finite value")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",
-                   help="print the whole summary as JSON, not the table (it is always saved in OUT/summary.json; "
-                        "when stdout is not a terminal it carries the JSON and the table goes to stderr)")
+                   help="print the whole summary as JSON instead of the table (it is always saved in OUT/summary.json)")
+    p.add_argument("--compile-cache", default=None, metavar="PATH|off",
+                   help="where compiling runtimes keep compiled programs between runs (off: nowhere; default: the "
+                        "user's cache folder, or $RECOSIM_COMPILE_CACHE)")
 
 
 def _shown_default(param: Parameter) -> str:
@@ -268,6 +270,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"recosim run needs a use case: {', '.join(names) or 'none installed'}")
     params = {p.name: getattr(args, p.name) for p in case.parameters if hasattr(args, p.name)}
     out = args.out if args.out is not None else default_out(case.name)
+    if args.compile_cache is not None:  # read by compiling runtimes when they first compile
+        os.environ["RECOSIM_COMPILE_CACHE"] = str(args.compile_cache)
     try:
         with quiet_native_stderr():  # the runtime's framework is imported while checking --runtime
             setup = case.setup(runtime=args.runtime, seed=args.seed, out=out, validate=args.validate, **params)
@@ -275,15 +279,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     if args.out is None:
         print(f"recosim: results in {out}", file=sys.stderr)
+    out = setup.out
     with hold_out(out):
         bar = None if args.quiet else ProgressBar(f"{case.name} [{args.runtime}]")
         try:
             if case.is_template():  # the setup made here is handed over, not made again
                 summary: Any = case.execute(setup, bar)
             else:  # a use case that overrides run itself
-                checked = {"validate": True} if setup.validate else {}
-                summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar, **checked,
-                                   **setup.params)
+                summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar,
+                                   validate=setup.validate, **setup.params)
                 if setup.out is not None and not (setup.out / RUNS_TABLE).exists():
                     write_runs_table(setup.out, setup, case.run_rows(setup, summary))
         except KeyboardInterrupt as stop:

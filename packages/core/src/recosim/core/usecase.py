@@ -387,7 +387,7 @@ class UseCase(ABC):  # noqa: B024 - abstract in spirit: implement simulate (or r
         checked = self.validate(params)
         seed = check_seed(seed)
         runtime_class = check_runtime(runtime, validate=validate)
-        out_dir = None if out is None else prepare_out(Path(out))
+        out_dir = None if out is None else prepare_out(out, owner=self.name)
         return RunSetup(self.name, runtime, seed, out_dir, bool(validate), checked, runtime_class)
 
     @classmethod

@@ -179,8 +179,9 @@ class Chains:
                 key, stage = xs
                 length_key, key = jax.random.split(key)
                 length = jittered_length(length_key, num_leapfrog_steps)
+                states, adapted = carry
                 new, a = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
-                    *carry, jax.random.split(key, num_chains), stage, length
+                    states, adapted, jax.random.split(key, num_chains), stage, length
                 )
                 return (new, a), None
 

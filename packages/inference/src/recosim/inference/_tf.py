@@ -179,7 +179,7 @@ class Chains:
         self.target = target
         self.method = method
         self.s = sampler
-        self._compiled: dict[tuple[int, int, int], Any] = {}
+        self._compiled: dict[tuple[int, int, int, bool], Any] = {}
 
     def kernel(self, step_size: Any, num_adaptation: int) -> Any:
         s = self.s
@@ -239,14 +239,6 @@ class Chains:
 
     def bootstrap(self, state: list[Any], step_size: Any, num_adaptation: int) -> Any:
         return self.kernel(step_size, num_adaptation).bootstrap_results(state)
-
-
-def _records(out: Any, problem: LatentProblem, method: str) -> dict[str, np.ndarray]:
-    rec = {f"position/{s.name}": np.asarray(x) for s, x in zip(problem.slots, out.all_states)}
-    for k, v in out.trace.items():
-        if k != "n_steps" or method == "nuts":
-            rec[k] = np.asarray(v)
-    return rec
 
 
 def _records(out: Any, problem: LatentProblem, method: str) -> dict[str, np.ndarray]:
@@ -324,7 +316,12 @@ class ChainOps:
         self.s = sampler
         self.trainable = trainable
         self.warm_later = num_warmup_per_iteration
-        network = problem.network if make_model is None else network_from_story(make_model(trainable.variables))
+        if make_model is None:
+            network = problem.network
+        else:
+            if trainable is None:
+                raise ValueError("a model builder needs the trainable parameters it is built from")
+            network = network_from_story(make_model(trainable.variables))
         self._network = network
         self.density = ChainDensity(network, problem)
         self.chains = Chains(self.density, sampler.method, sampler)

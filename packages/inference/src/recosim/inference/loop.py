@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recosim.core.io import read_npz, write_bytes_atomic, write_npz_atomic
 from recosim.inference.problem import InferenceError
 
 __all__ = ["Engine", "StateStore", "NpzStore", "LoopOptions", "run", "concat_records"]
@@ -109,33 +110,10 @@ class NpzStore:
     suffix = ".npz"
 
     def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-        _save_npz(path, arrays)
+        write_npz_atomic(path, arrays)
 
     def load(self, path: Path) -> dict[str, np.ndarray]:
-        return _load_npz(path)
-
-
-def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
-    with open(tmp, "wb") as f:
-        np.savez(f, **{k: np.asarray(v) for k, v in arrays.items()})
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write_text_durably(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        return read_npz(path)
 
 
 @dataclass
@@ -202,7 +180,7 @@ def _read_checkpoint(
         raise InferenceError(
             f"cannot resume from {directory}: it was written with a different configuration ({details})"
         )
-    records = _load_npz(directory / meta["records"])
+    records = read_npz(directory / meta["records"])
     state = store.load(directory / meta["state"])
     return int(meta["done"]), state, records
 
@@ -224,10 +202,10 @@ def _write_checkpoint(
         except ValueError:
             old = None
     names = {"records": f"records-{done}.npz", "state": f"state-{done}{store.suffix}"}
-    _save_npz(directory / names["records"], records)
+    write_npz_atomic(directory / names["records"], records)
     store.save(directory / names["state"], state)
     meta = {"format": _FORMAT, "done": done, "config": _jsonable(config), **names}
-    _write_text_durably(meta_path, json.dumps(meta, indent=1, sort_keys=True))
+    write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
     if old:
         for key in ("records", "state"):
             stale = old.get(key)

@@ -166,12 +166,13 @@ def resolve(method: str, given: Mapping[str, Any], overrides: Mapping[str, Any])
         if not isinstance(value, cls):
             raise InferenceError(f"{method}: {group}= must be a {cls.__name__}, got {type(value).__name__}")
     pending: dict[str, dict[str, Any]] = {}
+    fields = {g: {f.name for f in dataclasses.fields(_GROUPS[g])} for g in out}
     for name, value in overrides.items():
-        group = next((g for g in out if name in _GROUPS[g].__dataclass_fields__), None)
-        if group is None:
-            known = sorted(f for g in out for f in _GROUPS[g].__dataclass_fields__)
+        owner = next((g for g in out if name in fields[g]), None)
+        if owner is None:
+            known = sorted(f for g in out for f in fields[g])
             raise InferenceError(f"{method} got an unknown option {name!r}; its options are {known}")
-        pending.setdefault(group, {})[name] = value
+        pending.setdefault(owner, {})[name] = value
     for group, changes in pending.items():
         out[group] = dataclasses.replace(out[group], **changes)
     return out

@@ -179,7 +179,7 @@ class IntegrityUseCase(UseCase):
                 "trends": _trend_summary(trends),
                 "files": files,
             }
-            if setup.out is not None:
+            if setup.out is not None and files is not None:
                 self._write_sweep(setup, cfg, rows, trends, chosen, limits, taus)
                 files["runs_table"] = "runs.csv"
                 write_runs_table(setup.out, setup, (
