@@ -9,8 +9,16 @@ from recosim.core.plugins import hookimpl
 
 @hookimpl
 def recosim_add_usecases(registry: Any) -> None:
-    registry.add("cav-synthetic", "recosim.usecases.cav.usecase:CavSyntheticUseCase", summary="soft-attribute CAVs")
-    registry.add("calibration", "recosim.usecases.calibration.usecase:CalibrationUseCase", summary="MovieLens fit")
+    registry.add(
+        "calibration",
+        "recosim.usecases.calibration.usecase:CalibrationUseCase",
+        summary="a user population fitted to MovieLens 100K, validated against held-out data, and simulated",
+    )
+    registry.add(
+        "cav-synthetic",
+        "recosim.usecases.cav.usecase:CavSyntheticUseCase",
+        summary="soft-attribute tags with personal semantics: pooled vs personalised concept activation vectors",
+    )
     registry.add(
         "ecosystem",
         "recosim.usecases.ecosystem_usecase:EcosystemUseCase",
