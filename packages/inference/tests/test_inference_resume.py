@@ -106,3 +106,21 @@ def test_resume_refuses_a_different_configuration(runtime, tmp_path):
     reinforce_run(runtime, checkpoint=tmp_path)
     with pytest.raises(InferenceError, match=r"different configuration.*learning_rate"):
         reinforce_run(runtime, learning_rate=0.5, checkpoint=tmp_path, resume=True)
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one_then_starts_over(runtime, tmp_path):
+    from recosim.core.results import RecoveryWarning
+
+    whole = reinforce_run(runtime)
+    reinforce_run(runtime, checkpoint=tmp_path)  # checkpoints after steps 2, 4 and 6; the last two are kept
+    assert sorted(p.name for p in tmp_path.glob("records-*")) == ["records-4.npz", "records-6.npz"]
+    newest = tmp_path / "records-6.npz"
+    newest.write_bytes(newest.read_bytes()[:40])  # truncated
+    with pytest.warns(RecoveryWarning, match=r"records-6.npz is damaged.*resuming from the previous"):
+        resumed = reinforce_run(runtime, checkpoint=tmp_path, resume=True)
+    np.testing.assert_array_equal(resumed.params["logits"], whole.params["logits"])
+    for name in ("meta.json", "meta.prev.json"):
+        (tmp_path / name).write_text("{ torn")
+    with pytest.warns(RecoveryWarning, match="no usable inference checkpoint left, starting over"):
+        again = reinforce_run(runtime, checkpoint=tmp_path, resume=True)
+    np.testing.assert_array_equal(again.params["logits"], whole.params["logits"])

@@ -31,7 +31,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from recosim.core.io import read_npz, write_bytes_atomic, write_npz_atomic
+from recosim.core.io import (
+    DamagedFileError,
+    previous_path,
+    read_newest_good,
+    read_npz,
+    write_keeping_previous,
+    write_npz_atomic,
+)
 from recosim.inference.problem import InferenceError
 
 __all__ = ["Engine", "StateStore", "NpzStore", "LoopOptions", "run", "concat_records"]
@@ -163,26 +170,41 @@ def _default(x: Any) -> Any:
 def _read_checkpoint(
     directory: Path, config: dict[str, Any], store: StateStore
 ) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]] | None:
-    meta_path = directory / "meta.json"
-    if not meta_path.exists():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except ValueError as err:
-        raise InferenceError(f"checkpoint {meta_path} is not valid JSON ({err})") from None
-    if meta.get("format") != _FORMAT:
-        raise InferenceError(f"{meta_path} is not a recosim-inference checkpoint (format {meta.get('format')!r})")
-    saved = meta.get("config", {})
-    want = _jsonable(config)
-    if saved != want:
-        diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
-        details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {want.get(k)!r}" for k in diff)
-        raise InferenceError(
-            f"cannot resume from {directory}: it was written with a different configuration ({details})"
-        )
-    records = read_npz(directory / meta["records"])
-    state = store.load(directory / meta["state"])
-    return int(meta["done"]), state, records
+    """The newest usable checkpoint under ``directory``, else the one before it, else None (start over).
+
+    Two are kept (``meta.json`` and ``meta.prev.json`` with the files each names). A
+    damaged one (unreadable meta, a truncated or altered ``.npz``, a missing file) is
+    named in one warning and the previous one is used; a checkpoint of another
+    configuration or format is refused, not skipped.
+    """
+
+    def read(meta_path: Path) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError) as err:
+            raise DamagedFileError(meta_path, f"not readable JSON: {err}") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else None
+            raise InferenceError(f"{meta_path} is not a recosim-inference checkpoint (format {found!r})")
+        saved = meta.get("config", {})
+        want = _jsonable(config)
+        if saved != want:
+            diff = sorted(k for k in set(saved) | set(want) if saved.get(k) != want.get(k))
+            details = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, now {want.get(k)!r}" for k in diff)
+            raise InferenceError(
+                f"cannot resume from {directory}: it was written with a different configuration ({details})"
+            )
+        records = read_npz(directory / meta["records"])
+        state_path = directory / meta["state"]
+        try:
+            state = store.load(state_path)
+        except DamagedFileError:
+            raise
+        except (OSError, ValueError, KeyError) as err:  # a missing, truncated or altered state file
+            raise DamagedFileError(state_path, f"{type(err).__name__}: {err}") from None
+        return int(meta["done"]), state, records
+
+    return read_newest_good(directory / "meta.json", read, what="inference checkpoint")
 
 
 def _write_checkpoint(
@@ -193,25 +215,23 @@ def _write_checkpoint(
     records: Mapping[str, np.ndarray],
     store: StateStore,
 ) -> None:
+    """Write the files of step ``done``, then its ``meta.json``, keeping the previous checkpoint beside it."""
     directory.mkdir(parents=True, exist_ok=True)
-    old = None
     meta_path = directory / "meta.json"
-    if meta_path.exists():
-        try:
-            old = json.loads(meta_path.read_text())
-        except ValueError:
-            old = None
     names = {"records": f"records-{done}.npz", "state": f"state-{done}{store.suffix}"}
     write_npz_atomic(directory / names["records"], records)
     store.save(directory / names["state"], state)
     meta = {"format": _FORMAT, "done": done, "config": _jsonable(config), **names}
-    write_bytes_atomic(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
-    if old:
-        for key in ("records", "state"):
-            stale = old.get(key)
-            if stale and stale != names[key]:
-                for path in directory.glob(stale + "*"):
-                    path.unlink(missing_ok=True)
+    write_keeping_previous(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode())
+    keep = set(names.values())
+    try:
+        previous = json.loads(previous_path(meta_path).read_text())
+        keep |= {previous.get("records"), previous.get("state")} - {None}
+    except (OSError, ValueError):
+        pass  # no previous checkpoint, or a damaged one: nothing of it to keep
+    for path in [*directory.glob("records-*"), *directory.glob("state-*")]:
+        if path.name not in keep:
+            path.unlink(missing_ok=True)
 
 
 class _Progress:
