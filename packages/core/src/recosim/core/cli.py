@@ -286,8 +286,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if case.is_template():  # the setup made here is handed over, not made again
                 summary: Any = case.execute(setup, bar)
             else:  # a use case that overrides run itself
-                summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar,
-                                   validate=setup.validate, **setup.params)
+                # checked mode only when asked: a use case written before it may not take validate=
+                checked: dict[str, Any] = {"validate": True} if setup.validate else {}
+                summary = case.run(runtime=args.runtime, seed=setup.seed, out=out, progress=bar, **checked,
+                                   **setup.params)
                 if setup.out is not None and not (setup.out / RUNS_TABLE).exists():
                     write_runs_table(setup.out, setup, case.run_rows(setup, summary))
         except KeyboardInterrupt as stop:
