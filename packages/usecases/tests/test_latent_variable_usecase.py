@@ -9,7 +9,7 @@ from model_tools import png_size
 
 from recosim.core.cli import main
 from recosim.core.testing import runtime_names
-from recosim.usecases.latent_variable import TRUE_ALPHA
+from recosim.usecases.latent_variable import LATENT, TRUE_ALPHA
 from recosim.usecases.latent_variable_usecase import DIFFERENTIABLE_RUNTIMES, LatentVariableUseCase
 
 # 2 users (alpha starts at 0 and 1), 3 steps, 4 EM iterations of 2 chains x (15 burn-in + 15 draws)
@@ -17,7 +17,7 @@ TINY = dict(
     num_users=2, horizon=3, num_iterations=4, num_chains=2, num_burnin_steps=15, num_samples=15, learning_rate=0.05
 )
 TINY_ARGV = [a for k, v in TINY.items() for a in ("--" + k.replace("_", "-"), str(v))]
-FILES = {"summary.json", "history.csv", "history.json", "figure2.png", "checkpoint", "runs.csv"}
+FILES = {"summary.json", "history.csv", "history.json", "figure2.png", "checkpoint", "runs.csv", "posterior.nc"}
 
 
 @pytest.fixture(params=runtime_names())
@@ -68,6 +68,10 @@ def test_writes_history_summary_and_figure_resumes_and_moves_alpha_toward_the_tr
     assert np.all(np.diff(alpha[:, 0]) > 0) and np.all(np.diff(alpha[:, 1]) < 0)
     assert history["mae"][-1] < history["mae"][0] < 0.8 and summary["elbo_last"] > summary["elbo_first"]
     assert 0.3 < summary["mean_acceptance_rate"] <= 1.0
+    from recosim.inference import load_posterior
+
+    draws = load_posterior(out / "posterior.nc").samples[LATENT]  # the last E-step's, [chains, draws, ...]
+    assert draws.shape[:2] == (TINY["num_chains"], TINY["num_samples"]) and np.all(np.isfinite(draws))
     assert png_size(out / "figure2.png") == (1210, 484)
     table = list(csv.DictReader((out / "runs.csv").open()))  # tidy: one figure per row
     assert [(r["user"], r["metric"]) for r in table[:2]] == [("0", "final_alpha"), ("1", "final_alpha")]

@@ -62,6 +62,8 @@ FIGURE_FILE = "figure2.png"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 CHECKPOINT_DIR = "checkpoint"
+POSTERIOR_FILE = "posterior.nc"
+"""The last E-step's draws of the users' intents (ArviZ netCDF; ``recosim.inference.load_posterior`` reads it)."""
 OBSERVED = ("slate", "user state/satisfaction", "user response")
 PAPER_SIZES = {"num_users": 5, "horizon": DEFAULT_HORIZON, "num_topics": 3, "slate_size": 4}
 """The sizes of the paper's figure 2 (the figure says "paper figure 2" only at them)."""
@@ -126,6 +128,8 @@ class LatentVariableUseCase(UseCase):
         if setup.out is not None:
             write_history(setup.out, history)
             plot_figure2({**setup.header(), **figures}, history, setup.out / FIGURE_FILE)
+            if fit.last_samples:  # a run resumed after its last iteration drew nothing new: the file stands
+                write_posterior(setup.out / POSTERIOR_FILE, fit.last_samples, setup.runtime)
         return figures
 
     def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -213,7 +217,8 @@ class LatentVariableUseCase(UseCase):
             "divergences": int(np.sum(history["divergences"])),
             "files": None
             if setup.out is None
-            else {"history": [HISTORY_CSV, HISTORY_JSON], "figure": FIGURE_FILE, "checkpoint": CHECKPOINT_DIR + "/"},
+            else {"history": [HISTORY_CSV, HISTORY_JSON], "figure": FIGURE_FILE, "checkpoint": CHECKPOINT_DIR + "/",
+                  "posterior": POSTERIOR_FILE},
         }
 
 
@@ -221,6 +226,16 @@ def _inference() -> Any:
     import recosim.inference as inference
 
     return inference
+
+
+def write_posterior(path: Path, samples: Mapping[str, np.ndarray], runtime: str) -> None:
+    """The E-step's draws (``[chains, draws, ...]`` per latent) as an ArviZ netCDF file, written atomically."""
+    posterior = _inference().Posterior(
+        samples=dict(samples), sample_stats={}, diagnostics={}, method="hmc", runtime=runtime
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    posterior.to_arviz().to_netcdf(str(tmp))
+    tmp.replace(path)
 
 
 def _history(records: Mapping[str, np.ndarray], num_users: int) -> dict[str, Any]:
