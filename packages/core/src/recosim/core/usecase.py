@@ -296,14 +296,7 @@ def runtime_with(needs: Sequence[str] = ()) -> str:
 
 def _runtimes_with(needs: tuple[str, ...]) -> list[str]:
     """The runtimes declaring every capability in ``needs``, as the plugin registry says."""
-    plugins = get_plugins()
-    ask = getattr(plugins, "runtimes_with", None)
-    if ask is not None:
-        return list(ask(*needs))
-    # registries that do not declare capabilities yet: a runtime of a framework differentiates, NumPy does not
-    if set(needs) <= {"differentiable", "compiles"}:
-        return [r.name for r in plugins.runtimes if getattr(r, "framework", None)]
-    return []
+    return list(get_plugins().runtimes_with(*needs))
 
 
 @dataclass(frozen=True)

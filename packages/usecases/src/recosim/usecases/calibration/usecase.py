@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
+from recosim.core.plugins import DIFFERENTIABLE
 from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase, write_summary
 from recosim.usecases.calibration.checks import CheckResult
 from recosim.usecases.calibration.data import GENRES, InteractionLog, find_data, read_movielens, time_split
@@ -47,6 +48,7 @@ class CalibrationUseCase(UseCase):
     name = "calibration"
     summary = "a user population fitted to MovieLens 100K, validated on a time split, simulated with recommenders"
     summary_metadata = ("data", "files")
+    needs = (DIFFERENTIABLE,)  # the fit follows gradients: the default runtime is one that differentiates
     parameters = (
         Parameter("data", str, "", "MovieLens 100K folder (GroupLens ml-100k/ or recbole's copy; default: recbole's)"),
         Parameter("dim", int, 8, "dimensions of the users' interests and the movies' features", minimum=1),
