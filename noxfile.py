@@ -149,7 +149,8 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
         args += ["-e", path]
     session.install(*RESOLUTIONS[resolution], *args)
     session.log(str(session.run("python", "-c", _PRINT_VERSIONS, *STACK, silent=True, log=False)).strip())
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+    # tests compile afresh: no compiled program is carried between sessions or runs (the cache's own tests set theirs)
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "RECOSIM_COMPILE_CACHE": "off"}
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
     runs: dict[str, list[str]] = {}  # one run per tests/ folder: each has its own conftest

@@ -228,7 +228,9 @@ def test_bad_input_is_named(tmp_path, capsys):
         case.run(runtime="numpy", seed=0, out=None, num_users=20, scammer_fraction=0.01)
     with pytest.raises(UsageError, match="--horizon"):
         case.run(runtime="numpy", seed=0, out=None, horizon=0)
-    with pytest.raises(UsageError, match="--learning-adversary trains by gradients, which the 'numpy' runtime"):
+    # the runtime's missing capability, or first (where recosim-inference is not installed) the missing trainer
+    with pytest.raises(UsageError, match="--learning-adversary( trains by gradients, which the 'numpy' runtime|: "
+                                         "learning scammers need recosim-inference)"):
         case.run(runtime="numpy", seed=0, out=None, learning_adversary=True, num_users=100)
     with pytest.raises(ValueError, match="request_weights"):
         check_params(default_params(policy=dict(FIXED_RULE_POLICY, request_weights=np.zeros(2, np.float32))))

@@ -166,7 +166,8 @@ class InterestEvolutionUseCase(UseCase):
         if runtime in get_plugins().runtime_names() and runtime not in trainable:
             raise UsageError(
                 f"--runtime {runtime}: interest-evolution trains the recommender by gradient, "
-                f"which needs a runtime that differentiates: {' or '.join(trainable)}"
+                "which needs a runtime that differentiates: "
+                + (" or ".join(trainable) or "none is installed (pip install 'recosim[jax]' or 'recosim[tf]')")
             )
         setup = super().setup(runtime=runtime, seed=seed, out=None, validate=validate, **params)
         try:
