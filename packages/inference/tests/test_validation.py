@@ -34,7 +34,8 @@ CASES = {
     ),
     "unknown method": (dict(method="gibbs"), r"unknown sampling method 'gibbs'"),
     "unknown runtime": (dict(runtime="torch"), r"unknown runtime 'torch'"),
-    "numpy runtime": (dict(runtime="numpy"), r"runs on the runtimes \['jax', 'tf'\], not on 'numpy'"),
+    # the differentiable runtimes installed in this environment (jax, tf or both), never numpy
+    "numpy runtime": (dict(runtime="numpy"), r"runs on the runtimes \[('jax'|'tf'|'jax', 'tf')\], not on 'numpy'"),
     "no chains": (dict(num_chains=0), r"num_chains must be an integer >= 1"),
 }
 
