@@ -120,7 +120,7 @@ def _conform(name: str, new: Any, previous: Value) -> Value:
 
 
 def refuse_wide_logged_floats(network: Any, value_trajectory: Mapping[str, Any]) -> None:
-    """A `SpecError` for the first logged 64-bit float field, as the NumPy and TF runtimes refuse it.
+    """A `SpecError` for the first logged 64-bit float field whose spec declares a dtype, as NumPy and TF refuse it.
 
     Without JAX's 64-bit mode such a field would be narrowed to 32 bits without a word.
     """
@@ -136,8 +136,9 @@ def refuse_wide_logged_floats(network: Any, value_trajectory: Mapping[str, Any])
                 continue
             dt = np.dtype(dtype)
             if dt.kind in "fc" and dt.itemsize > (8 if dt.kind == "c" else 4):
-                spec = specs.get(key)
-                declared = getattr(spec, "dtype", None) or "float32"
+                declared = getattr(specs.get(key), "dtype", None)
+                if declared is None:  # no declared dtype: scored at 32 bits, as the model's own draws are
+                    continue
                 raise SpecError(
                     f"variable {name!r}, field {key!r}: the logged data has dtype {dt.name} where the model "
                     f"carries {declared}; convert it (x.astype({declared!r})) or turn on jax_enable_x64"
