@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from recosim.core import FieldSpec, Value, ValueSpec, Variable, value
-from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
+from recosim.core.testing import keep_runtime_tests, make_runtime_for, runtime_names, to_numpy
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a TF or JAX session, only the tests that run on that runtime (the rest ran on NumPy)."""
+    keep_runtime_tests(items, config)
 
 
 @pytest.fixture(params=runtime_names())

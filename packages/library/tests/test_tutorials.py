@@ -30,6 +30,7 @@ def test_block_extraction_sees_fences_and_line_numbers():
     assert python_blocks(text) == [(3, "x = 1\n"), (10, "# requires: tf\ny = 2\n")]
 
 
+@pytest.mark.every_session  # a block marked "# requires: tf" runs in the TF session
 @pytest.mark.parametrize("page", PAGES)
 def test_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # anything a page writes lands here

@@ -24,7 +24,7 @@ from recosim.core.random import seed as seed_handler
 from recosim.core.value import FieldSpec, Value, ValueSpec
 from recosim.core.variable import Variable, value
 
-__all__ = ["runtime_names", "run_block", "to_numpy", "make_runtime_for"]
+__all__ = ["runtime_names", "run_block", "to_numpy", "make_runtime_for", "framework_session", "keep_runtime_tests"]
 
 
 def runtime_names() -> list[str]:
@@ -40,6 +40,35 @@ def runtime_names() -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def framework_session() -> bool:
+    """Whether ``RECOSIM_TEST_RUNTIMES`` selects framework runtimes only (a TF or JAX test session).
+
+    Such a session repeats a suite that a NumPy session also runs; what does not run on
+    a selected runtime was tested there already.
+    """
+    wanted = os.environ.get("RECOSIM_TEST_RUNTIMES")
+    return bool(wanted) and "numpy" not in wanted.split(",")
+
+
+def keep_runtime_tests(items: list[Any], config: Any) -> None:
+    """Deselect, in a `framework_session`, the collected tests that run on no selected runtime.
+
+    Call it from a suite's ``pytest_collection_modifyitems`` hook. A test is kept when
+    it takes a ``runtime`` argument (fixture or parameter) or carries the
+    ``every_session`` marker (a test that reads which runtimes are installed); the
+    rest ran in the suite's NumPy session and would only repeat themselves.
+    """
+    if not framework_session():
+        return
+    keep, drop = [], []
+    for item in items:
+        runs_on_runtime = "runtime" in getattr(item, "fixturenames", ())
+        (keep if runs_on_runtime or item.get_closest_marker("every_session") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def to_numpy(tree: Any) -> Any:
