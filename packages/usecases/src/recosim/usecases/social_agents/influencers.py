@@ -445,7 +445,9 @@ def simulate(setup: RunSetup, progress: Progress | None) -> dict[str, Any]:
 
     # 3. statistics
     fixed = results[FIXED]["followers"]
-    curve_rows, final_rows, comparison = [], [], []
+    curve_rows: list[dict[str, Any]] = []
+    final_rows: list[dict[str, Any]] = []
+    comparison: list[dict[str, Any]] = []
     section: dict[str, Any] = {}
     for v in variants:
         initial = results[f"{v}-initial"]["followers"]
@@ -462,7 +464,7 @@ def simulate(setup: RunSetup, progress: Progress | None) -> dict[str, Any]:
                                    "eval_approval_rate": float(per["approval_rate"].mean()),
                                    "last_training_return": float(curves[s, -w:].mean()),
                                    "first_training_return": float(curves[s, :w].mean())})  # fmt: skip
-            finals = [r["eval_followers"] for r in final_rows if r["variant"] == v and r["trainer"] == t]
+            finals = [float(r["eval_followers"]) for r in final_rows if r["variant"] == v and r["trainer"] == t]
             learned = np.mean([results[f"{v}-{t}-{s}"]["followers"] for s in range(seeds)], axis=0)
             vs_fixed, vs_initial = _paired(learned, fixed), _paired(learned, initial)
             spread = _spread(finals)
