@@ -17,6 +17,7 @@ from recosim.library.influence import (
     check_policy,
     initial_policy,
     policy_shapes,
+    sum_by_author,
     switch_probability,
 )
 from recosim.library.opinion import complete_graph, geometric_graph
@@ -31,6 +32,9 @@ def test_approval_and_switch_probabilities_closed_forms() -> None:
     approve = np.array([1, 1, 0, 0, 1])
     following = np.array([False, True, True, False, False])
     np.testing.assert_allclose(switch_probability(seen, approve, following, 0.3, 0.2), [0.3, 0.0, 0.2, 0.0, 0.0])
+    shown = np.array([[[2, 0], [2, -1]], [[1, 1], [-1, -1]]], np.int32)  # [R=2, viewers=2, K=2]
+    x = np.array([[[1.0, 2.0], [4.0, 8.0]], [[16.0, 32.0], [64.0, 128.0]]], np.float32)
+    np.testing.assert_allclose(sum_by_author(x, shown, 3), [[2.0, 0.0, 5.0], [0.0, 48.0, 0.0]])
 
 
 @pytest.mark.parametrize("name", ["follow", "agents", "platform"])

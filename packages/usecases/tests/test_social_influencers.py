@@ -38,6 +38,7 @@ def _params(**changes: object) -> dict:
         ({"influencer_count": 9}, "--influencer-count 9 must be at most half of --num-agents 16"),
         ({"influencer_reach": 13}, "--influencer-reach 13 exceeds the 12 viewers"),
         ({"trainer": "ppo"}, "--trainer must be grpo, reinforce or both"),
+        ({"num_agents": 200_000}, "--num-agents 200000 with --horizon 5 and 16 rollouts per update"),
     ],
 )
 def test_bad_options_name_the_flag(changes: dict, message: str) -> None:

@@ -37,6 +37,7 @@ from recosim.library.influence.follow import (
     feed_slots,
     follower_counts,
     following_shown,
+    sum_by_author,
     switch_probability,
 )
 from recosim.library.influence.platform import (
@@ -70,5 +71,6 @@ __all__ = [
     "influencer_ids",
     "initial_policy",
     "policy_shapes",
+    "sum_by_author",
     "switch_probability",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "follower_counts",
     "following_shown",
     "gather_rows",
+    "sum_by_author",
     "switch_probability",
 ]
 
@@ -123,12 +124,30 @@ def apply_switches(follows: Any, shown: Any, switch: Any) -> Any:
     """``follows`` with each switched slot's (viewer, author) pair toggled; the feed never repeats an author."""
     B = get_backend()
     np_ = B.np
-    n = follows.shape[-1]
+    r, m, n = follows.shape
+    k = shown.shape[-1]
     shown = _i32(shown)
-    on = (shown >= 0) & (_i32(switch) > 0)
-    hit = B.one_hot(np_.clip(shown, 0, n - 1), n, dtype="int32") * np_.expand_dims(_i32(on), -1)  # [R, N, K, N]
-    toggle = np_.sum(hit, axis=-2) > 0
-    return follows != toggle
+    on = _i32((shown >= 0) & (_i32(switch) > 0))
+    rows = np_.reshape(np_.arange(r * m, dtype="int32"), (r, m, 1))  # the (replica, viewer) row of each slot
+    cell = np_.reshape(rows * n + np_.clip(shown, 0, n - 1), (r * m * k,))
+    toggle = B.scatter_add(np_.zeros((r * m * n,), dtype="int32"), cell, np_.reshape(on, (r * m * k,)))
+    return follows != (np_.reshape(toggle, (r, m, n)) > 0)
+
+
+def sum_by_author(x: Any, shown: Any, num_authors: int) -> Any:
+    """``out[r, a] = sum of x[r, v, j] over the slots showing author a`` (``[R, M, K]`` -> ``[R, A]``, float32).
+
+    Empty slots (``shown < 0``) add nothing.
+    """
+    B = get_backend()
+    np_ = B.np
+    r, m, k = shown.shape
+    shown = _i32(shown)
+    base = np_.reshape(np_.arange(r, dtype="int32") * num_authors, (r, 1, 1))
+    cell = np_.reshape(base + np_.clip(shown, 0, num_authors - 1), (r * m * k,))
+    values = np_.reshape(np_.where(shown >= 0, _f32(x), np_.zeros_like(_f32(x))), (r * m * k,))
+    total = B.scatter_add(np_.zeros((r * num_authors,), dtype="float32"), cell, values)
+    return np_.reshape(total, (r, num_authors))
 
 
 def follower_counts(follows: Any) -> Any:

@@ -52,6 +52,7 @@ from recosim.library.influence.follow import (
     follower_counts,
     following_shown,
     gather_rows,
+    sum_by_author,
     switch_probability,
 )
 from recosim.library.opinion.dynamics import learn
@@ -244,9 +245,8 @@ class InfluencePlatform:
             shown = plat.get("shown")
             seen = B.cast(shown >= 0, F32)
             response = (2.0 * B.cast(plat.get("approve") > 0, F32) - 1.0) * seen  # [R, N, K]: +1 / -1 / 0
-            hit = B.one_hot(np_.clip(shown, 0, n - 1), n, dtype=F32) * np_.expand_dims(seen, -1)  # [R, N, K, N]
-            total = np_.sum(hit * np_.expand_dims(response, -1), axis=(1, 2))
-            count = np_.sum(hit, axis=(1, 2))
+            total = sum_by_author(response, shown, n)
+            count = sum_by_author(seen, shown, n)
             heard = (count > 0.0) & ~np_.expand_dims(c["is_inf"], 0)
             mean = total / np_.maximum(count, 1.0)
             said = B.cast(plat.get("post") > 0.0, I32) * 2 - 1  # learners post +-1
@@ -350,9 +350,8 @@ class InfluencePlatform:
             shown = plat.get("shown")
             seen = B.cast(shown >= 0, F32)
             liked = B.cast(plat.get("approve") > 0, F32) * seen
-            hit = B.one_hot(np_.clip(shown, 0, n - 1), n, dtype=F32)  # [R, N, K, N]
-            by_author_views = np_.sum(hit * np_.expand_dims(seen, -1), axis=(1, 2))  # [R, N]
-            by_author_liked = np_.sum(hit * np_.expand_dims(liked, -1), axis=(1, 2))
+            by_author_views = sum_by_author(seen, shown, n)  # [R, N]
+            by_author_liked = sum_by_author(liked, shown, n)
             views = np_.take(by_author_views, c["ids"], axis=1)
             approvals = np_.take(by_author_liked, c["ids"], axis=1)
             learner = B.cast(~c["is_inf"], F32)

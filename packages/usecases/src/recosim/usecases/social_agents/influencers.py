@@ -44,6 +44,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -159,10 +160,33 @@ def check(params: dict[str, Any]) -> None:
                 f"--influencer-reach {params['influencer_reach']} exceeds the {int(n) - k} viewers "
                 f"(--num-agents {n} minus --influencer-count {k})"
             )
+        rollouts = int(params["influencer_group_size"]) * int(params["influencer_groups"])
+        horizon = int(params.get("horizon") or 1)
+        need = training_bytes(int(n), horizon, rollouts)
+        have = _available_bytes()
+        if need > have // 2:
+            raise UsageError(
+                f"--num-agents {n} with --horizon {horizon} and {rollouts} rollouts per update "
+                f"(--influencer-group-size x --influencer-groups): training keeps about {need / 2**30:.1f} GiB of "
+                f"trajectories (the feed's [N, N] noise and follow relation per step) and {have / 2**30:.1f} GiB is "
+                "available; lower one of them"
+            )
         try:
             platform_graph(int(n), 0)
         except GraphError as err:
             raise UsageError(f"--num-agents {n}: the platform's graph cannot be drawn: {err}") from None
+
+
+def training_bytes(num_agents: int, horizon: int, rollouts: int) -> int:
+    """A rough size of one update's rollouts: per step the feed noise (float32) and the follow relation, doubled."""
+    return 2 * rollouts * (horizon + 1) * num_agents * num_agents * 5
+
+
+def _available_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 2**62
 
 
 def platform_config(params: Mapping[str, Any]) -> InfluenceConfig:
