@@ -113,6 +113,11 @@ def test_two_devices_follow_the_one_device_curve_on_interest_evolution(result):
     if "interest" in result:
         pytest.skip(f"recosim-usecases is not installed here: {result['interest']}")
     one, two = result["interest1"], result["interest2"]
+    for key in ("returns", "losses", "norms"):
+        gap = float(np.max(np.abs(np.subtract(one[key], two[key]))))
+        print(f"{key}: 1 device {np.round(one[key], 6).tolist()}, 2 devices {np.round(two[key], 6).tolist()}, "
+              f"largest gap {gap:.2g}")
+    print(f"parameters: largest gap {float(np.max(np.abs(np.subtract(one['params'], two['params'])))):.2g}")
     _same_curve(one, two)
     assert all(np.isfinite(one["norms"])) and one["norms"][0] > 0  # the policy's parameters do move
 
