@@ -114,3 +114,11 @@ def test_a_partial_cluster_description_is_refused_naming_what_is_missing():
         initialize("127.0.0.1", 2, 0, environ={})
     alone = initialize(environ={})
     assert (alone.process_id, alone.num_processes, alone.is_coordinator) == (0, 1, True)
+
+
+def test_docstring_example():
+    import doctest
+
+    import recosim.jax.distributed as mod
+
+    assert doctest.testmod(mod, optionflags=doctest.ELLIPSIS).failed == 0

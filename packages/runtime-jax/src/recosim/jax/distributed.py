@@ -106,7 +106,7 @@ def cpu_collectives_available() -> str | None:
         from jax._src.lib import _jax as _xla_ext  # newer JAX
     except ImportError:  # older JAX names the extension xla_extension
         try:
-            from jax._src.lib import xla_extension as _xla_ext  # type: ignore[no-redef]
+            from jax._src.lib import xla_extension as _xla_ext  # type: ignore[no-redef,attr-defined,unused-ignore]
         except ImportError:
             return f"jax {jax.__version__} does not expose its XLA extension module"
     if not hasattr(_xla_ext, "make_gloo_tcp_collectives"):
