@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from recosim.jax.sharding import as_population_sharding, population_sharding
+from recosim.core.errors import UsageError
+from recosim.jax.sharding import ENV_VAR, as_population_sharding, from_environment, population_sharding
 
 TESTS = Path(__file__).parent
 
@@ -41,18 +43,24 @@ CHILD = textwrap.dedent(
     x = split["chain"].get("x")
     many = JaxRuntime(model(), seed=5, shard={{"population": 8, "devices": 4}}).run_many([1, 2], length=4)
     plain_many = JaxRuntime(model(), seed=5).run_many([1, 2], length=4)
+    import os  # what `recosim run --devices 4` sets while a use case builds its runtimes
+    os.environ["RECOSIM_SHARD"] = "devices=4,population=8"
+    from_env = JaxRuntime(model(), seed=5).trajectory(7)["chain"].get("x")
+    del os.environ["RECOSIM_SHARD"]
     print(json.dumps({{
         "x_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(x))),
         "mean_gap": float(np.max(np.abs(np.asarray(plain["mean"].get("m")) - np.asarray(split["mean"].get("m"))))),
         "x_devices": len(x.sharding.device_set),
         "many_equal": bool(np.array_equal(np.asarray(plain_many["chain"].get("x")), np.asarray(many["chain"].get("x")))),
+        "env_devices": len(from_env.sharding.device_set),
+        "env_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(from_env))),
     }}))
     """
 )
 
 
 def test_four_host_devices_give_the_unsharded_numbers():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_FLAGS", "JAX_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_FLAGS", "JAX_", "RECOSIM_SHARD"))}
     env |= {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
     env["RECOSIM_COMPILE_CACHE"] = "off"
     out = subprocess.run(
@@ -65,6 +73,8 @@ def test_four_host_devices_give_the_unsharded_numbers():
     assert got["x_equal"] and got["many_equal"]
     # the mean sums across devices in another order: equal to float32 rounding
     assert got["mean_gap"] <= 1e-6
+    # RECOSIM_SHARD (set by `recosim run --devices`) splits a runtime built without shard= the same way
+    assert got["env_devices"] == 4 and got["env_equal"]
 
 
 def test_bad_sharding_options_are_refused_naming_the_option():
@@ -84,3 +94,23 @@ def test_only_population_long_leading_axes_are_split():
     spec = population_sharding(6, devices=1)
     assert spec.sharding_for((6, 2)).spec == PartitionSpec("population")
     assert spec.sharding_for((2, 6)).spec == PartitionSpec() and spec.sharding_for(()).spec == PartitionSpec()
+
+
+def test_the_environment_variable_is_read_only_when_set_and_checked_naming_the_option(monkeypatch):
+    assert from_environment({}) is None and from_environment({ENV_VAR: " "}) is None
+    spec = from_environment({ENV_VAR: "population=6, devices=1"})
+    assert (spec.population, spec.devices) == (6, 1)
+    monkeypatch.setenv(ENV_VAR, "devices=1,population=4")
+    assert as_population_sharding(None).population == 4  # what a runtime built without shard= gets
+    monkeypatch.delenv(ENV_VAR)
+    assert as_population_sharding(None) is None
+    bad = {
+        "devices=4": "give both devices and population",
+        "devices=2,devices=2,population=4": "expected 'devices=N,population=P'",
+        "devices=x,population=4": "devices must be a positive integer, got 'x'",
+        "devices=1,population=0": "population must be a positive integer, got 0",
+        "devices=99,population=99": "--devices 99 (RECOSIM_SHARD=devices=99,population=99): only ",
+    }
+    for text, message in bad.items():
+        with pytest.raises(UsageError, match=re.escape(message)):
+            from_environment({ENV_VAR: text})

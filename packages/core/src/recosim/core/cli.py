@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import shlex
@@ -36,6 +37,7 @@ from recosim.core.errors import Interrupted, RecosimError, UsageError
 from recosim.core.plugins import (
     ANY_RUNTIME,
     FAMILIES,
+    SHARDS,
     BlockRegistration,
     InferenceMethod,
     RuntimeRegistration,
@@ -44,7 +46,15 @@ from recosim.core.plugins import (
 from recosim.core.progress import ProgressBar
 from recosim.core.results import RecoveryWarning, default_out, hold_out, jsonable
 from recosim.core.summary import estimate_rows, format_table
-from recosim.core.usecase import RUNS_TABLE, Parameter, UseCase, figures_of, runtime_with, write_runs_table
+from recosim.core.usecase import (
+    RUNS_TABLE,
+    Parameter,
+    RunSetup,
+    UseCase,
+    figures_of,
+    runtime_with,
+    write_runs_table,
+)
 
 __all__ = ["Command", "ProgressBar", "build_parser", "main", "quiet_native_stderr", "resume_command", "version_text"]
 
@@ -155,6 +165,11 @@ def _run_options(p: argparse.ArgumentParser, runtimes: Sequence[str], default_ru
     p.add_argument("--compile-cache", default=None, metavar="PATH|off",
                    help="where compiling runtimes keep compiled programs between runs (off: nowhere; default: the "
                         "user's cache folder, or $RECOSIM_COMPILE_CACHE)")
+    p.add_argument("--devices", default=None, metavar="N",
+                   help="split the population's users (--num-users) over N devices of the runtime's default "
+                        "backend, on a runtime with the 'shards' capability; the numbers equal a run on one device "
+                        "(default: 1, no split). On CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N "
+                        "makes N host devices")
 
 
 def _shown_default(param: Parameter) -> str:
@@ -272,11 +287,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else default_out(case.name)
     if args.compile_cache is not None:  # read by compiling runtimes when they first compile
         os.environ["RECOSIM_COMPILE_CACHE"] = str(args.compile_cache)
+    devices = _devices_option(args.devices)
+    request = None
     try:
         with quiet_native_stderr():  # the runtime's framework is imported while checking --runtime
+            if devices is not None and devices > 1:  # checked before the output folder is made
+                probe = case.setup(runtime=args.runtime, seed=args.seed, out=None, validate=args.validate, **params)
+                request = shard_request(case, probe, devices)
             setup = case.setup(runtime=args.runtime, seed=args.seed, out=out, validate=args.validate, **params)
     except ValueError as err:  # a use case's own validate may raise ValueError
         raise UsageError(str(err)) from None
+    with _environment(SHARD_ENV, request):
+        return _run_checked(case, setup, args, out)
+
+
+def _run_checked(case: UseCase, setup: RunSetup, args: argparse.Namespace, out: Any) -> int:
+    """``recosim run`` once every option is checked: run, then print the closing report or the JSON summary."""
     if args.out is None:
         print(f"recosim: results in {out}", file=sys.stderr)
     out = setup.out
@@ -306,6 +332,77 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         print(report, flush=True)
     return 0
+
+
+SHARD_ENV = "RECOSIM_SHARD"
+"""What ``--devices`` sets while a use case runs: ``devices=N,population=P``, read by sharding runtimes when built."""
+
+
+def _devices_option(text: str | None) -> int | None:
+    """``--devices`` as a positive int (None when not given)."""
+    if text is None:
+        return None
+    try:
+        devices = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--devices must be a positive integer, got {text!r}") from None
+    if devices < 1:
+        raise UsageError(f"--devices must be a positive integer, got {devices}")
+    return devices
+
+
+def shard_request(case: UseCase, setup: RunSetup, devices: int | None) -> str | None:
+    """The value of `SHARD_ENV` for ``--devices`` (None: nothing to split), or a `UsageError` saying why not.
+
+    The runtime must declare the ``shards`` capability and take a ``shard`` option;
+    the population is the use case's ``--num-users``, which must split evenly. The
+    runtime itself refuses more devices than it sees, when the use case builds it.
+    """
+    if devices is None or devices == 1:
+        return None
+    plugins = get_plugins()
+    if SHARDS not in plugins.runtime_capabilities(setup.runtime):
+        able = plugins.runtimes_with(SHARDS)
+        raise UsageError(
+            f"--devices {devices}: runtime {setup.runtime!r} cannot split a population over devices (it does not "
+            "declare the 'shards' capability); "
+            + (f"use --runtime {' or --runtime '.join(able)}" if able else "no installed runtime declares it")
+        )
+    if "shard" not in inspect.signature(setup.runtime_class).parameters:
+        raise UsageError(
+            f"--devices {devices}: runtime {setup.runtime!r} declares the 'shards' capability but takes no shard "
+            "option, so it cannot be told how to split the population"
+        )
+    users = setup.params.get("num_users")
+    if users is None:
+        raise UsageError(
+            f"--devices {devices}: use case {case.name!r} has no --num-users option, so it has no population to "
+            "split; build its runtime with the runtime's shard= option instead"
+        )
+    if int(users) % devices:
+        fits = (int(users) // devices) * devices
+        raise UsageError(
+            f"--devices {devices}: --num-users {users} does not split evenly over {devices} devices; give a user "
+            f"count divisible by {devices} (such as {fits or devices} or {fits + devices})"
+        )
+    return f"devices={devices},population={int(users)}"
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str | None) -> Iterator[None]:
+    """``os.environ[name] = value`` while the body runs (nothing when ``value`` is None), then as it was."""
+    if value is None:
+        yield
+        return
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def closing_report(case: UseCase, summary: Any, out: Path | None) -> str:

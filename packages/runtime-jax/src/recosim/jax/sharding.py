@@ -18,13 +18,25 @@ whether an array is split or not, so a sharded run equals the unsharded one up t
 the order of floating-point reductions that cross the population axis (a sum over
 users is added in a different order when its parts live on different devices).
 
+Without ``shard=``, a `JaxRuntime` takes its sharding from the environment
+variable ``RECOSIM_SHARD`` (`ENV_VAR`), ``devices=4,population=2000``, which is
+how ``recosim run ... --devices 4`` reaches the runtimes a use case builds:
+
+>>> from_environment({"RECOSIM_SHARD": "devices=1,population=6"}).population
+6
+>>> from_environment({}) is None
+True
+
 Use it for one population too large or too slow for one device. For many runs or
 many settings points, use `Runtime.run_batch` on one device or ``recosim sweep``
 over processes and machines: independent runs need no communication at all.
+Across several hosts, `recosim.jax.distributed` builds the mesh over every
+process's devices.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +45,23 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["PopulationSharding", "population_sharding"]
+from recosim.core.errors import UsageError
+
+__all__ = [
+    "ENV_VAR",
+    "PopulationSharding",
+    "as_population_sharding",
+    "device_mesh",
+    "from_environment",
+    "population_sharding",
+]
+
+ENV_VAR = "RECOSIM_SHARD"
+"""The environment variable a `JaxRuntime` built without ``shard=`` reads: ``devices=N,population=P``."""
+
+HOST_DEVICES_HINT = (
+    "on CPU, more come from XLA_FLAGS=--xla_force_host_platform_device_count=N set before JAX starts"
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,33 @@ class PopulationSharding:
         return NamedSharding(self.mesh, PartitionSpec())
 
 
+def device_mesh(devices: int | Sequence[Any] | Mesh | None, axis_name: str, what: str) -> Mesh:
+    """A 1-D mesh named ``axis_name`` over ``devices``: how many of ``jax.devices()`` (None: all), a list, or a mesh.
+
+    A mesh is returned as it is once it is checked to have the axis. ``what`` names
+    the caller in errors.
+    """
+    if isinstance(devices, Mesh):
+        if axis_name not in devices.shape:
+            raise ValueError(f"{what}: the mesh has axes {list(devices.shape)}, not the axis {axis_name!r}")
+        return devices
+    available = jax.devices()
+    if devices is None:
+        chosen = list(available)
+    elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        if not 1 <= devices <= len(available):
+            raise ValueError(
+                f"{what}: devices={devices}, but {len(available)} {available[0].platform} device(s) are visible "
+                f"({HOST_DEVICES_HINT})"
+            )
+        chosen = list(available[: int(devices)])
+    else:
+        chosen = list(devices)  # type: ignore[arg-type]
+        if not chosen:
+            raise ValueError(f"{what}: the list of devices is empty")
+    return Mesh(np.array(chosen), (axis_name,))
+
+
 def population_sharding(
     population: int,
     devices: int | Sequence[Any] | Mesh | None = None,
@@ -77,29 +132,7 @@ def population_sharding(
     """
     if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 1:
         raise ValueError(f"population_sharding: population must be a positive int, got {population!r}")
-    if isinstance(devices, Mesh):
-        mesh = devices
-        if axis_name not in mesh.shape:
-            raise ValueError(
-                f"population_sharding: the mesh has axes {list(mesh.shape)}, not the population axis {axis_name!r}"
-            )
-    else:
-        available = jax.devices()
-        if devices is None:
-            chosen = list(available)
-        elif isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-            if not 1 <= devices <= len(available):
-                raise ValueError(
-                    f"population_sharding: devices={devices}, but {len(available)} "
-                    f"{available[0].platform} device(s) are visible (on CPU, more come from "
-                    "XLA_FLAGS=--xla_force_host_platform_device_count=N set before JAX starts)"
-                )
-            chosen = list(available[: int(devices)])
-        else:
-            chosen = list(devices)  # type: ignore[arg-type]
-            if not chosen:
-                raise ValueError("population_sharding: the list of devices is empty")
-        mesh = Mesh(np.array(chosen), (axis_name,))
+    mesh = device_mesh(devices, axis_name, "population_sharding")
     count = int(mesh.shape[axis_name])
     if population % count:
         raise ValueError(
@@ -109,9 +142,61 @@ def population_sharding(
     return PopulationSharding(mesh=mesh, axis_name=axis_name, population=int(population))
 
 
+def _parse_environment(text: str) -> dict[str, int]:
+    """``devices=N,population=P`` as a dict of positive ints, or a `UsageError` naming `ENV_VAR`."""
+    found: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, sep, number = part.partition("=")
+        name = name.strip()
+        if not sep or name not in ("devices", "population") or name in found:
+            raise UsageError(
+                f"{ENV_VAR}={text!r}: expected 'devices=N,population=P' (each once), e.g. 'devices=4,population=2000'"
+            )
+        try:
+            found[name] = int(number)
+        except ValueError:
+            raise UsageError(f"{ENV_VAR}={text!r}: {name} must be a positive integer, got {number.strip()!r}") from None
+        if found[name] < 1:
+            raise UsageError(f"{ENV_VAR}={text!r}: {name} must be a positive integer, got {found[name]}")
+    if set(found) != {"devices", "population"}:
+        raise UsageError(f"{ENV_VAR}={text!r}: give both devices and population, e.g. 'devices=4,population=2000'")
+    return found
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> PopulationSharding | None:
+    """The sharding ``RECOSIM_SHARD`` asks for (None when it is unset or empty).
+
+    Errors are `recosim.core.errors.UsageError` s that name the command-line option
+    and the variable: the ``recosim`` command prints them as one line (status 2).
+    """
+    text = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
+    if not text:
+        return None
+    wanted = _parse_environment(text)
+    devices, population = wanted["devices"], wanted["population"]
+    visible = jax.devices()
+    if devices > len(visible):
+        raise UsageError(
+            f"--devices {devices} ({ENV_VAR}={text}): only {len(visible)} {visible[0].platform} device(s) are "
+            f"visible; {HOST_DEVICES_HINT}"
+        )
+    if population % devices:
+        raise UsageError(
+            f"--devices {devices} ({ENV_VAR}={text}): a population of {population} users does not split evenly "
+            f"over {devices} devices; choose a user count divisible by {devices}"
+        )
+    return population_sharding(population, devices)
+
+
 def as_population_sharding(shard: PopulationSharding | Mapping[str, Any] | None) -> PopulationSharding | None:
-    """The runtime option ``shard=``: a `PopulationSharding`, or the keyword arguments of `population_sharding`."""
-    if shard is None or isinstance(shard, PopulationSharding):
+    """The runtime option ``shard=``: a `PopulationSharding`, or the keyword arguments of `population_sharding`.
+
+    ``None`` takes the environment's choice (`from_environment`): no sharding unless
+    ``RECOSIM_SHARD`` is set.
+    """
+    if shard is None:
+        return from_environment()
+    if isinstance(shard, PopulationSharding):
         return shard
     if isinstance(shard, Mapping):
         return population_sharding(**dict(shard))
