@@ -101,6 +101,7 @@ def _same_curve(one, two, params_atol=1e-5):
     np.testing.assert_allclose(two["params"], one["params"], rtol=0, atol=params_atol)
 
 
+@pytest.mark.devices
 def test_the_bandit_policy_learns_the_best_arm_on_two_devices(result):
     assert result["devices"] == result["bandit"]["devices"] == 2
     logits = np.asarray(result["bandit"]["params"])
@@ -109,6 +110,7 @@ def test_the_bandit_policy_learns_the_best_arm_on_two_devices(result):
     assert returns[-1] > returns[0]
 
 
+@pytest.mark.devices
 def test_two_devices_follow_the_one_device_curve_on_interest_evolution(result):
     if "interest" in result:
         pytest.skip(f"recosim-usecases is not installed here: {result['interest']}")
@@ -124,6 +126,7 @@ def test_two_devices_follow_the_one_device_curve_on_interest_evolution(result):
     assert all(np.isfinite(one["norms"])) and one["norms"][0] > 0  # the policy's parameters do move
 
 
+@pytest.mark.devices
 def test_host_devices_after_start_up_are_refused_with_a_reason(result):
     assert "already started with 2 CPU device(s)" in result["late"]
 

@@ -76,6 +76,7 @@ def _result(proc: subprocess.Popen, what: str) -> dict:
     return json.loads(line[len("RESULT"):])
 
 
+@pytest.mark.devices
 @pytest.mark.skipif(cpu_collectives_available() is not None, reason=f"{cpu_collectives_available()}")
 def test_two_processes_gather_the_numbers_of_one_process_on_four_devices():
     port = _free_port()

@@ -59,6 +59,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.devices
 def test_four_host_devices_give_the_unsharded_numbers():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_FLAGS", "JAX_", "RECOSIM_SHARD"))}
     env |= {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
