@@ -264,3 +264,28 @@ def test_every_run_with_alpha_below_one_reaches_consensus() -> None:
     final = to_numpy(NumpyRuntime(model.variables(), seed=3, settings=model.settings).execute(1000))
     assert np.all(final["stats"]["consensus_step"] > 0)
     assert set(final["agents"]["num_plus"].tolist()) <= {0, 6}
+
+
+def test_final_measures_and_the_logit_epsilon_hook() -> None:
+    """A batch's figures equal the host's from the final value; logit_epsilon scores flips as the setting does."""
+    graph = geometric_graph(12, 0.5, seed=2)
+    model = OpinionModel(graph, OpinionConfig(alpha=0.4, epsilon=0.3, feed_size=2), replicas=3)
+    rt = NumpyRuntime(model.variables(), seed=1, settings=model.settings)
+    final = rt.execute(6)
+    got = rt.run_batch(6, seeds=[7], settings={"feed_homophily": [0.0, 2.0]}, outputs=model.final_measures).outputs
+    again = to_numpy(rt.execute(6, seed=7, settings={"feed_homophily": 2.0}))
+    np.testing.assert_allclose(got["interface_density"][1, 0],
+                               interface_density(graph.neighbours, graph.degree, again["agents"]["opinion"]))  # fmt: skip
+    np.testing.assert_array_equal(got["approvals"][1, 0], again["stats"]["approvals"])
+    figures = model.final_measures(final)
+    assert set(figures) == {"consensus_step", "num_plus", "interface_density", "mixed_pairs", "views", "approvals",
+                            "interface_sum"}  # fmt: skip
+    np.testing.assert_allclose(figures["interface_density"] * graph.degree.sum(), figures["mixed_pairs"], rtol=1e-6)
+    with pytest.raises(ValueError, match="logit_epsilon: only the random sequential model"):
+        model.variables(logit_epsilon=np.float32(0.0))
+    seq = OpinionModel(graph, OpinionConfig(alpha=0.4, epsilon=0.3), replicas=2)
+    traj = NumpyRuntime(seq.variables(), seed=2, settings=seq.settings).trajectory(30)
+    logit = np.float32(np.log(0.3 / 0.7))
+    hooked = NumpyRuntime(seq.variables(logit_epsilon=logit), seed=0, settings=seq.settings)
+    plain = NumpyRuntime(seq.variables(), seed=0, settings=seq.settings)
+    assert float(hooked.log_probability(traj)) == pytest.approx(float(plain.log_probability(traj)), rel=1e-5)

@@ -53,7 +53,6 @@ from recosim.library.opinion import (
     check_fraction,
     complete_graph,
     geometric_graph,
-    interface_density,
     read_edge_list,
     sbm_graph,
     voter_exact,
@@ -213,7 +212,8 @@ class OpinionDynamicsUseCase(UseCase):
         settings = [("sequential", name, 0.0) for name in graphs]
         if p["feed_size"]:
             settings += [("feed", name, h) for name in graphs for h in p["feed_homophily"]]
-        keys = [(study, g, h, i) for study, g, h in settings for i in range(p["num_runs"])]
+        n = p["num_runs"]
+        keys = [(study, g, h, i) for study, g, h in settings for i in range(n)]
         runs_file = None if setup.out is None else setup.out / FILES["runs"]
         extras: dict[tuple[str, str, float], dict[str, Any]] = {}
         with RunStore(runs_file, config=config, key=("study", "graph", "h", "run")) as store:
@@ -221,22 +221,23 @@ class OpinionDynamicsUseCase(UseCase):
             if progress is not None:
                 progress(done, len(keys))
             for gi, (name, graph) in enumerate(graphs.items()):
-                rt_by_study: dict[str, Any] = {}
-                for study, g, h in settings:
-                    if g != name:
-                        continue
-                    pending = [i for i in range(p["num_runs"]) if (study, g, h, i) not in store]
-                    want_extra = setup.out is not None and (study == "sequential")
-                    if not pending and not (want_extra and (study, g, h) not in extras):
+                for study in ("sequential", "feed"):
+                    want_extra = setup.out is not None and study == "sequential"
+                    hs = [h for s_, g, h in settings if (s_, g) == (study, name)]
+                    todo = [h for h in hs if want_extra or any((study, name, h, i) not in store for i in range(n))]
+                    if not todo:
                         continue
                     steps = p["horizon"] if study == "sequential" else feed_steps
-                    result = self._simulate(setup, rt_by_study, study, gi, graph, h, steps)
-                    extras[(study, g, h)] = result["extra"]
-                    for i in pending:
-                        store.add({"study": study, "graph": g, "h": h, "run": i, **result["runs"][i]})
-                    done += len(pending)
-                    if progress is not None:
-                        progress(done, len(keys))
+                    results = self._simulate(setup, study, gi, graph, todo, steps, want_extra)
+                    for h, result in zip(todo, results):
+                        if want_extra:
+                            extras[(study, name, h)] = result["extra"]
+                        pending = [i for i in range(n) if (study, name, h, i) not in store]
+                        for i in pending:
+                            store.add({"study": study, "graph": name, "h": h, "run": i, **result["runs"][i]})
+                        done += len(pending)
+                        if progress is not None:
+                            progress(done, len(keys))
             records = store.select(keys)
         summary = self._summarise(setup, graphs, records, settings, feed_steps)
         if setup.out is not None:
@@ -252,37 +253,58 @@ class OpinionDynamicsUseCase(UseCase):
         return summary
 
     def _simulate(
-        self, setup: RunSetup, runtimes: dict[str, Any], study: str, graph_index: int, graph: OpinionGraph,
-        h: float, steps: int,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Every run of one setting (all of them recomputed: a setting is one call), as records."""
+        self, setup: RunSetup, study: str, graph_index: int, graph: OpinionGraph, hs: Sequence[float], steps: int,
+        extra: bool,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every run of one study on one graph at each feed homophily of ``hs``: one ``run_batch`` call.
+
+        One compiled program covers the runs x ``hs`` grid (the same run keys at every
+        ``h``: paired), and only the per-run figures come back
+        (`OpinionModel.final_measures`), with the magnetisation traces of the first
+        sample runs and the snapshots of the first run when ``extra`` (figures asked for).
+        Returns, per ``h``, the run records and the extras.
+        """
         p = setup.params
         num_runs = p["num_runs"]
         replicas = min(p["runs_per_call"] or num_runs, num_runs)
         chunks = math.ceil(num_runs / replicas)
-        rt = runtimes.get(study)
         feed = study == "feed"
-        trace = _log_steps(steps, TRACE_POINTS)
-        snaps = _log_steps(steps, SNAPSHOTS) if (graph.kind == "geometric" and not feed) else ()
-        if rt is None:
-            cfg = OpinionConfig(alpha=p["alpha"], epsilon=p["epsilon"], initial_fraction=p["initial_fraction"],
-                                feed_size=p["feed_size"] if feed else 0, feed_homophily=h,
-                                trace_steps=tuple(trace), snapshot_steps=tuple(snaps))  # fmt: skip
-            model = OpinionModel(graph, cfg, replicas=replicas)
-            rt = setup.make_runtime(model.variables(), settings=model.settings)
-            runtimes[study] = rt
+        trace = _log_steps(steps, TRACE_POINTS) if extra else ()
+        snaps = _log_steps(steps, SNAPSHOTS) if (extra and graph.kind == "geometric") else ()
+        cfg = OpinionConfig(alpha=p["alpha"], epsilon=p["epsilon"], initial_fraction=p["initial_fraction"],
+                            feed_size=p["feed_size"] if feed else 0, feed_homophily=hs[0],
+                            trace_steps=tuple(trace), snapshot_steps=tuple(snaps))  # fmt: skip
+        model = OpinionModel(graph, cfg, replicas=replicas)
+        rt = setup.make_runtime(model.variables(), settings=model.settings)
         seeds = [run_seed(setup.seed, graph_index, c) for c in range(chunks)]
-        final = _batch(rt, seeds, steps, {"alpha": p["alpha"], "epsilon": p["epsilon"], "feed_homophily": h})
-        agents, stats = final["agents"], final["stats"]
 
-        def flat(x: Any) -> np.ndarray:
-            a = np.asarray(x)
-            return a.reshape((chunks * replicas, *a.shape[2:]))[:num_runs]
+        def outputs(value: Any) -> dict[str, Any]:
+            out = model.final_measures(value)
+            if len(trace):
+                out["trace"] = value["stats"].get("trace")[:SAMPLE_RUNS]
+            if len(snaps):
+                out["snapshots"] = value["stats"].get("snapshots")[0]
+            return out
 
-        opinion = flat(agents.get("opinion"))
-        plus = flat(agents.get("num_plus"))
-        cstep = flat(stats.get("consensus_step"))
-        rho = np.asarray(interface_density(graph.neighbours, graph.degree, opinion), np.float64)
+        grid = {"feed_homophily": np.asarray(hs, np.float32)}
+        batch = rt.run_batch(steps, seeds=seeds, settings=grid, outputs=outputs).outputs
+        return [self._records(batch, point, num_runs, seeds, replicas, study, graph, steps, trace, snaps)
+                for point in range(len(hs))]  # fmt: skip
+
+    def _records(
+        self, batch: Mapping[str, np.ndarray], point: int, num_runs: int, seeds: Sequence[int], replicas: int,
+        study: str, graph: OpinionGraph, steps: int, trace: Any, snaps: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The run records (and extras) of settings point ``point`` of a batch ``[points, chunks, R, ...]``."""
+
+        def flat(name: str) -> np.ndarray:
+            a = np.asarray(batch[name][point])
+            return a.reshape((-1, *a.shape[2:]))[:num_runs]
+
+        feed = study == "feed"
+        cstep, plus = flat("consensus_step"), flat("num_plus")
+        # the density divided here, in float32 as the host always has (a compiled division may differ in the last bit)
+        rho = (flat("mixed_pairs").astype(np.float32) / np.float32(max(int(graph.degree.sum()), 1))).astype(np.float64)
         runs = []
         for i in range(num_runs):
             reached = bool(cstep[i] >= 0)
@@ -294,15 +316,18 @@ class OpinionDynamicsUseCase(UseCase):
                 "final_interface_density": float(rho[i]),
             }  # fmt: skip
             if feed:
-                views, approvals = flat(stats.get("views"))[i], flat(stats.get("approvals"))[i]
+                views, approvals = flat("views")[i], flat("approvals")[i]
                 rec["engagement"] = float(approvals / views) if views > 0 else None
-                rec["mean_interface_density"] = float(flat(stats.get("interface_sum"))[i] / steps)
+                rec["mean_interface_density"] = float(flat("interface_sum")[i] / steps)
             if not all(v is None or np.isfinite(v) for v in rec.values() if isinstance(v, float)):
                 raise RecosimError(f"opinion-dynamics {study} run {i} on {graph.kind} gave a non-finite result")
             runs.append(rec)
-        extra = {"trace_steps": trace, "trace": flat(stats.get("trace"))[:SAMPLE_RUNS]}
+        extra: dict[str, Any] = {}
+        if len(trace):
+            t = np.asarray(batch["trace"][point])
+            extra = {"trace_steps": trace, "trace": t.reshape((-1, t.shape[-1]))[: min(SAMPLE_RUNS, num_runs)]}
         if len(snaps):
-            extra.update(snapshot_steps=np.asarray(snaps), snapshots=flat(stats.get("snapshots"))[0])
+            extra.update(snapshot_steps=np.asarray(snaps), snapshots=np.asarray(batch["snapshots"][point][0]))
         return {"runs": runs, "extra": extra}
 
     # -- the summary -------------------------------------------------------------------------
@@ -358,11 +383,6 @@ class OpinionDynamicsUseCase(UseCase):
             "number of +1 agents, solved as a linear system (recosim.library.opinion.voter_exact)",
             "files": None if setup.out is None else FILES,
         }
-
-
-def _batch(rt: Any, seeds: list[int], num_steps: int, settings: Mapping[str, Any]) -> Any:
-    """Final values of one runtime run per seed (each holding its replicas), in one call."""
-    return rt.run_many(seeds, num_steps=num_steps, settings=dict(settings))
 
 
 def _graph_hash(graph: OpinionGraph) -> str:
