@@ -18,22 +18,24 @@ Two studies, one job:
   final interface density, the time to consensus, engagement (approvals per view).
 
 Runs are independent replicas of the population inside one runtime run (the
-model's leading replica axis), ``--runs-per-call`` replicas per run, and all the
-runs of one setting go to the runtime in one ``run_many`` call; ``alpha``,
-``epsilon`` and ``h`` are settings, so each graph compiles one program for every
-``h``. Under ``--out``: ``runs.jsonl`` (one record per run; a rerun with the same
-``--out`` and options resumes), ``runs.csv``, ``summary.json`` and the figures
+model's leading replica axis), ``--runs-per-call`` replicas per run. The runs of
+one study on one graph go to the runtime in one ``run_batch`` call over the grid
+of ``h`` (one compiled program covers runs x ``h``, with the same run keys at
+every ``h``), and only the per-run figures come back
+(`recosim.library.opinion.OpinionModel.final_measures`, plus the magnetisation
+traces and snapshots the figures need). Under ``--out``: ``runs.jsonl`` (one
+record per run; a rerun with the same ``--out`` and options resumes),
+``runs.csv`` (one row per run and figure), ``summary.json`` and the figures
 ``survival.png``, ``magnetisation.png``, ``snapshots.png`` (with a geometric
 graph) and ``feed_sweep.png``.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ import numpy as np
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.results import RunStore, write_bytes_atomic
 from recosim.core.seeds import derive_seed
-from recosim.core.usecase import HORIZON, NUM_RUNS, NumberList, Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.core.usecase import HORIZON, NUM_RUNS, NumberList, Parameter, Progress, RunSetup, UseCase
 from recosim.library.opinion import (
     GraphError,
     OpinionConfig,
@@ -66,6 +68,8 @@ TRACE_POINTS = 40
 SAMPLE_RUNS = 6
 SNAPSHOTS = 6
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+RUN_FIGURES = ("consensus_step", "censored", "ends_plus", "final_magnetisation", "final_interface_density",
+               "mean_interface_density", "engagement")  # fmt: skip
 FILES = {"runs": "runs.jsonl", "table": "runs.csv", "survival": "survival.png",
          "magnetisation": "magnetisation.png", "snapshots": "snapshots.png", "feed": "feed_sweep.png"}  # fmt: skip
 
@@ -192,17 +196,7 @@ class OpinionDynamicsUseCase(UseCase):
         return out
 
     # -- the job -------------------------------------------------------------------------
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
         p = setup.params
         graphs = self._graphs(p)
         feed_steps = math.ceil(p["horizon"] / max(g.num_agents for g in graphs.values())) if p["feed_size"] else 0
@@ -239,10 +233,10 @@ class OpinionDynamicsUseCase(UseCase):
                         if progress is not None:
                             progress(done, len(keys))
             records = store.select(keys)
-        summary = self._summarise(setup, graphs, records, settings, feed_steps)
+        figures = self._summarise(setup, graphs, records, settings, feed_steps)
+        self._records = records  # the rows of runs.csv (run_rows)
         if setup.out is not None:
-            write_summary(setup.out, summary)
-            _write_csv(setup.out / FILES["table"], records)
+            summary = {**setup.header(), **figures}
             plot_survival(summary, records, setup.out / FILES["survival"])
             plot_magnetisation(summary, extras, setup.out / FILES["magnetisation"])
             if "geometric" in graphs and ("sequential", "geometric", 0.0) in extras:
@@ -250,7 +244,37 @@ class OpinionDynamicsUseCase(UseCase):
                                setup.out / FILES["snapshots"])  # fmt: skip
             if p["feed_size"]:
                 plot_feed(summary, setup.out / FILES["feed"])
-        return summary
+        return figures
+
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """One row per run and figure: ``study``, ``graph``, ``h`` and the run's ``seed`` and ``replica`` beside it.
+
+        A figure a run does not have (the consensus step of a censored run) has no row.
+        """
+        for r in getattr(self, "_records", ()):
+            where = {"run": r["run"], "study": r["study"], "graph": r["graph"], "h": r["h"], "run_seed": r["seed"],
+                     "replica": r["replica"]}  # fmt: skip
+            for metric in RUN_FIGURES:
+                v = r.get(metric)
+                if v is not None:
+                    yield {**where, "metric": metric, "value": int(v) if isinstance(v, bool) else v}
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
+        """Per graph the mean time to consensus and P(ends at +1); per feed setting engagement and interface density."""
+        rows: list[tuple[str, float, float | None]] = []
+        for g, entry in summary["sequential"].items():
+            t, e = entry["time_to_consensus"], entry["ends_plus"]
+            if t["mean"] is not None:
+                rows.append((f"{g}: time to consensus ({t['censored']} censored)", t["mean"], t["stderr"]))
+            if e["probability"] is not None:
+                rows.append((f"{g}: P(ends at +1)", e["probability"], e["stderr"]))
+        for g, by_h in summary["feed"].items():
+            for key, entry in by_h.items():
+                for metric in ("engagement", "mean_interface_density"):
+                    if entry[metric]["mean"] is not None:
+                        rows.append((f"{g} feed {key}: {metric.replace('_', ' ')}", entry[metric]["mean"],
+                                     entry[metric]["stderr"]))  # fmt: skip
+        return rows
 
     def _simulate(
         self, setup: RunSetup, study: str, graph_index: int, graph: OpinionGraph, hs: Sequence[float], steps: int,
@@ -372,7 +396,6 @@ class OpinionDynamicsUseCase(UseCase):
                 paired["censored"] = _mean_se([float(a["censored"]) - float(b["censored"]) for a, b in both])
                 entry[f"paired_vs_{base_key}"] = paired
         return {
-            **setup.header(),
             "graphs": list(graphs),
             "runs_per_call": setup.params["runs_per_call"] or setup.params["num_runs"],
             "feed_steps": feed_steps,
@@ -447,17 +470,6 @@ def _exact_comparison(entry: Mapping[str, Any], n: int, fraction: float) -> dict
         "z_exit": z_exit,
         "note": "z of the time is biased low when runs are censored" if t["censored"] else "no run censored",
     }
-
-
-def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    cols = ["study", "graph", "h", "run", "seed", "replica", "consensus_step", "censored", "ends_plus",
-            "final_magnetisation", "final_interface_density", "mean_interface_density", "engagement"]  # fmt: skip
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in records:
-        w.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in cols})
-    write_bytes_atomic(path, buf.getvalue().encode())
 
 
 # -- figures (matplotlib, Agg) ---------------------------------------------------------------------
