@@ -175,8 +175,9 @@ def test_recosim_inference_recovers_alpha_and_epsilon_as_the_exact_grid_does():
 
     model = OpinionModel(complete_graph(10), OpinionConfig(alpha=0.2, epsilon=0.2))
     traj = NumpyRuntime(model.variables(), seed=3, settings=model.settings).trajectory(500)
-    fit = fit_learners_inference(logged_interactions(traj), model.graph, runtime="jax", num_chains=2,
-                                 num_warmup=200, num_samples=300, max_classes=4)  # fmt: skip
+    fit = fit_learners_inference(logged_interactions(traj), model.graph, runtime="jax", ml_steps=150,
+                                 learning_rate=0.1, num_chains=2, num_warmup=100, num_samples=200,
+                                 max_classes=3)  # fmt: skip
     exact = fit.exact
     assert fit.ml_alpha_range == exact.ml_alpha_range and abs(fit.ml_epsilon - exact.ml_epsilon) < 0.005
     assert abs(fit.mean("epsilon") - exact.mean("epsilon")) < 0.01

@@ -234,7 +234,7 @@ class OpinionDynamicsUseCase(UseCase):
                             progress(done, len(keys))
             records = store.select(keys)
         figures = self._summarise(setup, graphs, records, settings, feed_steps)
-        self._records = records  # the rows of runs.csv (run_rows)
+        self._run_records = records  # the rows of runs.csv (run_rows)
         if setup.out is not None:
             summary = {**setup.header(), **figures}
             plot_survival(summary, records, setup.out / FILES["survival"])
@@ -251,7 +251,7 @@ class OpinionDynamicsUseCase(UseCase):
 
         A figure a run does not have (the consensus step of a censored run) has no row.
         """
-        for r in getattr(self, "_records", ()):
+        for r in getattr(self, "_run_records", ()):
             where = {"run": r["run"], "study": r["study"], "graph": r["graph"], "h": r["h"], "run_seed": r["seed"],
                      "replica": r["replica"]}  # fmt: skip
             for metric in RUN_FIGURES:
