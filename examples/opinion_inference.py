@@ -10,7 +10,7 @@ the approval, and the initial state), and recovers ``alpha`` and ``eps``:
   NUTS on the model's own log-probability, ``alpha`` profiled over the same grid
   (skipped, with a note, where no differentiable runtime is installed).
 
-    python examples/opinion_inference.py --alpha 0.3 --epsilon 0.1 --steps 2000 --inference-runtime jax
+    python examples/opinion_inference.py --alpha 0.3 --epsilon 0.1 --steps 1000 --inference-runtime jax
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--alpha", type=float, default=0.3)
     p.add_argument("--epsilon", type=float, default=0.1)
     p.add_argument("--num-agents", type=int, default=20)
-    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runtime", default="numpy", help="the runtime that simulates the log")
     p.add_argument("--inference-runtime", default=None, help="jax or tf (default: the first installed)")
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if chosen is None:
         result["recosim_inference"] = "skipped: install recosim-inference[jax] or [tf] for a differentiable runtime"
     else:
-        fit = fit_learners_inference(data, graph, runtime=chosen, seed=args.seed)
+        fit = fit_learners_inference(data, graph, runtime=chosen, seed=args.seed, ml_steps=200, learning_rate=0.1,
+                                     num_warmup=200, num_samples=300)  # fmt: skip
         result["recosim_inference"] = {"runtime": chosen, **fit.summary()}
     print(json.dumps(result, indent=2))
     print(_table(result))

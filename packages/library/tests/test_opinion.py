@@ -9,7 +9,7 @@ import pytest
 
 from recosim.core import Value
 from recosim.core.runtime import NumpyRuntime
-from recosim.core.testing import make_runtime_for, to_numpy
+from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.library.opinion import (
     GraphError,
     OpinionConfig,
@@ -29,6 +29,10 @@ from recosim.library.opinion import (
     voter_large_n_time,
 )
 from recosim.library.social import SparseSocialGraph
+
+numpy_session = pytest.mark.skipif(
+    "numpy" not in runtime_names(), reason="a NumPy check: it runs in the sessions that test the NumPy runtime"
+)
 
 
 # -- graphs ---------------------------------------------------------------------------------
@@ -215,6 +219,7 @@ def test_feed_on_every_runtime(runtime: str) -> None:
     assert lp == pytest.approx(want, rel=1e-4)
 
 
+@numpy_session
 def test_feed_ranker_prefers_predicted_approval() -> None:
     """With a large h the feed shows the slots of highest predicted approval; with h = 0 it is uniform."""
     graph = complete_graph(9)  # 8 neighbours each, feed of 2
@@ -233,6 +238,7 @@ def test_feed_ranker_prefers_predicted_approval() -> None:
 
 
 # -- validation (NumPy, small sizes, fixed seeds) -----------------------------------------------
+@numpy_session
 def test_voter_limit_matches_the_exact_chain() -> None:
     """alpha = 1, eps = 0 on the complete graph: mean time and exit probability within 3 standard errors."""
     n, k, runs = 8, 3, 1500
@@ -248,6 +254,7 @@ def test_voter_limit_matches_the_exact_chain() -> None:
     assert abs(z_time) < 3 and abs(z_exit) < 3, (z_time, z_exit)
 
 
+@numpy_session
 def test_consensus_states_are_absorbing() -> None:
     """All at +1 with heavy exploration: disapproved explorations never move anyone off the consensus."""
     graph = geometric_graph(12, 0.5, seed=2)
@@ -257,6 +264,7 @@ def test_consensus_states_are_absorbing() -> None:
     assert traj["interaction"]["flip"].sum() > 500  # about half of the 50 x 39 expressions were the other opinion
 
 
+@numpy_session
 def test_every_run_with_alpha_below_one_reaches_consensus() -> None:
     """A small graph, alpha < 1, eps > 0: all 200 runs end in consensus (the slowest, at this seed, after 659)."""
     graph = from_edges(6, [0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 3])  # a ring with a chord
@@ -266,6 +274,7 @@ def test_every_run_with_alpha_below_one_reaches_consensus() -> None:
     assert set(final["agents"]["num_plus"].tolist()) <= {0, 6}
 
 
+@numpy_session
 def test_final_measures_and_the_logit_epsilon_hook() -> None:
     """A batch's figures equal the host's from the final value; logit_epsilon scores flips as the setting does."""
     graph = geometric_graph(12, 0.5, seed=2)
