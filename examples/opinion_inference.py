@@ -55,18 +55,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _table(result: dict[str, Any]) -> str:
     truth = result["truth"]
-    lines = [f"{'':30s} {'alpha':>22s} {'eps':>22s}", f"{'truth':30s} {truth['alpha']:22.3f} {truth['epsilon']:22.3f}"]
+    lines = [f"{'':40s} {'alpha':>22s} {'eps':>22s}", f"{'truth':40s} {truth['alpha']:22.3f} {truth['epsilon']:22.3f}"]
     fits = [("exact grid", result["exact_grid"])]
     if isinstance(result["recosim_inference"], dict):
         fits.append(("recosim-inference", result["recosim_inference"]))
     for label, fit in fits:
         ml, post = fit["ml"], fit["posterior"]
-        lines.append(f"{label + ': ML':30s} {ml['alpha']:22.3f} {ml['epsilon']:22.4f}")
+        lines.append(f"{label + ': ML':40s} {ml['alpha']:22.3f} {ml['epsilon']:22.4f}")
         cells = []
         for name in ("alpha", "epsilon"):
             lo, hi = post[name]["interval95"]
             cells.append(f"{post[name]['mean']:.3f} [{lo:.3f}, {hi:.3f}]")
-        lines.append(f"{label + ': posterior mean [95%]':30s} {cells[0]:>22s} {cells[1]:>22s}")
+        lines.append(f"{label + ': posterior mean [95%]':40s} {cells[0]:>22s} {cells[1]:>22s}")
     return "\n".join(lines)
 
 
