@@ -156,7 +156,7 @@ def test_alpha_and_epsilon_are_recovered_from_a_logged_trajectory():
                        ("stats", "consensus_step")):  # fmt: skip
         np.testing.assert_array_equal(done[var][field][1:], np.asarray(traj[var].get(field))[1:])
     rt = NumpyRuntime(model.variables(), seed=0, settings=model.settings)
-    assert float(rt.log_probability(done)) == pytest.approx(float(rt.log_probability(traj)), rel=1e-6)
+    assert float(rt.log_probability(done, 100)) == pytest.approx(float(rt.log_probability(traj, 100)), rel=1e-6)
     with pytest.raises(ValueError, match=r"logged step 1: listener (\d) is not a neighbour of speaker \1"):
         completed_trajectory({**data, "listener": np.where(np.arange(499) == 0, data["speaker"], data["listener"])},
                              model.graph, [0.2])  # fmt: skip
