@@ -52,7 +52,6 @@ def _sparse_graph(num_agents: int, degree: int, seed: int = 0) -> Any:
 
 def sequential(clock: Clock, *, runtime: str, runs: int, agents: int, steps: int) -> dict[str, Any]:
     """Child: ``runs`` voter replicas on the complete graph, ``steps`` interactions, timed on a second call."""
-    import numpy as np
 
     from recosim.core.plugins import get_plugins
     from recosim.library.opinion import OpinionConfig, OpinionModel, complete_graph
@@ -61,18 +60,17 @@ def sequential(clock: Clock, *, runtime: str, runs: int, agents: int, steps: int
         model = OpinionModel(complete_graph(agents), OpinionConfig(alpha=1.0, epsilon=0.0), replicas=runs)
         rt = get_plugins().get_runtime(runtime)(model.variables(), seed=0, settings=model.settings)
     with clock.phase("first"):
-        rt.run_many([1], num_steps=steps)
+        rt.run_batch(steps, seeds=[1], outputs=model.final_measures)
     wall = time.perf_counter()
     with clock.phase("warm"):
-        final = rt.run_many([2], num_steps=steps)
-        reached = np.asarray(final["stats"].get("consensus_step")) >= 0  # waits for the result
+        final = rt.run_batch(steps, seeds=[2], outputs=model.final_measures).outputs
+        reached = final["consensus_step"] >= 0
     wall = time.perf_counter() - wall
     return {"seconds": wall, "interactions_per_s": runs * steps / wall, "reached": int(reached.sum())}
 
 
 def feed(clock: Clock, *, runtime: str, agents: int, degree: int, feed_size: int, steps: int) -> dict[str, Any]:
     """Child: one run of ``steps`` synchronous feed steps at ``agents`` agents, timed on a second call."""
-    import numpy as np
 
     from recosim.core.plugins import get_plugins
     from recosim.library.opinion import OpinionConfig, OpinionModel
@@ -83,11 +81,11 @@ def feed(clock: Clock, *, runtime: str, agents: int, degree: int, feed_size: int
         model = OpinionModel(graph, cfg)
         rt = get_plugins().get_runtime(runtime)(model.variables(), seed=0, settings=model.settings)
     with clock.phase("first"):
-        rt.run_many([1], num_steps=steps)
+        rt.run_batch(steps, seeds=[1], outputs=model.final_measures)
     wall = time.perf_counter()
     with clock.phase("warm"):
-        final = rt.run_many([2], num_steps=steps)
-        views = float(np.asarray(final["stats"].get("views")).sum())  # waits for the result
+        final = rt.run_batch(steps, seeds=[2], outputs=model.final_measures).outputs
+        views = float(final["views"].sum())
     wall = time.perf_counter() - wall
     return {"seconds": wall, "agent_steps_per_s": agents * steps / wall, "views_per_agent_step": views / agents / steps,
             "capacity": graph.capacity}  # fmt: skip

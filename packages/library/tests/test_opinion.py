@@ -9,7 +9,7 @@ import pytest
 
 from recosim.core import Value
 from recosim.core.runtime import NumpyRuntime
-from recosim.core.testing import make_runtime_for, to_numpy
+from recosim.core.testing import make_runtime_for, runtime_names, to_numpy
 from recosim.library.opinion import (
     GraphError,
     OpinionConfig,
@@ -29,6 +29,10 @@ from recosim.library.opinion import (
     voter_large_n_time,
 )
 from recosim.library.social import SparseSocialGraph
+
+numpy_session = pytest.mark.skipif(
+    "numpy" not in runtime_names(), reason="a NumPy check: it runs in the sessions that test the NumPy runtime"
+)
 
 
 # -- graphs ---------------------------------------------------------------------------------
@@ -215,6 +219,7 @@ def test_feed_on_every_runtime(runtime: str) -> None:
     assert lp == pytest.approx(want, rel=1e-4)
 
 
+@numpy_session
 def test_feed_ranker_prefers_predicted_approval() -> None:
     """With a large h the feed shows the slots of highest predicted approval; with h = 0 it is uniform."""
     graph = complete_graph(9)  # 8 neighbours each, feed of 2
@@ -233,6 +238,7 @@ def test_feed_ranker_prefers_predicted_approval() -> None:
 
 
 # -- validation (NumPy, small sizes, fixed seeds) -----------------------------------------------
+@numpy_session
 def test_voter_limit_matches_the_exact_chain() -> None:
     """alpha = 1, eps = 0 on the complete graph: mean time and exit probability within 3 standard errors."""
     n, k, runs = 8, 3, 1500
@@ -248,6 +254,7 @@ def test_voter_limit_matches_the_exact_chain() -> None:
     assert abs(z_time) < 3 and abs(z_exit) < 3, (z_time, z_exit)
 
 
+@numpy_session
 def test_consensus_states_are_absorbing() -> None:
     """All at +1 with heavy exploration: disapproved explorations never move anyone off the consensus."""
     graph = geometric_graph(12, 0.5, seed=2)
@@ -257,6 +264,7 @@ def test_consensus_states_are_absorbing() -> None:
     assert traj["interaction"]["flip"].sum() > 500  # about half of the 50 x 39 expressions were the other opinion
 
 
+@numpy_session
 def test_every_run_with_alpha_below_one_reaches_consensus() -> None:
     """A small graph, alpha < 1, eps > 0: all 200 runs end in consensus (the slowest, at this seed, after 659)."""
     graph = from_edges(6, [0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 3])  # a ring with a chord
@@ -264,3 +272,29 @@ def test_every_run_with_alpha_below_one_reaches_consensus() -> None:
     final = to_numpy(NumpyRuntime(model.variables(), seed=3, settings=model.settings).execute(1000))
     assert np.all(final["stats"]["consensus_step"] > 0)
     assert set(final["agents"]["num_plus"].tolist()) <= {0, 6}
+
+
+@numpy_session
+def test_final_measures_and_the_logit_epsilon_hook() -> None:
+    """A batch's figures equal the host's from the final value; logit_epsilon scores flips as the setting does."""
+    graph = geometric_graph(12, 0.5, seed=2)
+    model = OpinionModel(graph, OpinionConfig(alpha=0.4, epsilon=0.3, feed_size=2), replicas=3)
+    rt = NumpyRuntime(model.variables(), seed=1, settings=model.settings)
+    final = rt.execute(6)
+    got = rt.run_batch(6, seeds=[7], settings={"feed_homophily": [0.0, 2.0]}, outputs=model.final_measures).outputs
+    again = to_numpy(rt.execute(6, seed=7, settings={"feed_homophily": 2.0}))
+    np.testing.assert_allclose(got["interface_density"][1, 0],
+                               interface_density(graph.neighbours, graph.degree, again["agents"]["opinion"]))  # fmt: skip
+    np.testing.assert_array_equal(got["approvals"][1, 0], again["stats"]["approvals"])
+    figures = model.final_measures(final)
+    assert set(figures) == {"consensus_step", "num_plus", "interface_density", "mixed_pairs", "views", "approvals",
+                            "interface_sum"}  # fmt: skip
+    np.testing.assert_allclose(figures["interface_density"] * graph.degree.sum(), figures["mixed_pairs"], rtol=1e-6)
+    with pytest.raises(ValueError, match="logit_epsilon: only the random sequential model"):
+        model.variables(logit_epsilon=np.float32(0.0))
+    seq = OpinionModel(graph, OpinionConfig(alpha=0.4, epsilon=0.3), replicas=2)
+    traj = NumpyRuntime(seq.variables(), seed=2, settings=seq.settings).trajectory(30)
+    logit = np.float32(np.log(0.3 / 0.7))
+    hooked = NumpyRuntime(seq.variables(logit_epsilon=logit), seed=0, settings=seq.settings)
+    plain = NumpyRuntime(seq.variables(), seed=0, settings=seq.settings)
+    assert float(hooked.log_probability(traj)) == pytest.approx(float(plain.log_probability(traj)), rel=1e-5)

@@ -8,7 +8,9 @@ import pytest
 from model_tools import png_size
 
 from recosim.core.cli import main
+from recosim.core.runtime import Runtime
 from recosim.core.testing import runtime_names
+from recosim.usecases.opinion_dynamics import OpinionDynamicsUseCase
 
 
 @pytest.fixture(params=runtime_names())
@@ -20,9 +22,19 @@ TINY = ["--num-agents", "10", "--graph", "geometric", "--radius", "0.5", "--num-
         "--horizon", "40", "--feed-size", "2", "--feed-homophily", "0,3"]  # fmt: skip
 
 
-def test_a_tiny_job_writes_its_files_on_every_runtime(runtime, tmp_path, capsys):
+def test_a_tiny_job_writes_its_files_on_every_runtime(runtime, tmp_path, capsys, monkeypatch):
+    calls = []
+    batch = Runtime.run_batch
+
+    def counted(self, *args, **kwargs):
+        calls.append((type(self).__name__, kwargs["settings"]["feed_homophily"].tolist()))
+        return batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "run_batch", counted)
+    monkeypatch.setattr(Runtime, "run_many", None)  # every run goes through the batched call
     out = tmp_path / "out"
     assert main(["run", "opinion-dynamics", "--runtime", runtime, *TINY, "--out", str(out), "--quiet", "--json"]) == 0
+    assert [grid for _, grid in calls] == [[0.0], [0.0, 3.0]]  # one call per study: the sequential runs, the h grid
     printed = json.loads(capsys.readouterr().out)
     names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
     assert names == {"summary.json", "runs.jsonl", "runs.csv", "survival.png", "magnetisation.png",
@@ -41,8 +53,17 @@ def test_a_tiny_job_writes_its_files_on_every_runtime(runtime, tmp_path, capsys)
     # paired runs: the same run seed for every h
     seeds = {(r["graph"], r["run"], r["h"]): r["seed"] for r in feed}
     assert all(seeds[(g, i, 0.0)] == seeds[(g, i, 3.0)] for g, i, _ in seeds)
-    rows = list(csv.DictReader((out / "runs.csv").open()))
-    assert len(rows) == len(records)
+    rows = list(csv.DictReader((out / "runs.csv").open()))  # long form: one row per run and figure
+    assert list(rows[0])[:4] == ["usecase", "runtime", "seed", "run"] and list(rows[0])[-2:] == ["metric", "value"]
+    by_run = {(r["study"], r["graph"], float(r["h"]), int(r["run"]), r["metric"]): r["value"] for r in rows}
+    for r in records:
+        assert float(by_run[(r["study"], r["graph"], r["h"], r["run"], "final_interface_density")]) == pytest.approx(
+            r["final_interface_density"], rel=1e-12)
+        assert by_run[(r["study"], r["graph"], r["h"], r["run"], "censored")] == str(int(r["censored"]))
+        assert ((r["study"], r["graph"], r["h"], r["run"], "engagement") in by_run) == (r["study"] == "feed")
+    headline = OpinionDynamicsUseCase().headline(saved)
+    assert [name for name, _, _ in headline][-2:] == ["geometric feed h=3: engagement",
+                                                      "geometric feed h=3: mean interface density"]  # fmt: skip
     width, height = png_size(out / "snapshots.png")
     assert width > 1000 and height > 300
 
@@ -114,7 +135,7 @@ def test_alpha_and_epsilon_are_recovered_from_a_logged_trajectory():
     """A run at known alpha, eps: both inside their 95% posterior intervals, the ML values near them."""
     from recosim.core.runtime import NumpyRuntime
     from recosim.library.opinion import OpinionConfig, OpinionModel, complete_graph
-    from recosim.usecases.opinion_dynamics_inference import fit_learners, logged_interactions
+    from recosim.usecases.opinion_dynamics_inference import completed_trajectory, fit_learners, logged_interactions
 
     model = OpinionModel(complete_graph(10), OpinionConfig(alpha=0.2, epsilon=0.2))
     traj = NumpyRuntime(model.variables(), seed=3, settings=model.settings).trajectory(500)
@@ -129,6 +150,39 @@ def test_alpha_and_epsilon_are_recovered_from_a_logged_trajectory():
     assert fit.log_likelihood[np.argmin(abs(fit.alphas - 0.2))] > -np.inf
     flips = np.asarray(traj["interaction"].get("flip"))[1:, 0]
     assert fit.mismatches[np.argmin(abs(fit.alphas - 0.2))] == flips.sum()
+    # the log completed at the true alpha is the simulated trajectory: same draws, same log-probability
+    done = completed_trajectory(data, model.graph, [0.2])
+    for var, field in (("interaction", "flip"), ("interaction", "slot"), ("agents", "opinion"), ("agents", "q"),
+                       ("stats", "consensus_step")):  # fmt: skip
+        np.testing.assert_array_equal(done[var][field][1:], np.asarray(traj[var].get(field))[1:])
+    rt = NumpyRuntime(model.variables(), seed=0, settings=model.settings)
+    assert float(rt.log_probability(done, 100)) == pytest.approx(float(rt.log_probability(traj, 100)), rel=1e-6)
+    with pytest.raises(ValueError, match=r"logged step 1: listener (\d) is not a neighbour of speaker \1"):
+        completed_trajectory({**data, "listener": np.where(np.arange(499) == 0, data["speaker"], data["listener"])},
+                             model.graph, [0.2])  # fmt: skip
     data["reward"] = -data["reward"]  # rewards no replay can explain
     with pytest.raises(ValueError, match="no alpha on the grid explains the logged rewards"):
         fit_learners(data)
+
+
+@pytest.mark.needs_runtime("jax")
+def test_recosim_inference_recovers_alpha_and_epsilon_as_the_exact_grid_does():
+    """fit_mle and NUTS (recosim-inference, JAX) against the exact grid: the same ML class, eps within 0.005,
+    the posterior of eps within 0.01 in mean and 25% in sd; the truth inside both 95% intervals."""
+    from recosim.core.runtime import NumpyRuntime
+    from recosim.library.opinion import OpinionConfig, OpinionModel, complete_graph
+    from recosim.usecases.opinion_dynamics_inference import fit_learners_inference, logged_interactions
+
+    model = OpinionModel(complete_graph(10), OpinionConfig(alpha=0.2, epsilon=0.2))
+    traj = NumpyRuntime(model.variables(), seed=3, settings=model.settings).trajectory(500)
+    fit = fit_learners_inference(logged_interactions(traj), model.graph, runtime="jax", ml_steps=150,
+                                 learning_rate=0.1, num_chains=2, num_warmup=100, num_samples=200,
+                                 max_classes=3)  # fmt: skip
+    exact = fit.exact
+    assert fit.ml_alpha_range == exact.ml_alpha_range and abs(fit.ml_epsilon - exact.ml_epsilon) < 0.005
+    assert abs(fit.mean("epsilon") - exact.mean("epsilon")) < 0.01
+    assert fit.sd("epsilon") == pytest.approx(exact.sd("epsilon"), rel=0.25)
+    for name in ("alpha", "epsilon"):
+        lo, hi = fit.interval(name)
+        assert lo <= 0.2 <= hi, (name, lo, hi)
+    assert fit.diagnostics["divergences"] == 0

@@ -18,22 +18,24 @@ Two studies, one job:
   final interface density, the time to consensus, engagement (approvals per view).
 
 Runs are independent replicas of the population inside one runtime run (the
-model's leading replica axis), ``--runs-per-call`` replicas per run, and all the
-runs of one setting go to the runtime in one ``run_many`` call; ``alpha``,
-``epsilon`` and ``h`` are settings, so each graph compiles one program for every
-``h``. Under ``--out``: ``runs.jsonl`` (one record per run; a rerun with the same
-``--out`` and options resumes), ``runs.csv``, ``summary.json`` and the figures
+model's leading replica axis), ``--runs-per-call`` replicas per run. The runs of
+one study on one graph go to the runtime in one ``run_batch`` call over the grid
+of ``h`` (one compiled program covers runs x ``h``, with the same run keys at
+every ``h``), and only the per-run figures come back
+(`recosim.library.opinion.OpinionModel.final_measures`, plus the magnetisation
+traces and snapshots the figures need). Under ``--out``: ``runs.jsonl`` (one
+record per run; a rerun with the same ``--out`` and options resumes),
+``runs.csv`` (one row per run and figure), ``summary.json`` and the figures
 ``survival.png``, ``magnetisation.png``, ``snapshots.png`` (with a geometric
 graph) and ``feed_sweep.png``.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ import numpy as np
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.results import RunStore, write_bytes_atomic
 from recosim.core.seeds import derive_seed
-from recosim.core.usecase import HORIZON, NUM_RUNS, NumberList, Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.core.usecase import HORIZON, NUM_RUNS, NumberList, Parameter, Progress, RunSetup, UseCase
 from recosim.library.opinion import (
     GraphError,
     OpinionConfig,
@@ -53,7 +55,6 @@ from recosim.library.opinion import (
     check_fraction,
     complete_graph,
     geometric_graph,
-    interface_density,
     read_edge_list,
     sbm_graph,
     voter_exact,
@@ -67,6 +68,8 @@ TRACE_POINTS = 40
 SAMPLE_RUNS = 6
 SNAPSHOTS = 6
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+RUN_FIGURES = ("consensus_step", "censored", "ends_plus", "final_magnetisation", "final_interface_density",
+               "mean_interface_density", "engagement")  # fmt: skip
 FILES = {"runs": "runs.jsonl", "table": "runs.csv", "survival": "survival.png",
          "magnetisation": "magnetisation.png", "snapshots": "snapshots.png", "feed": "feed_sweep.png"}  # fmt: skip
 
@@ -193,17 +196,7 @@ class OpinionDynamicsUseCase(UseCase):
         return out
 
     # -- the job -------------------------------------------------------------------------
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
         p = setup.params
         graphs = self._graphs(p)
         feed_steps = math.ceil(p["horizon"] / max(g.num_agents for g in graphs.values())) if p["feed_size"] else 0
@@ -213,7 +206,8 @@ class OpinionDynamicsUseCase(UseCase):
         settings = [("sequential", name, 0.0) for name in graphs]
         if p["feed_size"]:
             settings += [("feed", name, h) for name in graphs for h in p["feed_homophily"]]
-        keys = [(study, g, h, i) for study, g, h in settings for i in range(p["num_runs"])]
+        n = p["num_runs"]
+        keys = [(study, g, h, i) for study, g, h in settings for i in range(n)]
         runs_file = None if setup.out is None else setup.out / FILES["runs"]
         extras: dict[tuple[str, str, float], dict[str, Any]] = {}
         with RunStore(runs_file, config=config, key=("study", "graph", "h", "run")) as store:
@@ -221,27 +215,28 @@ class OpinionDynamicsUseCase(UseCase):
             if progress is not None:
                 progress(done, len(keys))
             for gi, (name, graph) in enumerate(graphs.items()):
-                rt_by_study: dict[str, Any] = {}
-                for study, g, h in settings:
-                    if g != name:
-                        continue
-                    pending = [i for i in range(p["num_runs"]) if (study, g, h, i) not in store]
-                    want_extra = setup.out is not None and (study == "sequential")
-                    if not pending and not (want_extra and (study, g, h) not in extras):
+                for study in ("sequential", "feed"):
+                    want_extra = setup.out is not None and study == "sequential"
+                    hs = [h for s_, g, h in settings if (s_, g) == (study, name)]
+                    todo = [h for h in hs if want_extra or any((study, name, h, i) not in store for i in range(n))]
+                    if not todo:
                         continue
                     steps = p["horizon"] if study == "sequential" else feed_steps
-                    result = self._simulate(setup, rt_by_study, study, gi, graph, h, steps)
-                    extras[(study, g, h)] = result["extra"]
-                    for i in pending:
-                        store.add({"study": study, "graph": g, "h": h, "run": i, **result["runs"][i]})
-                    done += len(pending)
-                    if progress is not None:
-                        progress(done, len(keys))
+                    results = self._simulate(setup, study, gi, graph, todo, steps, want_extra)
+                    for h, result in zip(todo, results):
+                        if want_extra:
+                            extras[(study, name, h)] = result["extra"]
+                        pending = [i for i in range(n) if (study, name, h, i) not in store]
+                        for i in pending:
+                            store.add({"study": study, "graph": name, "h": h, "run": i, **result["runs"][i]})
+                        done += len(pending)
+                        if progress is not None:
+                            progress(done, len(keys))
             records = store.select(keys)
-        summary = self._summarise(setup, graphs, records, settings, feed_steps)
+        figures = self._summarise(setup, graphs, records, settings, feed_steps)
+        self._run_records = records  # the rows of runs.csv (run_rows)
         if setup.out is not None:
-            write_summary(setup.out, summary)
-            _write_csv(setup.out / FILES["table"], records)
+            summary = {**setup.header(), **figures}
             plot_survival(summary, records, setup.out / FILES["survival"])
             plot_magnetisation(summary, extras, setup.out / FILES["magnetisation"])
             if "geometric" in graphs and ("sequential", "geometric", 0.0) in extras:
@@ -249,40 +244,91 @@ class OpinionDynamicsUseCase(UseCase):
                                setup.out / FILES["snapshots"])  # fmt: skip
             if p["feed_size"]:
                 plot_feed(summary, setup.out / FILES["feed"])
-        return summary
+        return figures
+
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """One row per run and figure: ``study``, ``graph``, ``h`` and the run's ``seed`` and ``replica`` beside it.
+
+        A figure a run does not have (the consensus step of a censored run) has no row.
+        """
+        for r in getattr(self, "_run_records", ()):
+            where = {"run": r["run"], "study": r["study"], "graph": r["graph"], "h": r["h"], "run_seed": r["seed"],
+                     "replica": r["replica"]}  # fmt: skip
+            for metric in RUN_FIGURES:
+                v = r.get(metric)
+                if v is not None:
+                    yield {**where, "metric": metric, "value": int(v) if isinstance(v, bool) else v}
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
+        """Per graph the mean time to consensus and P(ends at +1); per feed setting engagement and interface density."""
+        rows: list[tuple[str, float, float | None]] = []
+        for g, entry in summary["sequential"].items():
+            t, e = entry["time_to_consensus"], entry["ends_plus"]
+            if t["mean"] is not None:
+                rows.append((f"{g}: time to consensus ({t['censored']} censored)", t["mean"], t["stderr"]))
+            if e["probability"] is not None:
+                rows.append((f"{g}: P(ends at +1)", e["probability"], e["stderr"]))
+        for g, by_h in summary["feed"].items():
+            for key, entry in by_h.items():
+                for metric in ("engagement", "mean_interface_density"):
+                    if entry[metric]["mean"] is not None:
+                        rows.append((f"{g} feed {key}: {metric.replace('_', ' ')}", entry[metric]["mean"],
+                                     entry[metric]["stderr"]))  # fmt: skip
+        return rows
 
     def _simulate(
-        self, setup: RunSetup, runtimes: dict[str, Any], study: str, graph_index: int, graph: OpinionGraph,
-        h: float, steps: int,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Every run of one setting (all of them recomputed: a setting is one call), as records."""
+        self, setup: RunSetup, study: str, graph_index: int, graph: OpinionGraph, hs: Sequence[float], steps: int,
+        extra: bool,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Every run of one study on one graph at each feed homophily of ``hs``: one ``run_batch`` call.
+
+        One compiled program covers the runs x ``hs`` grid (the same run keys at every
+        ``h``: paired), and only the per-run figures come back
+        (`OpinionModel.final_measures`), with the magnetisation traces of the first
+        sample runs and the snapshots of the first run when ``extra`` (figures asked for).
+        Returns, per ``h``, the run records and the extras.
+        """
         p = setup.params
         num_runs = p["num_runs"]
         replicas = min(p["runs_per_call"] or num_runs, num_runs)
         chunks = math.ceil(num_runs / replicas)
-        rt = runtimes.get(study)
         feed = study == "feed"
-        trace = _log_steps(steps, TRACE_POINTS)
-        snaps = _log_steps(steps, SNAPSHOTS) if (graph.kind == "geometric" and not feed) else ()
-        if rt is None:
-            cfg = OpinionConfig(alpha=p["alpha"], epsilon=p["epsilon"], initial_fraction=p["initial_fraction"],
-                                feed_size=p["feed_size"] if feed else 0, feed_homophily=h,
-                                trace_steps=tuple(trace), snapshot_steps=tuple(snaps))  # fmt: skip
-            model = OpinionModel(graph, cfg, replicas=replicas)
-            rt = setup.make_runtime(model.variables(), settings=model.settings)
-            runtimes[study] = rt
+        trace = _log_steps(steps, TRACE_POINTS) if extra else ()
+        snaps = _log_steps(steps, SNAPSHOTS) if (extra and graph.kind == "geometric") else ()
+        cfg = OpinionConfig(alpha=p["alpha"], epsilon=p["epsilon"], initial_fraction=p["initial_fraction"],
+                            feed_size=p["feed_size"] if feed else 0, feed_homophily=hs[0],
+                            trace_steps=tuple(trace), snapshot_steps=tuple(snaps))  # fmt: skip
+        model = OpinionModel(graph, cfg, replicas=replicas)
+        rt = setup.make_runtime(model.variables(), settings=model.settings)
         seeds = [run_seed(setup.seed, graph_index, c) for c in range(chunks)]
-        final = _batch(rt, seeds, steps, {"alpha": p["alpha"], "epsilon": p["epsilon"], "feed_homophily": h})
-        agents, stats = final["agents"], final["stats"]
 
-        def flat(x: Any) -> np.ndarray:
-            a = np.asarray(x)
-            return a.reshape((chunks * replicas, *a.shape[2:]))[:num_runs]
+        def outputs(value: Any) -> dict[str, Any]:
+            out = model.final_measures(value)
+            if len(trace):
+                out["trace"] = value["stats"].get("trace")[:SAMPLE_RUNS]
+            if len(snaps):
+                out["snapshots"] = value["stats"].get("snapshots")[0]
+            return out
 
-        opinion = flat(agents.get("opinion"))
-        plus = flat(agents.get("num_plus"))
-        cstep = flat(stats.get("consensus_step"))
-        rho = np.asarray(interface_density(graph.neighbours, graph.degree, opinion), np.float64)
+        grid = {"feed_homophily": np.asarray(hs, np.float32)}
+        batch = rt.run_batch(steps, seeds=seeds, settings=grid, outputs=outputs).outputs
+        return [self._records(batch, point, num_runs, seeds, replicas, study, graph, steps, trace, snaps)
+                for point in range(len(hs))]  # fmt: skip
+
+    def _records(
+        self, batch: Mapping[str, np.ndarray], point: int, num_runs: int, seeds: Sequence[int], replicas: int,
+        study: str, graph: OpinionGraph, steps: int, trace: Any, snaps: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The run records (and extras) of settings point ``point`` of a batch ``[points, chunks, R, ...]``."""
+
+        def flat(name: str) -> np.ndarray:
+            a = np.asarray(batch[name][point])
+            return a.reshape((-1, *a.shape[2:]))[:num_runs]
+
+        feed = study == "feed"
+        cstep, plus = flat("consensus_step"), flat("num_plus")
+        # the density divided here, in float32 as the host always has (a compiled division may differ in the last bit)
+        rho = (flat("mixed_pairs").astype(np.float32) / np.float32(max(int(graph.degree.sum()), 1))).astype(np.float64)
         runs = []
         for i in range(num_runs):
             reached = bool(cstep[i] >= 0)
@@ -294,15 +340,18 @@ class OpinionDynamicsUseCase(UseCase):
                 "final_interface_density": float(rho[i]),
             }  # fmt: skip
             if feed:
-                views, approvals = flat(stats.get("views"))[i], flat(stats.get("approvals"))[i]
+                views, approvals = flat("views")[i], flat("approvals")[i]
                 rec["engagement"] = float(approvals / views) if views > 0 else None
-                rec["mean_interface_density"] = float(flat(stats.get("interface_sum"))[i] / steps)
+                rec["mean_interface_density"] = float(flat("interface_sum")[i] / steps)
             if not all(v is None or np.isfinite(v) for v in rec.values() if isinstance(v, float)):
                 raise RecosimError(f"opinion-dynamics {study} run {i} on {graph.kind} gave a non-finite result")
             runs.append(rec)
-        extra = {"trace_steps": trace, "trace": flat(stats.get("trace"))[:SAMPLE_RUNS]}
+        extra: dict[str, Any] = {}
+        if len(trace):
+            t = np.asarray(batch["trace"][point])
+            extra = {"trace_steps": trace, "trace": t.reshape((-1, t.shape[-1]))[: min(SAMPLE_RUNS, num_runs)]}
         if len(snaps):
-            extra.update(snapshot_steps=np.asarray(snaps), snapshots=flat(stats.get("snapshots"))[0])
+            extra.update(snapshot_steps=np.asarray(snaps), snapshots=np.asarray(batch["snapshots"][point][0]))
         return {"runs": runs, "extra": extra}
 
     # -- the summary -------------------------------------------------------------------------
@@ -347,7 +396,6 @@ class OpinionDynamicsUseCase(UseCase):
                 paired["censored"] = _mean_se([float(a["censored"]) - float(b["censored"]) for a, b in both])
                 entry[f"paired_vs_{base_key}"] = paired
         return {
-            **setup.header(),
             "graphs": list(graphs),
             "runs_per_call": setup.params["runs_per_call"] or setup.params["num_runs"],
             "feed_steps": feed_steps,
@@ -358,11 +406,6 @@ class OpinionDynamicsUseCase(UseCase):
             "number of +1 agents, solved as a linear system (recosim.library.opinion.voter_exact)",
             "files": None if setup.out is None else FILES,
         }
-
-
-def _batch(rt: Any, seeds: list[int], num_steps: int, settings: Mapping[str, Any]) -> Any:
-    """Final values of one runtime run per seed (each holding its replicas), in one call."""
-    return rt.run_many(seeds, num_steps=num_steps, settings=dict(settings))
 
 
 def _graph_hash(graph: OpinionGraph) -> str:
@@ -427,17 +470,6 @@ def _exact_comparison(entry: Mapping[str, Any], n: int, fraction: float) -> dict
         "z_exit": z_exit,
         "note": "z of the time is biased low when runs are censored" if t["censored"] else "no run censored",
     }
-
-
-def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    cols = ["study", "graph", "h", "run", "seed", "replica", "consensus_step", "censored", "ends_plus",
-            "final_magnetisation", "final_interface_density", "mean_interface_density", "engagement"]  # fmt: skip
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in records:
-        w.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in cols})
-    write_bytes_atomic(path, buf.getvalue().encode())
 
 
 # -- figures (matplotlib, Agg) ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from recosim.library.opinion.dynamics import (
     interface_density,
     learn,
     magnetisation,
+    mixed_pairs,
 )
 from recosim.library.opinion.graphs import (
     GraphError,
@@ -54,6 +55,7 @@ __all__ = [
     "interface_density",
     "learn",
     "magnetisation",
+    "mixed_pairs",
     "read_edge_list",
     "sbm_graph",
     "voter_brute_force",

@@ -62,6 +62,7 @@ __all__ = [
     "learn",
     "magnetisation",
     "interface_density",
+    "mixed_pairs",
     "NO_CONSENSUS",
 ]
 
@@ -171,16 +172,23 @@ def magnetisation(opinion: Any) -> Any:
     return B.np.mean(B.cast(opinion, "float32"), axis=-1)
 
 
-def interface_density(neighbours: Any, degree: Any, opinion: Any) -> Any:
-    """The share of edges whose ends hold opposite opinions (``opinion`` ``[..., N]`` -> ``[...]``)."""
+def mixed_pairs(neighbours: Any, opinion: Any) -> Any:
+    """The number of (agent, neighbour) pairs holding opposite opinions: twice the mixed edges (int32, ``[...]``)."""
     B = get_backend()
     np_ = B.np
     nbr = int32(neighbours)
     n = nbr.shape[0]
     other = np_.take(opinion, np_.clip(nbr, 0, n - 1), axis=-1)  # [..., N, K]
     differ = (other != np_.expand_dims(opinion, -1)) & (nbr >= 0)
+    return np_.sum(int32(differ), axis=(-2, -1))
+
+
+def interface_density(neighbours: Any, degree: Any, opinion: Any) -> Any:
+    """The share of edges whose ends hold opposite opinions (``opinion`` ``[..., N]`` -> ``[...]``)."""
+    B = get_backend()
+    np_ = B.np
     total = B.cast(np_.sum(int32(degree)), "float32")
-    return B.cast(np_.sum(int32(differ), axis=(-2, -1)), "float32") / np_.maximum(total, 1.0)
+    return B.cast(mixed_pairs(neighbours, opinion), "float32") / np_.maximum(total, 1.0)
 
 
 def _initial_agents(shape: tuple[int, ...], k_plus: int) -> Value:
@@ -254,9 +262,42 @@ class OpinionModel:
         eps = setting("epsilon", default=self.config.epsilon)
         return B.cast(alpha, "float32"), B.cast(eps, "float32")
 
-    def variables(self) -> list[Variable]:
-        """The network's variables: random sequential when ``feed_size == 0``, the feed otherwise."""
-        return self._feed_variables() if self.is_feed else self._sequential_variables()
+    def variables(self, *, logit_epsilon: Any = None) -> list[Variable]:
+        """The network's variables: random sequential when ``feed_size == 0``, the feed otherwise.
+
+        ``logit_epsilon`` (sequential model only) replaces the setting ``epsilon``
+        by ``sigmoid(logit_epsilon)``: an array of the active backend (a parameter
+        being fitted, as `recosim.inference.fit_mle` passes), or a `Variable` whose
+        value holds the scalar field ``logit_epsilon`` (a latent to sample, such as
+        a static prior variable), which the interaction then reads as a parent.
+        """
+        if self.is_feed:
+            if logit_epsilon is not None:
+                raise ValueError("logit_epsilon: only the random sequential model (feed_size = 0) takes it")
+            return self._feed_variables()
+        return self._sequential_variables(logit_epsilon)
+
+    def final_measures(self, value: Any) -> dict[str, Any]:
+        """The figures of a run from its (final) value, in backend operations: what a batch brings back.
+
+        Per replica (``[R]``): ``consensus_step``, ``num_plus``, the
+        ``interface_density`` of the opinions and its numerator ``mixed_pairs``
+        (an integer, for a host that divides in its own arithmetic); with the feed
+        also the cumulative ``views``, ``approvals`` and ``interface_sum``. Pass it (or a function around
+        it) as ``outputs=`` of `recosim.core.runtime.Runtime.run_batch`.
+        """
+        agents, stats = value["agents"], value["stats"]
+        nbr, deg = self._graph()
+        out = {
+            "consensus_step": stats.get("consensus_step"),
+            "num_plus": agents.get("num_plus"),
+            "interface_density": interface_density(nbr, deg, agents.get("opinion")),
+            "mixed_pairs": mixed_pairs(nbr, agents.get("opinion")),
+        }
+        if self.is_feed:
+            out.update(views=stats.get("views"), approvals=stats.get("approvals"),
+                       interface_sum=stats.get("interface_sum"))  # fmt: skip
+        return out
 
     # -- pieces both share ---------------------------------------------------------------
     def _agent_specs(self, extra: dict[str, FieldSpec] | None = None) -> ValueSpec:
@@ -314,9 +355,10 @@ class OpinionModel:
         return Value(step=step, consensus_step=cs, **self._record(step, agents, trace, snaps), **extra)
 
     # -- random sequential interaction --------------------------------------------------
-    def _sequential_variables(self) -> list[Variable]:
+    def _sequential_variables(self, logit_epsilon: Any = None) -> list[Variable]:
         r, n = self.replicas, self.num_agents
         i32, f32 = "int32", "float32"
+        learners = logit_epsilon if isinstance(logit_epsilon, Variable) else None
         agents = Variable("agents", self._agent_specs())
         interaction = Variable("interaction", ValueSpec(
             speaker=FieldSpec((r,), i32), slot=FieldSpec((r,), i32), flip=FieldSpec((r,), i32),
@@ -330,14 +372,19 @@ class OpinionModel:
             return Value(speaker=none, slot=none, flip=zero, listener=none, expressed=zero,
                          reward=np_.zeros((r,), dtype=f32))  # fmt: skip
 
-        def interact(prev: Value) -> Value:
+        def interact(prev: Value, source: Value | None = None) -> Value:
             B = get_backend()
             np_ = B.np
             nbr, deg = self._graph()
-            _, eps = self._params()
             speaker = rv("speaker", UniformIndex(np_.full((r,), n, dtype=i32)))
             slot = rv("slot", UniformIndex(np_.take(deg, speaker)))
-            flip = int32(rv("flip", B.tfd.Bernoulli(probs=np_.full((r,), 1.0, dtype=f32) * eps, dtype=i32)))
+            if logit_epsilon is None:
+                _, eps = self._params()
+                explore = B.tfd.Bernoulli(probs=np_.full((r,), 1.0, dtype=f32) * eps, dtype=i32)
+            else:
+                logit = source.get("logit_epsilon") if source is not None else logit_epsilon
+                explore = B.tfd.Bernoulli(logits=np_.zeros((r,), dtype=f32) + B.cast(logit, f32), dtype=i32)
+            flip = int32(rv("flip", explore))
             rows = np_.take(nbr, speaker, axis=0)  # [r, capacity]
             listener = np_.take_along_axis(rows, np_.expand_dims(slot, -1), axis=-1)[:, 0]
             opinion = prev.get("opinion")
@@ -365,7 +412,7 @@ class OpinionModel:
         agents.initial_value = value(lambda: _initial_agents((r, n), self.k_plus))
         agents.value = value(update, (agents.previous, interaction))
         interaction.initial_value = value(no_interaction)
-        interaction.value = value(interact, (agents.previous,))
+        interaction.value = value(interact, (agents.previous,) if learners is None else (agents.previous, learners))
         stats.initial_value = value(lambda a: self._stats_initial(a), (agents,))
         stats.value = value(lambda s, a: self._stats_next(s, a), (stats.previous, agents))
         return [agents, interaction, stats]
