@@ -118,10 +118,11 @@ def test_socialbots_story_rules_and_baselines(runtime):
     reach over the norm for posts only; top-degree bots ask the highest-degree users, random bots anyone."""
     model = SocialbotsModel(TINY)
     b, steps = TINY.num_bots, 8
-    out = {}
-    for label, policy, tau in (("top", TOP_DEGREE_POLICY, 1.2), ("random", RANDOM_POLICY, 1e6)):
-        rt = make_runtime_for(runtime, model.variables(), seed=1, settings=model.settings(policy, tau, 1))
-        out[label] = to_numpy(rt.trajectory(steps))
+    rt = make_runtime_for(runtime, model.variables(), seed=1, settings=model.settings())
+    out = {  # one runtime, two settings: one compiled program
+        label: to_numpy(rt.trajectory(steps, settings=model.settings(policy, tau, 1)))
+        for label, policy, tau in (("top", TOP_DEGREE_POLICY, 1.2), ("random", RANDOM_POLICY, 1e6))
+    }
     for traj in out.values():
         bots, pl, met, rs = traj["bots"], traj["platform"], traj["metrics"], traj["response"]
         susp = pl["suspended"][:, :b]

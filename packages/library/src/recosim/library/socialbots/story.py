@@ -11,8 +11,8 @@ false positives can be counted. Every step:
    ``sigmoid(request_logit)``, sends a follow request to a user drawn by
    ``softmax(w_degree * z + w_follower * already_follows)`` (``z`` the user's
    standardised log-degree): the *activity policy* and the *follow policy*;
-2. ordinary accounts draw an activity from their own mix (a Dirichlet draw
-   around ``normal_mix``, once per run) and send a request to a uniformly drawn
+2. ordinary accounts draw an activity from their own mix (``softmax(log
+   normal_mix + normal_spread * N(0, 1))``, drawn once per run) and send a request to a uniformly drawn
    user with probability ``normal_request_rate``;
 3. a user accepts a request with probability ``sigmoid(accept_base -
    accept_degree * z)`` (well-followed accounts are choosier); an accepted bot
@@ -73,13 +73,13 @@ __all__ = [
 POLICY_SHAPES: dict[str, tuple[int, ...]] = {"activity_logits": (4,), "request_logit": (), "follow_weights": (2,)}
 """The bots' policy parameters: activity logits (post, repost, reply, mention), the logit of sending a
 follow request, and the follow policy's weights on (standardised log-degree, already a follower)."""
-RANDOM_POLICY: dict[str, np.ndarray] = {
+RANDOM_POLICY: dict[str, Any] = {
     "activity_logits": np.zeros(4, np.float32),
     "request_logit": np.float32(0.0),
     "follow_weights": np.zeros(2, np.float32),
 }
 """Random bots: uniform activity, a request half the steps, to a uniformly drawn user."""
-TOP_DEGREE_POLICY: dict[str, np.ndarray] = {
+TOP_DEGREE_POLICY: dict[str, Any] = {
     "activity_logits": np.log(np.array([0.4, 0.2, 0.3, 0.1], np.float32)),
     "request_logit": np.float32(0.0),
     "follow_weights": np.array([25.0, -50.0], np.float32),
@@ -122,7 +122,7 @@ class SocialbotsConfig:
     accept_degree: float = 1.0
     normal_mix: tuple[float, float, float, float] = (0.25, 0.35, 0.3, 0.1)
     normal_request_rate: float = 0.1
-    normal_concentration: float = 20.0
+    normal_spread: float = 0.3
     decay: float = 0.8
     threshold: float = 2.4
     detect_every: int = 1
@@ -157,8 +157,8 @@ class SocialbotsConfig:
         if mix.shape != (4,) or np.any(mix <= 0) or abs(mix.sum() - 1.0) > 1e-6:
             raise ValueError(f"SocialbotsConfig.normal_mix must be 4 positive shares summing to 1, "
                              f"got {self.normal_mix}")
-        if self.normal_concentration <= 0:
-            raise ValueError(f"SocialbotsConfig.normal_concentration must be > 0, got {self.normal_concentration}")
+        if not self.normal_spread >= 0:
+            raise ValueError(f"SocialbotsConfig.normal_spread must be >= 0, got {self.normal_spread}")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -172,7 +172,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
 """The settings a model built without ``params`` reads (the policy's entries, ``threshold``, ``detect_every``)."""
 
 
-def policy_settings(policy: Mapping[str, Any], threshold: float, detect_every: int) -> dict[str, np.ndarray]:
+def policy_settings(policy: Mapping[str, Any], threshold: float, detect_every: int) -> dict[str, Any]:
     """A policy and a detector setting as the run's settings.
 
     >>> sorted(policy_settings(RANDOM_POLICY, 2.0, 3))
@@ -205,12 +205,12 @@ class SocialbotsModel:
         self.reach_norm = float(mean.mean())
         rng = np.random.default_rng([cfg.graph_seed, 1])
         self.initial_followers = np.zeros((cfg.num_bots, cfg.num_users), bool)
-        for row in self.initial_followers:
-            row[rng.choice(cfg.num_users, cfg.initial_followers, replace=False)] = True
+        for mask in self.initial_followers:
+            mask[rng.choice(cfg.num_users, cfg.initial_followers, replace=False)] = True
         self.reach_norm_se = float(np.sqrt(np.sum(se**2)) / len(se))
 
     def settings(self, policy: Mapping[str, Any] | None = None, threshold: float | None = None,
-                 detect_every: int | None = None) -> dict[str, np.ndarray]:
+                 detect_every: int | None = None) -> dict[str, Any]:
         """The run's settings (the random policy and the config's detector where not given)."""
         return policy_settings(
             RANDOM_POLICY if policy is None else policy,
@@ -231,7 +231,7 @@ class SocialbotsModel:
         nbr_np, z_np, acc_np = self.graph.neighbours, self.log_degree_z, self.accept_logit
         norm = self.reach_norm
         start_np = self.initial_followers
-        mix_np = (cfg.normal_concentration * np.asarray(cfg.normal_mix, np.float32)).astype(np.float32)
+        log_mix_np = np.log(np.asarray(cfg.normal_mix, np.float32))
         cascade = IndependentCascade(n, k, p_spread=cfg.p_spread, max_hops=cfg.max_hops, name="cascade")
 
         def policy(key: str) -> Any:
@@ -274,19 +274,20 @@ class SocialbotsModel:
             target = rv("target", B.tfd.Categorical(logits=pick, dtype="int32"))
             return Value(activity=activity, request=request, target=target, active=active)
 
-        def normal_step(mix: Any) -> Value:
+        def normal_step(mix: Any, noise: Any) -> Value:
             B = get_backend()
             np_ = B.np
-            activity = rv("activity", B.tfd.Categorical(logits=np_.log(mix), dtype="int32"))
+            activity = rv("activity", B.tfd.Categorical(probs=mix, dtype="int32"))
             rate = np_.zeros((m,), dtype="float32") + cfg.normal_request_rate
             request = rv("request", B.tfd.Bernoulli(probs=rate, dtype="int32"))
             target = rv("target", B.tfd.Categorical(logits=np_.zeros((m, n), dtype="float32"), dtype="int32"))
-            return Value(mix=mix, activity=activity, request=request, target=target)
+            return Value(mix=mix, mix_noise=noise, activity=activity, request=request, target=target)
 
         def normals_initial() -> Value:
             B = get_backend()
-            conc = B.np.zeros((m, len(ACTIVITIES)), dtype="float32") + B.asarray(mix_np)
-            return normal_step(rv("mix", B.tfd.Dirichlet(conc)))
+            loc = B.np.zeros((m, len(ACTIVITIES)), dtype="float32") + B.asarray(log_mix_np)
+            noise = rv("mix_noise", B.tfd.Normal(loc, cfg.normal_spread))
+            return normal_step(B.softmax(noise, axis=-1), noise)
 
         def respond(bots: Value, normals: Value) -> Value:
             B = get_backend()
@@ -340,7 +341,8 @@ class SocialbotsModel:
         i32, f32 = "int32", "float32"
         bots = Variable("bots", ValueSpec(activity=FieldSpec((b,), i32), request=FieldSpec((b,), i32),
                                           target=FieldSpec((b,), i32), active=FieldSpec((b,), "bool")))
-        normals = Variable("normals", ValueSpec(mix=FieldSpec((m, 4), f32), activity=FieldSpec((m,), i32),
+        normals = Variable("normals", ValueSpec(mix=FieldSpec((m, 4), f32), mix_noise=FieldSpec((m, 4), f32),
+                                                activity=FieldSpec((m,), i32),
                                                 request=FieldSpec((m,), i32), target=FieldSpec((m,), i32)))
         response = Variable("response", ValueSpec(accepted_bot=FieldSpec((b,), i32),
                                                   accepted_normal=FieldSpec((m,), i32),
@@ -353,7 +355,7 @@ class SocialbotsModel:
         bots.initial_value = value(lambda: act(None))
         bots.value = value(act, (platform.previous,))
         normals.initial_value = value(normals_initial)
-        normals.value = value(lambda prev: normal_step(prev.get("mix")), (normals.previous,))
+        normals.value = value(lambda prev: normal_step(prev.get("mix"), prev.get("mix_noise")), (normals.previous,))
         response.initial_value = value(respond, (bots, normals))
         response.value = value(respond, (bots, normals))
         platform.initial_value = value(lambda bt, nm, rs: update(None, bt, nm, rs), (bots, normals, response))

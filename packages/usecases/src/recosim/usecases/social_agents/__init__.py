@@ -1,0 +1,1 @@
+"""Strategic agents on the social platform: influencers and socialbots."""
