@@ -60,7 +60,7 @@ def _trainer(value: Any) -> str:
 _trainer.choices = ("grpo", "reinforce", "both")  # type: ignore[attr-defined]
 
 SHARED_PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("parts", _parts, ",".join(p for p in KNOWN_PARTS if p in PARTS),
+    Parameter("parts", _parts, tuple(p for p in KNOWN_PARTS if p in PARTS),
               "comma-separated parts to run: influencers, socialbots (default: every available part)"),
     Parameter("num_agents", int, 8, "strategic agents per part (influencer agents; bot accounts)", minimum=1),
     HORIZON.with_default(30, "steps of every simulated episode"),
