@@ -77,7 +77,7 @@ def plot_learning_curves(
 def plot_influence_survival(rows: Sequence[Mapping[str, Any]], path: Path, *, title: str = "") -> None:
     """Influence against the share of bots not suspended, with standard-error bars: learned against baselines."""
     fig, ax = _figure(figsize=(7, 5))
-    for r in rows:
+    for i, r in enumerate(rows):
         label = str(r["policy"])
         seed_run = label.startswith("learned-")
         colour = COLOURS["learned"] if seed_run else COLOURS.get(label, "black")
@@ -89,7 +89,7 @@ def plot_influence_survival(rows: Sequence[Mapping[str, Any]], path: Path, *, ti
         )
         if seed_run:
             ax.annotate(label.replace("learned-", ""), (r["not_suspended"], r["influence"]), fontsize=6,
-                        xytext=(4, -8), textcoords="offset points", color=colour)
+                        xytext=(6, 6 - 9 * (i % 3)), textcoords="offset points", color=colour)
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("share of bots not suspended at the end (undetectability)")
