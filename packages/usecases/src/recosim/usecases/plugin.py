@@ -39,6 +39,7 @@ def recosim_add_usecases(registry: Any) -> None:
         "recosim.usecases.opinion_dynamics:OpinionDynamicsUseCase",
         summary="opinion dynamics by social reinforcement learning: voter check, consensus times, feed sweep",
     )
+    registry.add("social-agents", "recosim.usecases.social_agents.runner:SocialAgentsUseCase", summary="social agents")
     registry.add(
         "latent-variable",
         "recosim.usecases.latent_variable_usecase:LatentVariableUseCase",
