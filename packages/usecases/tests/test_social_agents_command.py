@@ -10,7 +10,7 @@ import pytest
 from recosim.core.cli import main
 
 TINY = [
-    "--parts", "socialbots", "--num-agents", "3", "--horizon", "6", "--training-seeds", "1", "--updates", "2",
+    "--parts", "socialbots", "--bot-count", "3", "--horizon", "6", "--training-seeds", "1", "--updates", "2",
     "--eval-runs", "3", "--bot-users", "30", "--bot-normals", "4", "--bot-max-hops", "3", "--bot-threshold", "2.4",
     "--bot-thresholds", "2.4", "--bot-detect-every-values", "1", "--bot-sweep-updates", "1",
     "--bot-group-size", "4", "--bot-rollouts", "8",
@@ -52,12 +52,12 @@ def test_command_writes_its_files_and_resumes(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--parts", "influencers"], "part 'influencers' is not available"),
+        (["--influencer-count", "40"], "--influencer-count 40 must be at most half of --influencer-accounts 60"),
         (["--parts", "bots"], "--parts"),
         (["--bot-rollouts", "5"], "--bot-rollouts"),
         (["--bot-thresholds", "0,2"], "--bot-thresholds"),
         (["--horizon", "1"], "--horizon"),
-        (["--num-agents", "50", "--bot-users", "20"], "--num-agents"),
+        (["--bot-count", "50", "--bot-users", "20"], "--bot-count"),
         (["--bot-detect-every-values", "1.5"], "--bot-detect-every-values"),
         (["--trainer", "sgd"], "--trainer"),
         (["--runtime", "numpy"], "--runtime numpy"),

@@ -14,7 +14,7 @@ from recosim.core.errors import UsageError
 from recosim.core.usecase import RunSetup, check_runtime
 from recosim.usecases.social_agents import influencers as part
 
-SHARED = {"parts": "influencers", "num_agents": 16, "horizon": 5, "training_seeds": 2, "updates": 2, "eval_runs": 4,
+SHARED = {"parts": "influencers", "influencer_accounts": 16, "horizon": 5, "training_seeds": 2, "updates": 2, "eval_runs": 4,
           "trainer": "both"}  # fmt: skip
 
 
@@ -35,10 +35,10 @@ def _params(**changes: object) -> dict:
         ({"influencer_p_unfollow": -0.1}, r"--influencer-p-unfollow must be in \[0, 1\]"),
         ({"influencer_learning_rate": 0.0}, "--influencer-learning-rate must be > 0"),
         ({"influencer_sharpness": -1.0}, "--influencer-sharpness must be > 0"),
-        ({"influencer_count": 9}, "--influencer-count 9 must be at most half of --num-agents 16"),
+        ({"influencer_count": 9}, "--influencer-count 9 must be at most half of --influencer-accounts 16"),
         ({"influencer_reach": 13}, "--influencer-reach 13 exceeds the 12 viewers"),
         ({"trainer": "ppo"}, "--trainer must be grpo, reinforce or both"),
-        ({"num_agents": 200_000}, "--num-agents 200000 with --horizon 5 and 16 rollouts per update"),
+        ({"influencer_accounts": 200_000}, "--influencer-accounts 200000 with --horizon 5 and 16 rollouts per update"),
     ],
 )
 def test_bad_options_name_the_flag(changes: dict, message: str) -> None:

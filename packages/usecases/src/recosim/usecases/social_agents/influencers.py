@@ -16,7 +16,7 @@ Each variant is trained by GRPO (`recosim.inference.train_grpo`) and by REINFORC
 with the group baseline (`recosim.inference.train_reinforce`), ``--trainer``
 saying which, ``--training-seeds`` independent runs each (run ``s`` of every
 variant and trainer shares its seed). The platform is a random geometric graph
-of ``--num-agents`` accounts (mean degree about 8) drawn from the run's seed;
+of ``--influencer-accounts`` accounts (mean degree about 8) drawn from the run's seed;
 training rollouts last ``--horizon`` steps.
 
 Then every final policy, the variant's initial policy and the fixed rule (post
@@ -98,6 +98,8 @@ FILES = {
 }
 
 PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("influencer_accounts", int, 60, "accounts on the influencers' platform (opinion learners and "
+              "influencers); the model is dense, so time grows as its square", minimum=4),
     Parameter("influencer_count", int, 4, "influencer accounts among the opinion learners", minimum=1),
     Parameter("influencer_reach", int, 5, "viewers whose feeds each influencer pushes its post into per step",
               minimum=1),
@@ -151,14 +153,14 @@ def check(params: dict[str, Any]) -> None:
     for name in ("influencer_learning_rate", "influencer_sharpness"):
         if not float(params[name]) > 0.0:
             raise UsageError(f"--{name.replace('_', '-')} must be > 0, got {params[name]}")
-    n, k = params.get("num_agents"), int(params["influencer_count"])
+    n, k = params.get("influencer_accounts"), int(params["influencer_count"])
     if n is not None:
         if 2 * k > int(n):
-            raise UsageError(f"--influencer-count {k} must be at most half of --num-agents {n}")
+            raise UsageError(f"--influencer-count {k} must be at most half of --influencer-accounts {n}")
         if int(params["influencer_reach"]) > int(n) - k:
             raise UsageError(
                 f"--influencer-reach {params['influencer_reach']} exceeds the {int(n) - k} viewers "
-                f"(--num-agents {n} minus --influencer-count {k})"
+                f"(--influencer-accounts {n} minus --influencer-count {k})"
             )
         rollouts = int(params["influencer_group_size"]) * int(params["influencer_groups"])
         horizon = int(params.get("horizon") or 1)
@@ -166,7 +168,7 @@ def check(params: dict[str, Any]) -> None:
         have = _available_bytes()
         if need > have // 2:
             raise UsageError(
-                f"--num-agents {n} with --horizon {horizon} and {rollouts} rollouts per update "
+                f"--influencer-accounts {n} with --horizon {horizon} and {rollouts} rollouts per update "
                 f"(--influencer-group-size x --influencer-groups): training keeps about {need / 2**30:.1f} GiB of "
                 f"trajectories (the feed's [N, N] noise and follow relation per step) and {have / 2**30:.1f} GiB is "
                 "available; lower one of them"
@@ -174,7 +176,7 @@ def check(params: dict[str, Any]) -> None:
         try:
             platform_graph(int(n), 0)
         except GraphError as err:
-            raise UsageError(f"--num-agents {n}: the platform's graph cannot be drawn: {err}") from None
+            raise UsageError(f"--influencer-accounts {n}: the platform's graph cannot be drawn: {err}") from None
 
 
 def training_bytes(num_agents: int, horizon: int, rollouts: int) -> int:
@@ -410,7 +412,7 @@ def simulate(setup: RunSetup, progress: Progress | None) -> dict[str, Any]:
     variants, trainers = parse_variants(p["influencer_variants"]), trainers_of(p)
     check(p)
     _check_runtime(setup.runtime)
-    n, horizon, seeds = int(p["num_agents"]), int(p["horizon"]), int(p["training_seeds"])
+    n, horizon, seeds = int(p["influencer_accounts"]), int(p["horizon"]), int(p["training_seeds"])
     updates, eval_runs = int(p["updates"]), int(p["eval_runs"])
     cfg = platform_config(p)
     graph = platform_graph(n, _seed(setup.seed, PART, "graph"))

@@ -4,13 +4,14 @@ Each part is a module of this package (`PARTS`) with ``PARAMETERS`` (its own
 options, prefixed with its name), ``check(params)`` (its cross-option checks) and
 ``simulate(setup, progress)`` (it writes under ``<out>/<part>/`` and returns its
 section of ``summary.json``). ``--parts`` selects the parts to run (default: every
-available part). The options shared by the parts are declared here: the number of
-agents per part, the horizon, the training seeds, updates and evaluation runs, and
-the trainer. Training needs gradients: the use case asks the registry for a
+available part). The options shared by the parts are declared here: the horizon,
+the training seeds, updates and evaluation runs, and the trainer; each part sizes
+its own population (``--influencer-accounts``, ``--influencer-count``; ``--bot-count``,
+``--bot-users``). Training needs gradients: the use case asks the registry for a
 differentiable runtime (its default) and refuses others before any work.
 
 >>> sorted(PARTS)
-['socialbots']
+['influencers', 'socialbots']
 >>> SocialAgentsUseCase().validate({"parts": "socialbots"})["parts"]
 ('socialbots',)
 """
@@ -25,11 +26,11 @@ from typing import Any
 from recosim.core.errors import UsageError
 from recosim.core.plugins import DIFFERENTIABLE, get_plugins
 from recosim.core.usecase import HORIZON, Parameter, Progress, RunSetup, UseCase
-from recosim.usecases.social_agents import socialbots
+from recosim.usecases.social_agents import influencers, socialbots
 
 __all__ = ["KNOWN_PARTS", "PARTS", "SHARED_PARAMETERS", "SocialAgentsUseCase"]
 
-PARTS: dict[str, ModuleType] = {"socialbots": socialbots}
+PARTS: dict[str, ModuleType] = {"influencers": influencers, "socialbots": socialbots}
 """The parts this command runs, by name (each a module with PARAMETERS, check and simulate)."""
 KNOWN_PARTS = ("influencers", "socialbots")
 """Every part ``--parts`` may name."""
@@ -62,7 +63,6 @@ _trainer.choices = ("grpo", "reinforce", "both")  # type: ignore[attr-defined]
 SHARED_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("parts", _parts, tuple(p for p in KNOWN_PARTS if p in PARTS),
               "comma-separated parts to run: influencers, socialbots (default: every available part)"),
-    Parameter("num_agents", int, 8, "strategic agents per part (influencer agents; bot accounts)", minimum=1),
     HORIZON.with_default(30, "steps of every simulated episode"),
     Parameter("training_seeds", int, 3, "independent training runs per learner", minimum=1),
     Parameter("updates", int, 20, "training updates per run", minimum=1),

@@ -110,6 +110,7 @@ class _IntList(NumberList):
 
 
 PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("bot_count", int, 8, "socialbots: bot accounts", minimum=1),
     Parameter("bot_users", int, 200, "socialbots: users of the follow graph (preferential attachment)", minimum=4),
     Parameter("bot_normals", int, 32, "socialbots: ordinary accounts the detector scores beside the bots "
               "(its false positives)", minimum=1),
@@ -152,8 +153,8 @@ def check(params: dict[str, Any]) -> None:
     if params["horizon"] < 2:
         raise UsageError(f"--horizon must be >= 2 for socialbots (the detector needs steps to act on), "
                          f"got {params['horizon']}")
-    if params["num_agents"] > params["bot_users"]:
-        raise UsageError(f"--num-agents {params['num_agents']} (bots) must not exceed --bot-users "
+    if params["bot_count"] > params["bot_users"]:
+        raise UsageError(f"--bot-count {params['bot_count']} (bots) must not exceed --bot-users "
                          f"{params['bot_users']}")
     try:
         config_from(params)
@@ -165,7 +166,7 @@ def config_from(params: Mapping[str, Any]) -> SocialbotsConfig:
     """The story's config from the command's options."""
     return SocialbotsConfig(
         num_users=int(params["bot_users"]),
-        num_bots=int(params["num_agents"]),
+        num_bots=int(params["bot_count"]),
         num_normals=int(params["bot_normals"]),
         p_spread=float(params["bot_p_spread"]),
         max_hops=int(params["bot_max_hops"]),
