@@ -81,6 +81,14 @@ def test_summary_records_caps_providers_and_paired_differences(tmp_path):
     assert paired == {"mean": pytest.approx(float(s.mean)), "stderr": pytest.approx(float(s.stderr)), "runs": 3}
     assert summary["policies"]["L=0"]["mean"] == pytest.approx(np.mean([by[(0.0, i)] for i in range(3)]))
     assert "paired_difference_vs_L=0" not in summary["policies"]["L=0"]
+    # the closing table: each cap's utility, then the paired gain, each with its standard error
+    assert case.headline(summary) == [
+        ("L=0 cumulative utility per user", summary["policies"]["L=0"]["mean"], summary["policies"]["L=0"]["stderr"]),
+        ("L=1.2 cumulative utility per user", summary["policies"]["L=1.2"]["mean"],
+         summary["policies"]["L=1.2"]["stderr"]),
+        ("L=1.2 minus L=0 (paired)", paired["mean"], paired["stderr"]),
+    ]
+    assert case.is_template()  # the template holds out, opens runs.jsonl and writes summary.json and runs.csv
 
 
 def test_figure_mode_defaults_to_seven_caps_and_explicit_caps_win():
