@@ -135,6 +135,7 @@ def test_command_writes_results_and_resumes_the_fit(tmp_path) -> None:
     assert saved.params["interest"].shape == (20, 2) and saved.genres.shape == (15, 19)
     with np.load(out / "calibrated_model.npz", allow_pickle=False) as z:
         assert "param/popularity" in z.files
+    assert on_disk["usecase"] == "calibration" and on_disk["num_steps"] == 20 and CalibrationUseCase.is_template()
 
 
 def test_command_refuses_runtimes_without_gradients(tmp_path) -> None:

@@ -109,3 +109,4 @@ def test_usecase_writes_summary_and_figure(tmp_path):
     assert on_disk["objective_cosine"] == pytest.approx(summary["objective_cosine"])
     assert sum(on_disk["ratings_histogram"]) > 300 and np.isfinite(on_disk["log_probability"])
     assert (tmp_path / "cav.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert on_disk["files"] == ["summary.json", "cav.png"] and CavSyntheticUseCase.is_template()

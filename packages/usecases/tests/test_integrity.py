@@ -151,6 +151,12 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
     assert written["usecase"] == "integrity" and written["runtime"] == runtime and written["num_users"] == 120
     assert written["rate_limits"] == [2.0] and written["runtime_provider"]["distribution"]
     assert summary["chosen_against_fixed_rule"]["runs"] == 2 * BATCH
+    table = (tmp_path / "runs.csv").read_text().splitlines()  # every metric of every run, one per row
+    assert table[0] == "usecase,runtime,seed,run,policy,rate_limit,threshold,metric,value"
+    assert len(table) == 1 + 2 * BATCH * len(METRICS) and written["files"]["runs_table"] == "runs.csv"
+    chosen = summary["chosen_against_fixed_rule"]
+    assert case.headline(summary)[0] == ("victims at L=2,tau=3, chosen against rule followers", chosen["victims"],
+                                         chosen["victims_se"])
 
 
 def test_batched_jobs_equal_single_runs_of_the_model_built_with_its_parameters(runtime):

@@ -20,9 +20,15 @@ from recosim.usecases.interest_evolution import (
 TINY = InterestEvolutionConfig(num_users=5, num_docs=8, history_length=3, embedding_dim=4, hidden_units=6)
 
 
-@pytest.fixture(params=runtime_names())
+@pytest.fixture(scope="module", params=runtime_names())
 def runtime(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def simulated(runtime):
+    """Six steps of TINY on ``runtime`` (recommender of seed 0), shared by the tests that check different parts."""
+    return _trajectory(runtime, steps=6)
 
 
 def _trajectory(runtime, cfg=TINY, steps=6, seed=0, params_seed=0):
@@ -64,9 +70,9 @@ def test_corpus_follows_the_reference_recipe():
     np.testing.assert_array_equal(docs["features"], again["features"])  # frozen: drawn from the seed
 
 
-def test_simulates_with_the_right_shapes_and_dynamics(runtime):
+def test_simulates_with_the_right_shapes_and_dynamics(simulated):
     steps, cfg = 6, TINY
-    _, _, _, traj = _trajectory(runtime, steps=steps)
+    _, _, _, traj = simulated
     U, K, H, T = cfg.num_users, cfg.slate_size, cfg.history_length, cfg.num_topics
     docs = sample_corpus(cfg)
     slate, resp, user = traj["slate"], traj["user response"], traj["user state"]
@@ -104,10 +110,10 @@ def test_simulates_with_the_right_shapes_and_dynamics(runtime):
         np.testing.assert_allclose(hist["consumed_time"][-1, i], ([0.0] * H + times)[-H:], rtol=1e-6)
 
 
-def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(runtime):
+def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(simulated):
     cfg = TINY
-    params = init_params(1, cfg)
-    _, rt, traj, logged = _trajectory(runtime, steps=3, params_seed=1)
+    params = init_params(0, cfg)
+    _, rt, traj, logged = simulated
     total = float(np.asarray(rt.log_probability(traj)))
     assert np.isfinite(total)
     first = float(np.asarray(rt.log_probability(traj, num_steps=0)))
@@ -136,12 +142,12 @@ def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(runt
     ) == pytest.approx(lp_slate, rel=1e-4)
 
 
-def test_slate_log_probability_has_finite_gradients_with_respect_to_the_recommender(runtime):
+def test_slate_log_probability_has_finite_gradients_with_respect_to_the_recommender(runtime, simulated):
     if runtime == "numpy":
         pytest.skip("the NumPy runtime does not differentiate")
     cfg = TINY
-    params = init_params(2, cfg)
-    _, _, _, logged = _trajectory(runtime, steps=4, params_seed=2, seed=5)
+    params = init_params(0, cfg)
+    _, _, _, logged = simulated
     value, grads = gradients(
         runtime, lambda p: variable_log_probability(make_model(p, cfg), logged, POLICY, runtime), params
     )

@@ -88,11 +88,11 @@ def test_interrupted_training_resumes_from_its_checkpoint_and_writes_curves_and_
 def test_several_runs_are_paired_independent_trainings_summarised_with_standard_errors(runtime, tmp_path):
     pytest.importorskip("recosim.inference")
     case = InterestEvolutionUseCase()
-    args = dict(runtime=runtime, history_lengths="2,3", train_steps=2, learning_rate=0.01, **TINY_ARGS)
+    args = dict(runtime=runtime, history_lengths="2", train_steps=2, learning_rate=0.01, **TINY_ARGS)
     one = case.run(out=tmp_path / "one", seed=5, **args)
     two = case.run(out=tmp_path / "two", seed=4, num_runs=2, **args)
     curves = read_learning_curve(tmp_path / "two" / "learning_curve.csv")
-    for length in (2, 3):
+    for length in (2,):  # two lengths, each trained from the same seeds: the test above
         y = curves[length]["mean_cumulative_consumed_time"]
         assert y.shape == (2, 2) and not np.array_equal(y[0], y[1])  # independent runs
         entry = two["curves"][f"H={length}"]
@@ -101,8 +101,8 @@ def test_several_runs_are_paired_independent_trainings_summarised_with_standard_
         assert entry["initial"] == pytest.approx(np.mean(y[:, 0]))
         assert entry["initial_se"] == pytest.approx(np.std(y[:, 0], ddof=1) / np.sqrt(2))
     rows = list(csv.DictReader((tmp_path / "two" / "runs.csv").open()))
-    assert len(rows) == 2 * 2 * 2 and {r["run"] for r in rows} == {"0", "1"}
-    assert {r["history_length"] for r in rows} == {"2", "3"} and {r["metric"] for r in rows} == {"initial", "final"}
+    assert len(rows) == 2 * 2 and {r["run"] for r in rows} == {"0", "1"}
+    assert {r["history_length"] for r in rows} == {"2"} and {r["metric"] for r in rows} == {"initial", "final"}
     assert png_size(tmp_path / "two" / "figure1.png") == (880, 550)
     text = closing_report(case, two, tmp_path / "two")
     assert "H=2 consumed time, untrained" in text and "±" in text

@@ -18,9 +18,15 @@ from recosim.usecases.latent_variable import (
 SMALL = LatentVariableConfig(num_users=6)
 
 
-@pytest.fixture(params=runtime_names())
+@pytest.fixture(scope="module", params=runtime_names())
 def runtime(request):
     return request.param
+
+
+@pytest.fixture(scope="module")
+def simulated(runtime):
+    """`DEFAULT_HORIZON` steps of SMALL on ``runtime``, shared by the tests that check different parts."""
+    return _simulate(runtime)
 
 
 def _simulate(runtime, cfg=SMALL, steps=DEFAULT_HORIZON, seed=0):
@@ -42,9 +48,9 @@ def _normal_lp(x, loc, scale):
     return -0.5 * ((x - loc) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi)
 
 
-def test_simulates_with_the_right_shapes_and_dynamics(runtime):
+def test_simulates_with_the_right_shapes_and_dynamics(simulated):
     cfg, steps = SMALL, DEFAULT_HORIZON
-    _, _, traj = _simulate(runtime, steps=steps)
+    _, _, traj = simulated
     U, K, T = cfg.num_users, cfg.slate_size, cfg.num_topics
     feats, state = traj["slate"]["features"], traj["user state"]
     assert feats.shape == (steps, U, K, T) and state["intent"].shape == (steps, U, T)
@@ -72,9 +78,9 @@ def test_population_of_two_thousand_users():
     assert abs(traj["slate"]["features"].std() - 0.5) < 0.01
 
 
-def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(runtime):
+def test_log_probability_is_finite_and_step_zero_matches_a_hand_computation(simulated):
     cfg = SMALL
-    rt, traj, logged = _simulate(runtime, seed=2)
+    rt, traj, logged = simulated
     assert np.isfinite(float(np.asarray(rt.log_probability(traj))))
     first = float(np.asarray(rt.log_probability(traj, num_steps=0)))
     feats = logged["slate"]["features"][0]

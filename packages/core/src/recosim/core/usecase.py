@@ -8,7 +8,10 @@ option once (:meth:`UseCase.setup`, or takes the `RunSetup` the command line
 already made), holds the output folder, calls ``simulate``, writes
 ``summary.json`` (the run's header and the figures) and, where the use case gives
 rows (:meth:`UseCase.run_rows`), ``runs.csv``, a tidy long-form table of the
-figures of every run. The
+figures of every run. A use case that keeps its finished runs, so that a job
+started again computes only what is missing, says how in :meth:`UseCase.make_store`;
+the template opens that store (``runs.jsonl`` under ``out``) around ``simulate``
+and hands it over as ``setup.store``. The
 options every use case shares have one name and one meaning everywhere: the sizes
 `NUM_USERS`, `HORIZON` and `NUM_RUNS` are parameters (give each its own default
 with :meth:`Parameter.with_default`); ``seed``, ``runtime``, ``out`` and
@@ -44,13 +47,21 @@ import io
 import math
 from abc import ABC
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from recosim.core.errors import PluginError, UsageError
 from recosim.core.plugins import get_plugins
-from recosim.core.results import hold_out, prepare_out, runtime_provenance, write_bytes_atomic, write_json_atomic
+from recosim.core.results import (
+    RunStore,
+    hold_out,
+    prepare_out,
+    runtime_provenance,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 
 __all__ = [
     "HEADER_KEYS",
@@ -60,6 +71,7 @@ __all__ = [
     "SEED_LIMIT",
     "NumberList",
     "RUNS_TABLE",
+    "RUN_STORE",
     "Parameter",
     "Progress",
     "RunSetup",
@@ -310,6 +322,16 @@ class RunSetup:
     validate: bool
     params: dict[str, Any]
     runtime_class: type = field(repr=False)
+    store: RunStore | None = field(default=None, repr=False, compare=False)
+    """The open store of finished runs while the template runs the use case (see `UseCase.make_store`)."""
+
+    def file(self, name: str) -> Path | None:
+        """``out / name``: where the run writes its file ``name``; None where it writes no files (no ``out``).
+
+        >>> RunSetup("x", "numpy", 0, Path("results"), False, {}, object).file("runs.jsonl").as_posix()
+        'results/runs.jsonl'
+        """
+        return None if self.out is None else self.out / name
 
     def make_runtime(self, model: Any, *, seed: int | None = None, **kwargs: Any) -> Any:
         """The chosen runtime on ``model``, seeded with ``seed`` (default: the run's), checked mode if asked."""
@@ -410,15 +432,29 @@ class UseCase(ABC):  # noqa: B024 - abstract in spirit: implement simulate (or r
         return self.execute(setup, progress)
 
     def execute(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
-        """The template's body, from a checked `RunSetup`: hold ``out``, simulate, write the summary and runs table."""
+        """The template's body, from a checked `RunSetup`: hold ``out``, open the run store, simulate, write
+        the summary and the runs table."""
         if type(self).simulate is UseCase.simulate:
             raise NotImplementedError(f"use case {self.name!r}: implement simulate(setup, progress) or override run")
         with hold_out(setup.out):
-            figures = self.simulate(setup, progress)
-            summary = {**setup.header(), **figures}
-            write_summary(setup.out, summary)
-            write_runs_table(setup.out, setup, self.run_rows(setup, summary))
+            store = self.make_store(setup)
+            with store if store is not None else nullcontext():
+                setup = replace(setup, store=store)
+                figures = self.simulate(setup, progress)
+                summary = {**setup.header(), **figures}
+                write_summary(setup.out, summary)
+                write_runs_table(setup.out, setup, self.run_rows(setup, summary))
         return summary
+
+    def make_store(self, setup: RunSetup) -> RunStore | None:
+        """The store of finished runs the template opens around `simulate` (``setup.store`` there); None: none.
+
+        Override where a job started again with the same ``out`` should compute only
+        the runs it lacks: return a `RunStore` at ``setup.file(RUN_STORE)`` (in memory
+        without ``out``) whose ``config`` holds everything a run's result depends on.
+        `simulate` adds each run as it finishes, `run_rows` reads them back.
+        """
+        return None
 
     def simulate(self, setup: RunSetup, progress: Progress | None = None) -> Mapping[str, Any]:
         """Run the experiment from ``setup``, write its own files under ``setup.out``, return its figures.
@@ -486,6 +522,9 @@ def figures_of(summary: Mapping[str, Any], skip: Iterable[str] = ()) -> list[tup
 
 RUNS_TABLE = "runs.csv"
 """The tidy per-run table every template use case writes under ``out``."""
+
+RUN_STORE = "runs.jsonl"
+"""The file of finished runs (a `RunStore`) of a use case that keeps them, under ``out``."""
 
 
 def write_runs_table(out: Path | None, setup: RunSetup, rows: Iterable[Mapping[str, Any]]) -> Path | None:

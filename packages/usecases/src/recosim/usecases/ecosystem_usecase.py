@@ -11,7 +11,8 @@ writes
 * ``summary.json``: per cap the mean cumulative utility per user, its standard
   error and the number of runs, and the paired difference against ``L=0``; the
   caps as numbers, the number of providers and the SHA-256 of the provider means;
-* ``figure3.png``: both, with standard-error bars.
+* ``figure3.png``: both, with standard-error bars;
+* ``runs.csv``: every run's mean cumulative utility, one row per cap and run.
 
 Runs are computed ``runs_per_call`` at a time (one ``run_batch`` call; the
 runtime's own ``runs_per_call`` unless ``--runs-per-call`` is given), each run
@@ -24,7 +25,7 @@ the model once for all caps.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +40,13 @@ from recosim.core.usecase import (
     HORIZON,
     NUM_RUNS,
     NUM_USERS,
+    RUN_STORE,
+    RUNS_TABLE,
     NumberList,
     Parameter,
     Progress,
     RunSetup,
     UseCase,
-    write_runs_table,
-    write_summary,
 )
 from recosim.usecases.ecosystem import EcosystemConfig, default_provider_means, ecosystem_variables
 
@@ -120,21 +121,10 @@ class EcosystemUseCase(UseCase):
         _provider_means(params["provider_means"])  # a bad file is refused now, before any work
         return params
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def make_store(self, setup: RunSetup) -> RunStore:
+        """``runs.jsonl``: the finished runs, reused by a job with the same options and provider means."""
         p = setup.params
-        means, source = _provider_means(p["provider_means"])
-        means_hash = array_hash(means)
-        caps, num_runs = p["boost_caps"], p["num_runs"]
+        means, _ = _provider_means(p["provider_means"])
         config = {
             "format": RECORD_FORMAT,
             "usecase": self.name,
@@ -143,25 +133,44 @@ class EcosystemUseCase(UseCase):
             "num_users": p["num_users"],
             "num_docs": p["num_docs"],
             "horizon": p["horizon"],
-            "provider_means_sha256": means_hash,
+            "provider_means_sha256": array_hash(means),
         }
-        keys = [(cap, i) for cap in caps for i in range(num_runs)]
-        runs_file = None if setup.out is None else setup.out / "runs.jsonl"
-        with RunStore(runs_file, config=config, key=("cap", "run"), fields=("mean_cumulative_utility",)) as store:
-            per_call = self._simulate(setup, store, means, keys, progress)
-            records = store.select(keys)
-        summary = self._summarise(setup, records, means, source, means_hash, per_call)
+        return RunStore(setup.file(RUN_STORE), config=config, key=("cap", "run"), fields=("mean_cumulative_utility",))
+
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
+        assert setup.store is not None
+        means, source = _provider_means(setup.params["provider_means"])
+        means_hash = array_hash(means)
+        if means_hash != setup.store.config["provider_means_sha256"]:
+            raise RecosimError(f"--provider-means {source}: the file changed after the job started; run it again")
+        keys = _keys(setup)
+        per_call = self._compute_missing(setup, setup.store, means, keys, progress)
+        summary = self._summarise(setup, setup.store.select(keys), means, source, means_hash, per_call)
         if setup.out is not None:
-            summary["files"]["runs_table"] = "runs.csv"
-            write_runs_table(setup.out, setup, (
-                {"run": r["run"], "boost_cap": r["cap"], "metric": "mean_cumulative_utility",
-                 "value": r["mean_cumulative_utility"]} for r in records
-            ))
-            write_summary(setup.out, summary)
-            plot_figure3(summary, setup.out / FIGURE_FILE)
+            summary["files"]["runs_table"] = RUNS_TABLE
+            plot_figure3({**setup.header(), **summary}, setup.out / FIGURE_FILE)
         return summary
 
-    def _simulate(
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Per boost cap and run: the run's mean cumulative utility."""
+        assert setup.store is not None
+        for r in setup.store.select(_keys(setup)):
+            yield {"run": r["run"], "boost_cap": r["cap"], "metric": "mean_cumulative_utility",
+                   "value": r["mean_cumulative_utility"]}
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
+        """Per boost cap the mean cumulative utility per user, then its paired gain over the baseline cap."""
+        key = f"paired_difference_vs_{_label(summary['baseline_cap'])}"
+        rows: list[tuple[str, float, float | None]] = []
+        for label, entry in summary["policies"].items():
+            rows.append((f"{label} cumulative utility per user", entry["mean"], entry["stderr"]))
+        for label, entry in summary["policies"].items():
+            if key in entry:
+                gain = entry[key]
+                rows.append((f"{label} minus {_label(summary['baseline_cap'])} (paired)", gain["mean"], gain["stderr"]))
+        return rows
+
+    def _compute_missing(
         self,
         setup: RunSetup,
         store: RunStore,
@@ -222,7 +231,6 @@ class EcosystemUseCase(UseCase):
                 )
             policies[_label(cap)] = entry
         return {
-            **setup.header(),
             "boost_caps": list(caps),
             "runs_per_call": per_call,
             "provider_means": {"file": source, "shipped": source is None, "sha256": means_hash},
@@ -231,8 +239,13 @@ class EcosystemUseCase(UseCase):
             "baseline_cap": base,
             "metric": "mean over users of the utility summed over the horizon; mean and standard error over runs",
             "policies": policies,
-            "files": None if setup.out is None else {"runs": "runs.jsonl", "figure": FIGURE_FILE},
+            "files": None if setup.out is None else {"runs": RUN_STORE, "figure": FIGURE_FILE},
         }
+
+
+def _keys(setup: RunSetup) -> list[tuple[float, int]]:
+    """The runs the job asks for, as keys of its store: every boost cap times every run."""
+    return [(cap, i) for cap in setup.params["boost_caps"] for i in range(setup.params["num_runs"])]
 
 
 def _cumulative_utility(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.plugins import DIFFERENTIABLE
-from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase, write_summary
+from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase
 from recosim.usecases.calibration.checks import CheckResult
 from recosim.usecases.calibration.data import GENRES, InteractionLog, find_data, read_movielens, time_split
 from recosim.usecases.calibration.saved import CalibratedModel
@@ -85,20 +85,10 @@ class CalibrationUseCase(UseCase):
             raise UsageError(f"--runtime {runtime}: the calibration is fitted with gradients on JAX; use --runtime jax")
         return super().setup(runtime=runtime, seed=seed, out=out, validate=validate, **checked)
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
         from recosim.usecases.calibration import checks as ck
         from recosim.usecases.calibration.fit import fit_population, sample_interests, training_data
 
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
         p = setup.params
         log = read_movielens(p["data"])
         split = time_split(log)
@@ -140,7 +130,6 @@ class CalibrationUseCase(UseCase):
         )
         objective = np.asarray(fit.history["objective"], np.float64)
         summary: dict[str, Any] = {
-            **setup.header(),
             "log": {
                 "users": log.num_users,
                 "movies": log.num_movies,
@@ -228,7 +217,6 @@ class CalibrationUseCase(UseCase):
                     f"slates of {p['slate_size']}",
                 )
                 summary["files"]["simulation"] = ["simulation.json", "recommenders.png"]
-        write_summary(setup.out, summary)
         return summary
 
     def _write(

@@ -24,7 +24,7 @@ import numpy as np
 
 from recosim.core.errors import UsageError
 from recosim.core.results import write_bytes_atomic
-from recosim.core.usecase import NUM_USERS, Parameter, Progress, UseCase, write_summary
+from recosim.core.usecase import NUM_USERS, Parameter, Progress, RunSetup, UseCase
 from recosim.usecases.cav.analysis import CavFit, fit_cavs
 from recosim.usecases.cav.model import CavConfig, cav_variables
 
@@ -69,17 +69,7 @@ class CavSyntheticUseCase(UseCase):
             no_tagging_prob=params["no_tagging_prob"],
         )
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
         config = self.config(setup.params)
         rt = setup.make_runtime(cav_variables(config))
         traj = rt.trajectory(1)
@@ -87,17 +77,14 @@ class CavSyntheticUseCase(UseCase):
         data = {name: {k: np.asarray(v)[0] for k, v in fields.items()} for name, fields in traj.items()}
         fit = fit_cavs(config, data["corpus"], data["user state"], data["user response"])
         ratings = data["user response"]["ratings"]
-        summary: dict[str, Any] = {
-            **setup.header(),
+        if setup.out is not None:
+            plot_cavs(config, fit, data, setup.out / FIGURE_FILE)
+        return {
             **fit.summary(),
             "ratings_histogram": [int(n) for n in np.bincount(ratings[ratings > 0], minlength=6)[1:]],
             "log_probability": log_prob,
             "files": [] if setup.out is None else ["summary.json", FIGURE_FILE],
         }
-        if setup.out is not None:
-            write_summary(setup.out, summary)
-            plot_cavs(config, fit, data, setup.out / FIGURE_FILE)
-        return summary
 
 
 def plot_cavs(config: CavConfig, fit: CavFit, data: Mapping[str, Mapping[str, Any]], path: Path | str) -> Path:

@@ -30,7 +30,7 @@ import dataclasses
 import io
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,18 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.plugins import DIFFERENTIABLE, VECTORISES, get_plugins
-from recosim.core.results import RunStore, write_bytes_atomic, write_json_atomic
+from recosim.core.results import RunStore, prepare_out, write_bytes_atomic, write_json_atomic
 from recosim.core.usecase import (
     HORIZON,
     NUM_RUNS,
     NUM_USERS,
+    RUN_STORE,
+    RUNS_TABLE,
     NumberList,
     Parameter,
     Progress,
     RunSetup,
     UseCase,
-    write_runs_table,
-    write_summary,
 )
 from recosim.usecases.integrity import plots
 from recosim.usecases.integrity import statistics as stats
@@ -120,81 +120,94 @@ class IntegrityUseCase(UseCase):
                 raise UsageError(f"--learning-adversary: {reason}")
         return params
 
-    def run(
-        self,
-        *,
-        runtime: str,
-        seed: int,
-        out: Path | None,
-        progress: Progress | None = None,
-        validate: bool = False,
-        **params: Any,
-    ) -> Mapping[str, Any]:
-        setup = self.setup(runtime=runtime, seed=seed, out=out, validate=validate, **params)
-        p = setup.params
-        if p["learning_adversary"] and DIFFERENTIABLE not in get_plugins().runtime_capabilities(setup.runtime):
+    def setup(
+        self, *, runtime: str, seed: Any, out: Path | str | None, validate: bool = False, **params: Any
+    ) -> RunSetup:
+        """As `UseCase.setup`; learning scammers also need a runtime that differentiates (refused before ``out``)."""
+        setup = super().setup(runtime=runtime, seed=seed, out=None, validate=validate, **params)
+        if setup.params["learning_adversary"] and DIFFERENTIABLE not in get_plugins().runtime_capabilities(runtime):
             able = get_plugins().runtimes_with(DIFFERENTIABLE)
             raise UsageError(
-                f"--learning-adversary trains by gradients, which the {setup.runtime!r} runtime cannot compute; "
+                f"--learning-adversary trains by gradients, which the {runtime!r} runtime cannot compute; "
                 f"use --runtime {' or --runtime '.join(able)}"
             )
-        cfg = IntegrityConfig(num_accounts=p["num_users"], scammer_fraction=p["scammer_fraction"])
-        per_call = p["runs_per_call"] or _default_per_call(setup)
-        runner = GridRunner(cfg, p["horizon"], setup.runtime, runs_per_call=per_call, validate=setup.validate)
-        limits, taus = list(p["rate_limits"]), list(p["thresholds"])
-        grid = [(limit, tau) for limit in limits for tau in taus]
+        return setup if out is None else dataclasses.replace(setup, out=prepare_out(out, owner=self.name))
+
+    def make_store(self, setup: RunSetup) -> RunStore:
+        """``runs.jsonl``: every finished run, tagged with what it depends on (model, horizon, seed, runtime)."""
         config = {
             "usecase": self.name,
-            "model": cfg.as_dict(),
+            "model": _config(setup.params).as_dict(),
             "model_version": MODEL_VERSION,
-            "horizon": p["horizon"],
+            "horizon": setup.params["horizon"],
             "seed": setup.seed,
             "runtime": setup.runtime,
             "validate": setup.validate,
         }
-        runs_file = None if setup.out is None else setup.out / "runs.jsonl"
+        return RunStore(setup.file(RUN_STORE), config=config, key=RUN_KEY, fields=METRICS)
+
+    def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
+        store = setup.store
+        assert store is not None
+        p = setup.params
+        cfg = _config(p)
+        per_call = p["runs_per_call"] or _default_per_call(setup)
+        runner = GridRunner(cfg, p["horizon"], setup.runtime, runs_per_call=per_call, validate=setup.validate)
+        limits, taus = list(p["rate_limits"]), list(p["thresholds"])
+        grid = [(limit, tau) for limit in limits for tau in taus]
         started = time.perf_counter()
-        with RunStore(runs_file, config=config, key=RUN_KEY, fields=METRICS) as store:
-            tracker = _Progress(progress, self._total_units(p, len(grid)))
-            runs = range(p["num_runs"])
-            sweep_jobs = [Job(FIXED, limit, tau, i) for limit, tau in grid for i in runs]
-            _run_jobs(runner, store, sweep_jobs, {FIXED: None}, setup.seed, tracker, per_call)
-            sweep_seconds = time.perf_counter() - started
-            fixed_records = _records(store, sweep_jobs)
-            rows = stats.summarise(fixed_records, FIXED)
-            trends = stats.trends(fixed_records, FIXED, limits, taus)
-            chosen = stats.choose(rows, p["friction_weight"])
-            chosen_setting = (chosen["rate_limit"], chosen["threshold"])
-            files = None if setup.out is None else {
-                "runs": "runs.jsonl", "table": "sweep.csv", "table_json": "sweep.json", "pareto": "pareto.png",
-                "heatmaps": "heatmaps.png",
-            }
-            summary: dict[str, Any] = {
-                **setup.header(),
-                "model_version": MODEL_VERSION,
-                "num_scammers": cfg.num_scammers,
-                "runs_per_call": per_call,
-                "sweep_seconds": round(sweep_seconds, 2),
-                "chosen_against_fixed_rule": {k: chosen[k] for k in chosen if k != "policy"},
-                "trends": _trend_summary(trends),
-                "files": files,
-            }
-            if setup.out is not None and files is not None:
-                self._write_sweep(setup, cfg, rows, trends, chosen, limits, taus)
-                files["runs_table"] = "runs.csv"
-                write_runs_table(setup.out, setup, (
-                    {"run": r["run"], "policy": r["policy"], "rate_limit": r["rate_limit"],
-                     "threshold": r["threshold"], "metric": m, "value": r[m]}
-                    for r in fixed_records for m in METRICS
-                ))
-            if p["learning_adversary"]:
-                summary["learning"] = self._learning(setup, cfg, store, runner, rows, grid, chosen_setting, tracker)
-                if files is not None:
-                    files.update({"learning": "learning.json", "robust_table": "robust.csv",
-                                  "learning_curves": "learning_curves.png", "robust": "robust.png"})
+        tracker = _Progress(progress, self._total_units(p, len(grid)))
+        sweep_jobs = _sweep_jobs(p)
+        _run_jobs(runner, store, sweep_jobs, {FIXED: None}, setup.seed, tracker, per_call)
+        sweep_seconds = time.perf_counter() - started
+        fixed_records = _records(store, sweep_jobs)
+        rows = stats.summarise(fixed_records, FIXED)
+        trends = stats.trends(fixed_records, FIXED, limits, taus)
+        chosen = stats.choose(rows, p["friction_weight"])
+        chosen_setting = (chosen["rate_limit"], chosen["threshold"])
+        files = None if setup.out is None else {
+            "runs": RUN_STORE, "table": "sweep.csv", "table_json": "sweep.json", "pareto": "pareto.png",
+            "heatmaps": "heatmaps.png",
+        }
+        summary: dict[str, Any] = {
+            "model_version": MODEL_VERSION,
+            "num_scammers": cfg.num_scammers,
+            "runs_per_call": per_call,
+            "sweep_seconds": round(sweep_seconds, 2),
+            "chosen_against_fixed_rule": {k: chosen[k] for k in chosen if k != "policy"},
+            "trends": _trend_summary(trends),
+            "files": files,
+        }
+        if setup.out is not None and files is not None:
+            self._write_sweep(setup, cfg, rows, trends, chosen, limits, taus)
+            files["runs_table"] = RUNS_TABLE
+        if p["learning_adversary"]:
+            summary["learning"] = self._learning(setup, cfg, store, runner, rows, grid, chosen_setting, tracker)
+            if files is not None:
+                files.update({"learning": "learning.json", "robust_table": "robust.csv",
+                              "learning_curves": "learning_curves.png", "robust": "robust.png"})
         summary["total_seconds"] = round(time.perf_counter() - started, 2)
-        write_summary(setup.out, summary)
         return summary
+
+    def run_rows(self, setup: RunSetup, summary: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every metric of every run of the sweep (rule-following scammers), with its setting."""
+        assert setup.store is not None
+        for r in _records(setup.store, _sweep_jobs(setup.params)):
+            for m in METRICS:
+                yield {"run": r["run"], "policy": r["policy"], "rate_limit": r["rate_limit"],
+                       "threshold": r["threshold"], "metric": m, "value": r[m]}
+
+    def headline(self, summary: Mapping[str, Any]) -> list[tuple[str, float, float | None]]:
+        """The setting chosen against rule followers and its victims and friction; the same against learners."""
+        rows: list[tuple[str, float, float | None]] = []
+        against = [("rule followers", summary["chosen_against_fixed_rule"])]
+        if "learning" in summary:
+            against.append(("learners", summary["learning"]["chosen_against_learners"]))
+        for who, c in against:
+            where = f"L={c['rate_limit']:g},tau={c['threshold']:g}"
+            rows.append((f"victims at {where}, chosen against {who}", c["victims"], _se(c["victims_se"])))
+            rows.append((f"friction at {where}, chosen against {who}", c["friction"], _se(c["friction_se"])))
+        return rows
 
     @staticmethod
     def _total_units(p: Mapping[str, Any], cells: int) -> int:
@@ -353,6 +366,17 @@ class IntegrityUseCase(UseCase):
         return result
 
 
+def _config(p: Mapping[str, Any]) -> IntegrityConfig:
+    """The model's configuration from the checked options."""
+    return IntegrityConfig(num_accounts=p["num_users"], scammer_fraction=p["scammer_fraction"])
+
+
+def _sweep_jobs(p: Mapping[str, Any]) -> list[Job]:
+    """The sweep's runs: every setting of the grid (rate limits x thresholds) times ``--num-runs``, rule followers."""
+    runs = range(p["num_runs"])
+    return [Job(FIXED, limit, tau, i) for limit in p["rate_limits"] for tau in p["thresholds"] for i in runs]
+
+
 def _default_per_call(setup: RunSetup) -> int:
     """The runtime's ``runs_per_call`` where it declares one; else 36 on a vectorising runtime and 8 elsewhere."""
     declared = getattr(setup.runtime_class, "runs_per_call", None)
@@ -478,6 +502,11 @@ def _best_response(
 
 def _learner(setting: tuple[float, float]) -> str:
     return f"learner@{_setting_label(setting)}"
+
+
+def _se(value: Any) -> float | None:
+    """A standard error for the closing table: None where it is undefined (one run: NaN, null in JSON)."""
+    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def _rise(curve: np.ndarray) -> dict[str, float]:
