@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from recosim.core.plugins import DIFFERENTIABLE
+from recosim.core.usecase import runtime_with
 from recosim.usecases.calibration.data import InteractionLog, Split
 from recosim.usecases.calibration.model import CalibrationStory, ModelShape, init_params, log_prior
 
@@ -67,6 +69,7 @@ def fit_population(
     num_steps: int = 1000,
     learning_rate: float = 0.05,
     seed: int = 0,
+    runtime: str | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = 50,
     callback: Callable[[int, Any], None] | None = None,
@@ -84,7 +87,7 @@ def fit_population(
         start,
         data.logged(),
         log_prior,
-        runtime="jax",
+        runtime=runtime or runtime_with((DIFFERENTIABLE,)),
         num_steps=num_steps,
         learning_rate=learning_rate,
         seed=seed,
@@ -105,6 +108,7 @@ def sample_interests(
     num_warmup: int = 200,
     num_samples: int = 200,
     seed: int = 0,
+    runtime: str | None = None,
 ) -> Any:
     """NUTS draws of the interests of ``users`` given their training histories, the movie side fixed
     at ``params``; a `recosim.inference.Posterior` (``.to_arviz()`` for ArviZ data)."""
@@ -118,7 +122,7 @@ def sample_interests(
         story,
         logged,
         ["user/interest"],
-        runtime="jax",
+        runtime=runtime or runtime_with((DIFFERENTIABLE,)),
         method="nuts",
         num_chains=num_chains,
         num_warmup=num_warmup,

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from recosim.core import FieldSpec, Story, Value, ValueSpec, Variable, get_backend, rv, value
-from recosim.core.usecase import check_runtime
+from recosim.core.plugins import DIFFERENTIABLE
+from recosim.core.usecase import check_runtime, runtime_with
 from recosim.library.choice import IteratedMultinomialLogit, MultinomialLogitChoiceModel
 from recosim.usecases.calibration.model import cutpoints
 from recosim.usecases.calibration.saved import CalibratedModel
@@ -221,7 +222,8 @@ class MovieLensStory(Story):
 
 
 def train_recommender(
-    model: CalibratedModel, *, num_users: int, horizon: int, slate_size: int, num_steps: int, seed: int = 0
+    model: CalibratedModel, *, num_users: int, horizon: int, slate_size: int, num_steps: int, seed: int = 0,
+    runtime: str | None = None,
 ) -> Any:
     """REINFORCE on `SoftmaxRecommender` (group baseline), started from popularity; a `TrainingResult`."""
     from recosim.inference import train_reinforce
@@ -232,7 +234,7 @@ def train_recommender(
         policy="slate",
         reward="metrics/reward",
         horizon=horizon,
-        runtime="jax",
+        runtime=runtime or runtime_with((DIFFERENTIABLE,)),
         num_steps=num_steps,
         baseline="group",
         group_size=4,
@@ -242,8 +244,10 @@ def train_recommender(
     )
 
 
-def _evaluate(story: MovieLensStory, horizon: int, num_runs: int, seed: int) -> dict[str, float]:
-    runtime_class = check_runtime("jax")
+def _evaluate(
+    story: MovieLensStory, horizon: int, num_runs: int, seed: int, runtime: str | None = None
+) -> dict[str, float]:
+    runtime_class = check_runtime(runtime or runtime_with((DIFFERENTIABLE,)))
     rewards, ratings = [], []
     for r in range(num_runs):
         traj = runtime_class(story, seed=seed * 1000 + r).trajectory(horizon)
@@ -272,6 +276,7 @@ def compare_recommenders(
     reinforce_steps: int,
     num_runs: int = 4,
     seed: int = 0,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
     """Popularity, random and (``reinforce_steps > 0``) REINFORCE-trained recommenders on the same population.
 
@@ -284,12 +289,13 @@ def compare_recommenders(
     }
     if reinforce_steps > 0:
         trained = train_recommender(
-            model, num_users=num_users, horizon=horizon, slate_size=slate_size, num_steps=reinforce_steps, seed=seed
+            model, num_users=num_users, horizon=horizon, slate_size=slate_size, num_steps=reinforce_steps, seed=seed,
+            runtime=runtime,
         )
         recommenders["reinforce"] = SoftmaxRecommender(trained.params, slate_size)
         out["reinforce_learning_curve"] = np.asarray(trained.learning_curve, np.float64).tolist()
     results = {
-        name: _evaluate(MovieLensStory(model, num_users, rec), horizon, num_runs, seed)
+        name: _evaluate(MovieLensStory(model, num_users, rec), horizon, num_runs, seed, runtime)
         for name, rec in recommenders.items()
     }
     out.update(

@@ -32,7 +32,7 @@ import numpy as np
 
 from recosim.core.errors import RecosimError, UsageError
 from recosim.core.plugins import DIFFERENTIABLE
-from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase
+from recosim.core.usecase import Parameter, Progress, RunSetup, UseCase, check_runtime
 from recosim.usecases.calibration.checks import CheckResult
 from recosim.usecases.calibration.data import GENRES, InteractionLog, find_data, read_movielens, time_split
 from recosim.usecases.calibration.saved import CalibratedModel
@@ -81,8 +81,7 @@ class CalibrationUseCase(UseCase):
         self, *, runtime: str, seed: Any, out: Path | str | None, validate: bool = False, **params: Any
     ) -> RunSetup:
         checked = self.validate(params)
-        if runtime != "jax":
-            raise UsageError(f"--runtime {runtime}: the calibration is fitted with gradients on JAX; use --runtime jax")
+        check_runtime(runtime, needs=self.needs)  # the fit follows gradients: refused before any work otherwise
         return super().setup(runtime=runtime, seed=seed, out=out, validate=validate, **checked)
 
     def simulate(self, setup: RunSetup, progress: Progress | None = None) -> dict[str, Any]:
@@ -109,6 +108,7 @@ class CalibrationUseCase(UseCase):
                 checkpoint=None if setup.out is None else setup.out / CHECKPOINT_DIR,
                 checkpoint_every=p["checkpoint_every"],
                 callback=report,
+                runtime=setup.runtime,
             )
         except Exception as err:
             if "cannot resume" in str(err):
@@ -171,7 +171,7 @@ class CalibrationUseCase(UseCase):
             try:
                 posterior = sample_interests(
                     data, params_np, users, num_chains=p["num_chains"], num_warmup=p["num_warmup"],
-                    num_samples=p["num_samples"], seed=setup.seed,
+                    num_samples=p["num_samples"], seed=setup.seed, runtime=setup.runtime,
                 )  # fmt: skip
             except Exception as err:
                 raise RecosimError(f"calibration: NUTS over the interests of users {users.tolist()}: {err}") from None
@@ -202,6 +202,7 @@ class CalibrationUseCase(UseCase):
                 slate_size=p["slate_size"],
                 reinforce_steps=p["reinforce_steps"],
                 seed=setup.seed,
+                runtime=setup.runtime,
             )
             summary["simulation"] = sim
             if setup.out is not None:
