@@ -48,7 +48,7 @@ def framework_session() -> bool:
     Such a session repeats a suite that a NumPy session also runs; what does not run on
     a selected runtime was tested there already.
     """
-    wanted = os.environ.get("RECOSIM_TEST_RUNTIMES")
+    wanted = os.environ.get("RECOSIM_TEST_RUNTIMES") or ""
     return bool(wanted) and "numpy" not in wanted.split(",")
 
 
@@ -62,7 +62,8 @@ def keep_runtime_tests(items: list[Any], config: Any) -> None:
     """
     if not framework_session():
         return
-    keep, drop = [], []
+    keep: list[Any] = []
+    drop: list[Any] = []
     for item in items:
         runs_on_runtime = "runtime" in getattr(item, "fixturenames", ())
         (keep if runs_on_runtime or item.get_closest_marker("every_session") else drop).append(item)
