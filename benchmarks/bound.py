@@ -18,14 +18,15 @@ operations per user and step). So:
   XLA's own count (``jax.jit(...).lower(...).compile().cost_analysis()``) of one
   step's scores is printed beside the analytic one as a check.
 * **The bound** is the time the machine needs for exactly those products, measured:
-  each product (and the two of its backward pass) at its own shapes, as one jitted
-  ``jnp.matmul``, median of repeated calls. A training step that evaluates the policy
-  once costs one forward and one backward pass of the network at every step of the
-  horizon; the bound is their measured time, summed.
+  each product (and the two of its backward pass) at its own shapes, in a compiled
+  loop (`INNER` products a call, so a call's own cost is left out), median of
+  repeated calls. A training step that evaluates the policy once costs one forward
+  and one backward pass of the network at every step of the horizon; the bound is
+  their measured time, summed.
 * **Each runtime's step** is measured on the inference engine itself (compilation
   excluded, median of ``--steps`` steps after two warm-up steps): the rollouts with
   the current parameters, then the gradient step. On JAX both ways of getting the
-  gradient are measured: the log-probabilities recorded while the rollout draws
+  gradient are measured: the log-probabilities scored inside the rollouts' scan
   (``jax.vjp``; the step runs only the backward pass) and the policy evaluated
   again on the trajectories (forward and backward in the step).
 
@@ -90,8 +91,17 @@ def _median_seconds(fn: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
+INNER = 20
+"""Products per timed call: the product runs in a compiled loop, as inside the training step, not per dispatch."""
+
+
 def product_seconds(p: Product, repeat: int) -> dict[str, float]:
-    """The measured time of the product, and of its backward products (each operand's gradient)."""
+    """The measured time of the product, and of its backward products (each operand's gradient).
+
+    Each is timed as ``INNER`` products in one compiled ``fori_loop`` (each fed by the
+    previous one's sum, so none is hoisted out of the loop), divided by ``INNER``: the
+    time of the product inside a compiled program, without the cost of a call.
+    """
     import jax
     import jax.numpy as jnp
 
@@ -100,8 +110,15 @@ def product_seconds(p: Product, repeat: int) -> dict[str, float]:
     def timed(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> float:
         a = jnp.asarray(rng.standard_normal(a_shape, dtype=np.float32))
         b = jnp.asarray(rng.standard_normal(b_shape, dtype=np.float32))
-        f = jax.jit(jnp.matmul)
-        return _median_seconds(lambda: f(a, b).block_until_ready(), repeat)
+
+        @jax.jit
+        def products(a: Any, b: Any) -> Any:
+            def body(_: Any, s: Any) -> Any:
+                return jnp.sum(jnp.matmul(a + s, b)) * np.float32(1e-30)
+
+            return jax.lax.fori_loop(0, INNER, body, jnp.zeros((), jnp.float32))
+
+        return _median_seconds(lambda: products(a, b).block_until_ready(), repeat) / INNER
 
     lead = (p.batch,) if p.batch > 1 else ()
     forward = timed((*lead, p.m, p.k), (*lead, p.k, p.n))
@@ -253,7 +270,7 @@ def main() -> None:
             print(f"skipping {runtime}: not installed")
             continue
         ways = (
-            [("recorded while drawing", True), ("evaluated again", False)]
+            [("scored in the rollouts", True), ("evaluated again", False)]
             if runtime == "jax"
             else [("evaluated again", False)]
         )

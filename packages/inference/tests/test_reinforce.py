@@ -152,7 +152,7 @@ def iterated_mnl_score(logits, slate):
 @pytest.mark.parametrize("model", ["slate", "gaussian"])
 def test_the_gradient_estimate_equals_its_closed_form_both_ways(runtime, model):
     # the gradient of sum(A * log p(draws)) / (rollouts * users) with the draws held fixed, from the log-probabilities
-    # recorded while the rollouts draw (JAX) and from the policy evaluated again on them, against the score function
+    # scored inside the rollouts (JAX) and from the policy evaluated again on them, against the score function
     # written out in NumPy; float32 sums over 4 rollouts x 3 users x 3 steps: tolerance 1e-4 relative
     if model == "slate":
         logits = np.array([0.3, -0.2, 0.0, 0.5, -0.4], np.float32)

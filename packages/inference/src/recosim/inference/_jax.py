@@ -12,7 +12,6 @@ thing a process does on every JAX that recosim supports.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -33,7 +32,7 @@ from recosim.core.story import network_from_story
 from recosim.core.value import Value
 from recosim.inference.engines import Batch, Framework, LogPrior, Rollouts
 from recosim.inference.options import OptimizerOptions, SamplerOptions
-from recosim.inference.policy import ReinforceSpec, policy_draws, shared_initial_draws, step_log_prob
+from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, flatten_params, unflatten_params
 from recosim.jax import import_substrate_without_tensorflow
 from recosim.jax.backend import jax_backend, strong
@@ -578,12 +577,14 @@ def _grad_norm(grads: Any) -> Any:
 class ReinforceOps:
     """Vectorised, compiled rollouts (the JAX runtime's transition in ``lax.scan``) and optax steps.
 
-    A rollout for a gradient step records the policy's log-probabilities as it draws
-    (`recosim.inference.policy.policy_draws`) under ``jax.vjp``: the step then runs
-    only the backward pass, with the cotangent ``advantages / normaliser``, instead
-    of evaluating the policy over the trajectories again. Draws and the values
-    carried between steps are held fixed (``lax.stop_gradient``), so the gradient
-    is the one `step_log_prob` differentiates.
+    A rollout for a gradient step also scores the policy's draws at every step of its
+    scan (`recosim.inference.policy.step_log_prob` on the step just simulated, with
+    the live parameters) under ``jax.vjp``, while the simulation itself runs on the
+    parameters held fixed (``lax.stop_gradient``). The policy's scores are then the
+    same computation on the same inputs in one compiled program, which XLA computes
+    once, and the gradient step runs only the backward pass, with the cotangent
+    ``advantages / normaliser``: one forward pass of the network per training step
+    instead of two, and the same gradient as evaluating the policy again.
     """
 
     def __init__(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> None:
@@ -591,35 +592,35 @@ class ReinforceOps:
         B = jax_backend()
 
         def rollout(params: Any, pop_key: Any, run_key: Any, record: bool = False) -> Any:
-            network = network_from_story(make_model(params))
+            network = network_from_story(make_model(jax.lax.stop_gradient(params) if record else params))
             runtime = JaxRuntime(network)
-            draws = policy_draws(spec.variable, spec.keys, B) if record else None
             with (
-                draws if draws is not None else nullcontext(),
                 using_backend(B),
                 seed_handler(B.fold_in(run_key, 0), B),
                 shared_initial_draws(B.fold_in(pop_key, 0), spec.population, B),
             ):
                 first = initial_step(network)
             first = {n: Value({k: strong(x) for k, x in Value(v).items()}) for n, v in first.items()}
-            if draws is None:
+            if not record:
                 return _scanned(runtime, run_key, first, None)
-            lp0 = draws.step_total(first[spec.variable])
-            return _scanned(runtime, run_key, jax.lax.stop_gradient(first), lp0)
+            live = network_from_story(make_model(params))
+            return _scanned(runtime, run_key, first, live)
 
-        def _scanned(runtime: JaxRuntime, run_key: Any, first: Any, lp0: Any) -> Any:
+        def _scanned(runtime: JaxRuntime, run_key: Any, first: Any, live: Any) -> Any:
+            lp0 = None
+            if live is not None:
+                with using_backend(B):
+                    lp0 = step_log_prob(live, spec.variable, spec.keys, first, None, B)
             if horizon == 1:
                 traj = jax.tree.map(lambda x: x[None], first)
                 return traj if lp0 is None else (traj, lp0[None])
 
             def body(carry: Any, t: Any) -> Any:
-                if lp0 is None:
-                    nxt = runtime.transition(run_key, t, carry)
+                nxt = runtime.transition(run_key, t, carry)
+                if live is None:
                     return nxt, nxt
-                with policy_draws(spec.variable, spec.keys, B) as draws:
-                    nxt = runtime.transition(run_key, t, carry)
-                nxt = jax.lax.stop_gradient(nxt)
-                return nxt, (nxt, draws.step_total(nxt[spec.variable]))
+                with using_backend(B):
+                    return nxt, (nxt, step_log_prob(live, spec.variable, spec.keys, nxt, carry, B))
 
             _, rest = jax.lax.scan(body, first, jnp.arange(1, horizon, dtype=jnp.int32))
             if lp0 is None:

@@ -609,7 +609,7 @@ class ReinforceEngine(_Engine):
         return batch, self.spec.rewards(batch.trajectories)
 
     def log_probs(self, batch: Rollouts) -> np.ndarray:
-        """The policy's log-probabilities of the batch's draws (recorded while drawing, or evaluated now)."""
+        """The policy's log-probabilities of the batch's draws (scored during the rollouts, or evaluated now)."""
         if batch.log_probs is not None:
             return np.asarray(batch.log_probs)
         return np.asarray(self.ops.log_probs(batch.trajectories))

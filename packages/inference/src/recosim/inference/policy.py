@@ -4,8 +4,6 @@
   logged step, per element of its batch (per user), as a function of the model's
   parameters: the behaviour is re-run on the logged inputs with its draws
   substituted by the logged values.
-* :class:`policy_draws`: a handler that records the same log-probability while a
-  rollout draws the policy's actions, so the gradient needs no second forward pass;
 * :class:`shared_initial_draws`: a handler that makes the initial draws of the
   population variables common to a group of rollouts (the same users), while the
   policy and everything after step 0 is drawn independently per rollout.
@@ -25,24 +23,14 @@ from typing import Any
 import numpy as np
 
 from recosim.core.backend import Backend
-from recosim.core.errors import RandomVariableError
 from recosim.core.evaluation import evaluate
 from recosim.core.network import Network
 from recosim.core.random import Handler, Site, block_unobserved, name_hash, substitute, trace
-from recosim.core.support import log_prob_in_support
 from recosim.core.value import Value, shape_of
 from recosim.core.variable import Previous
 from recosim.inference.problem import InferenceError
 
-__all__ = [
-    "step_log_prob",
-    "policy_draws",
-    "shared_initial_draws",
-    "reward_to_go",
-    "advantages",
-    "ReinforceSpec",
-    "BASELINES",
-]
+__all__ = ["step_log_prob", "shared_initial_draws", "reward_to_go", "advantages", "ReinforceSpec", "BASELINES"]
 
 BASELINES = (None, "mean", "group")
 
@@ -70,65 +58,20 @@ def step_log_prob(
         for d in binding.dependencies
     ]
     data = {f"{variable}/{k}": f for k, f in Value(current[variable]).items()}
-    with block_unobserved(_unscored_hint(variable)), substitute(data), trace() as tr:
+    with (
+        block_unobserved(f" (every draw of the policy variable {variable!r} must be one of its fields)"),
+        substitute(data),
+        trace() as tr,
+    ):
         evaluate(network, var, binding, args)
     wanted = {f"{variable}/{k}" for k in keys}
-    return _summed([site.log_prob for name, site in tr.sites.items() if name in wanted], backend)
-
-
-def _unscored_hint(variable: str) -> str:
-    return f" (every draw of the policy variable {variable!r} must be one of its fields)"
-
-
-def _summed(lps: Sequence[Any], backend: Backend) -> Any:
-    """The draws' log-probabilities added, keeping a shared batch shape (else summed to a scalar); 0 without any."""
+    lps = [site.log_prob for name, site in tr.sites.items() if name in wanted]
     if not lps:
         return backend.np.zeros((), dtype="float32")
     total = lps[0]
     for lp in lps[1:]:
         total = total + lp if shape_of(lp) == shape_of(total) else backend.np.sum(total) + backend.np.sum(lp)
     return total
-
-
-class policy_draws(Handler):  # noqa: N801 - handlers read as verbs
-    """Record the log-probability of ``variable``'s draws of ``keys`` as a rollout samples them.
-
-    Inside a step of a rollout it gives, through `step_total`, what `step_log_prob`
-    gives for that step afterwards, without evaluating the policy a second time:
-    the draw's distribution is the one the rollout sampled from. Every draw's value
-    is held fixed (``backend.stop_gradient``), so the log-probability is a function
-    of the parameters with the sampled values as data, as REINFORCE needs; the
-    caller holds the values carried from one step to the next likewise.
-    """
-
-    def __init__(self, variable: str, keys: Sequence[str], backend: Backend) -> None:
-        self.variable = variable
-        self.prefix = f"{variable}/"
-        self.wanted = {f"{variable}/{k}" for k in keys}
-        self.backend = backend
-        self.names: list[str] = []
-        self.lps: list[Any] = []
-
-    def postprocess(self, site: Site) -> None:
-        site.value = self.backend.stop_gradient(site.value)
-        if site.name.startswith(self.prefix):
-            self.names.append(site.name)
-            if site.name in self.wanted:
-                self.lps.append(log_prob_in_support(site.distribution, site.value, self.backend))
-
-    def step_total(self, policy_value: Mapping[str, Any]) -> Any:
-        """The step's summed log-probability, given the policy variable's value at the step.
-
-        A draw of the policy that is none of its fields is refused, as `step_log_prob` refuses it.
-        """
-        fields = {f"{self.prefix}{k}" for k in Value(policy_value).keys()}
-        for name in self.names:
-            if name not in fields:
-                raise RandomVariableError(
-                    f"random variable {name!r} is not observed, so the log-probability of the data would "
-                    f"depend on an unscored sample{_unscored_hint(self.variable)}"
-                )
-        return _summed(self.lps, self.backend)
 
 
 class shared_initial_draws(Handler):  # noqa: N801 - handlers read as verbs
