@@ -37,10 +37,9 @@ def posterior(runtime, method, logged):
             runtime=runtime,
             method=method,
             num_chains=4,
-            num_warmup=200,
+            num_warmup=150,
             num_samples=200,
             num_leapfrog_steps=3,
-            checkpoint_every=100,  # every chunk 100 steps: one compiled program for warm-up, one for draws
             seed=0,
             quiet=True,
         )
