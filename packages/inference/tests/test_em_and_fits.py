@@ -53,7 +53,7 @@ def test_mle_and_map_fit_100_trajectories(runtime):
         {"alpha": np.float32(0.0)},
         data,
         runtime=runtime,
-        num_steps=120,
+        num_steps=100,  # two chunks of 50 steps: one compiled program
         learning_rate=0.05,
         seed=0,
         quiet=True,
@@ -71,7 +71,7 @@ def test_mle_and_map_fit_100_trajectories(runtime):
         data,
         log_prior,
         runtime=runtime,
-        num_steps=120,
+        num_steps=100,  # two chunks of 50 steps: one compiled program
         learning_rate=0.05,
         seed=0,
         quiet=True,

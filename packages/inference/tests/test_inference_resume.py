@@ -82,6 +82,16 @@ def mcem_run(runtime, **kw):
     )
 
 
+_WHOLE: dict = {}
+
+
+def uninterrupted(runtime, method):
+    """The uninterrupted run of ``method`` (made once per runtime and shared by the tests)."""
+    if (runtime, method) not in _WHOLE:
+        _WHOLE[runtime, method] = RUNS[method][0](runtime)
+    return _WHOLE[runtime, method]
+
+
 RUNS = {
     "reinforce": (reinforce_run, 4, lambda r: (r.history, r.params)),
     "nuts": (nuts_run, 40, lambda r: (r.samples, r.sample_stats)),
@@ -92,7 +102,7 @@ RUNS = {
 @pytest.mark.parametrize("method", sorted(RUNS))
 def test_killed_and_resumed_run_equals_uninterrupted(runtime, method, tmp_path):
     run, k, result = RUNS[method]
-    whole = result(run(runtime))
+    whole = result(uninterrupted(runtime, method))
     with pytest.raises(Killed):
         run(runtime, checkpoint=tmp_path, callback=kill_after(k))
     resumed = result(run(runtime, checkpoint=tmp_path, resume=True))
@@ -111,7 +121,7 @@ def test_resume_refuses_a_different_configuration(runtime, tmp_path):
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one_then_starts_over(runtime, tmp_path):
     from recosim.core.results import RecoveryWarning
 
-    whole = reinforce_run(runtime)
+    whole = uninterrupted(runtime, "reinforce")
     reinforce_run(runtime, checkpoint=tmp_path)  # checkpoints after steps 2, 4 and 6; the last two are kept
     assert sorted(p.name for p in tmp_path.glob("records-*")) == ["records-4.npz", "records-6.npz"]
     newest = tmp_path / "records-6.npz"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from inference_models import slate_story
 
-from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, value
+from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
+from recosim.core.errors import RandomVariableError
 from recosim.inference import InferenceError, fit_mle, fit_vi, sample_posterior, train_reinforce
 from recosim.inference.examples import conjugate_gaussian
 
@@ -90,6 +91,29 @@ def test_bad_training_input_is_named(runtime):
         )
     with pytest.raises(InferenceError, match=r"trajectory 1 has the variables"):
         fit_mle(slate_story(), zero, [{"recommender": {}, "user": {}, "metrics": {}}, {"user": {}}], runtime=runtime)
+
+
+def noisy_policy(params):
+    """A policy whose action is drawn around a draw that is none of its fields (so cannot be scored from a log)."""
+    policy = Variable("policy", ValueSpec(action=FieldSpec(shape=(2,), dtype="float32")))
+    metrics = Variable("metrics", ValueSpec(reward=FieldSpec(shape=(2,), dtype="float32")))
+
+    def act():
+        B = get_backend()
+        noise = rv("noise", B.tfd.Normal(B.np.zeros(2, dtype="float32"), 1.0))
+        return Value(action=B.tfd.Normal(noise + params["mu"], 1.0))
+
+    policy.initial_value = value(act)
+    policy.value = value(act)
+    metrics.initial_value = value(lambda p: Value(reward=p.get("action")), (policy,))
+    metrics.value = value(lambda p: Value(reward=p.get("action")), (policy,))
+    return [policy, metrics]
+
+
+def test_a_policy_drawing_what_it_does_not_record_is_refused(runtime):
+    with pytest.raises(RandomVariableError, match=r"'policy/noise'.*policy variable 'policy' must be one of its fields"):
+        train_reinforce(noisy_policy, {"mu": np.float32(0.0)}, policy="policy/action", reward="metrics/reward",
+                        horizon=2, runtime=runtime, num_steps=1, baseline=None, num_rollouts=1, quiet=True)
 
 
 def test_a_near_certain_policy_on_resume_is_not_taken_for_one_that_draws_nothing():

@@ -10,7 +10,7 @@ One API, the framework chosen by ``runtime="jax"`` or ``runtime="tf"``:
 * `train_grpo`: GRPO (group-relative advantages, clipped ratio, KL penalty).
 
 Options shared by several methods are frozen dataclasses (`SamplerOptions`,
-`OptimizerOptions`, `RunOptions`), passed whole or field by field as keywords.
+`OptimizerOptions`, `RunOptions`, `RolloutOptions`), passed whole or field by field as keywords.
 
 Importing this package imports no framework; the runtime's implementation is
 imported when a method first runs with it. Models with parameters are written as
@@ -21,33 +21,27 @@ imported when a method first runs with it. Models with parameters are written as
 True
 """
 
-from recosim.inference.api import (
-    fit_map,
-    fit_mcem,
-    fit_mle,
-    fit_vi,
-    policy_gradient_estimates,
-    sample_posterior,
-    train_grpo,
-    train_reinforce,
-)
+# the methods' functions (api.FUNCTIONS), re-exported
+from recosim.inference.api import FUNCTIONS
+from recosim.inference.api import fit_map as fit_map
+from recosim.inference.api import fit_mcem as fit_mcem
+from recosim.inference.api import fit_mle as fit_mle
+from recosim.inference.api import fit_vi as fit_vi
+from recosim.inference.api import policy_gradient_estimates as policy_gradient_estimates
+from recosim.inference.api import sample_posterior as sample_posterior
+from recosim.inference.api import train_grpo as train_grpo
+from recosim.inference.api import train_reinforce as train_reinforce
 from recosim.inference.engines import NonFiniteError
-from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions
+from recosim.inference.options import OptimizerOptions, RolloutOptions, RunOptions, SamplerOptions
 from recosim.inference.problem import InferenceError
 from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit, load_posterior
 
 __all__ = [
-    "sample_posterior",
-    "fit_mcem",
-    "fit_vi",
-    "fit_mle",
-    "fit_map",
-    "train_reinforce",
-    "train_grpo",
-    "policy_gradient_estimates",
+    *FUNCTIONS,
     "SamplerOptions",
     "OptimizerOptions",
     "RunOptions",
+    "RolloutOptions",
     "InferenceError",
     "NonFiniteError",
     "load_posterior",

@@ -12,6 +12,7 @@ thing a process does on every JAX that recosim supports.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 import blackjax
@@ -29,7 +30,7 @@ from recosim.core.evaluation import initial_step
 from recosim.core.random import seed as seed_handler
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import NpzStore
+from recosim.inference.engines import Batch, Framework, LogPrior, Rollouts
 from recosim.inference.options import OptimizerOptions, SamplerOptions
 from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, flatten_params, unflatten_params
@@ -517,12 +518,7 @@ class FitOps:
     """Batched, compiled scoring of fully observed trajectories and optax steps on their mean log-probability."""
 
     def __init__(
-        self,
-        make_model: Builder,
-        trainable: Trainable,
-        batch: Mapping[str, Mapping[str, np.ndarray]],
-        batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
+        self, make_model: Builder, trainable: Trainable, batch: Batch, batch_size: int, log_prior: LogPrior
     ) -> None:
         self.make_model = make_model
         self.t = trainable
@@ -574,15 +570,29 @@ class FitOps:
 
 
 # -- REINFORCE -------
+def _grad_norm(grads: Any) -> Any:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(grads)))
+
+
 class ReinforceOps:
-    """Vectorised, compiled rollouts (the JAX runtime's transition in ``lax.scan``) and optax steps."""
+    """Vectorised, compiled rollouts (the JAX runtime's transition in ``lax.scan``) and optax steps.
+
+    A rollout for a gradient step also scores the policy's draws at every step of its
+    scan (`recosim.inference.policy.step_log_prob` on the step just simulated, with
+    the live parameters) under ``jax.vjp``, while the simulation itself runs on the
+    parameters held fixed (``lax.stop_gradient``). The policy's scores are then the
+    same computation on the same inputs in one compiled program, which XLA computes
+    once, and the gradient step runs only the backward pass, with the cotangent
+    ``advantages / normaliser``: one forward pass of the network per training step
+    instead of two, and the same gradient as evaluating the policy again.
+    """
 
     def __init__(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> None:
         self.t = trainable
         B = jax_backend()
 
-        def rollout(params: Any, pop_key: Any, run_key: Any) -> Any:
-            network = network_from_story(make_model(params))
+        def rollout(params: Any, pop_key: Any, run_key: Any, record: bool = False) -> Any:
+            network = network_from_story(make_model(jax.lax.stop_gradient(params) if record else params))
             runtime = JaxRuntime(network)
             with (
                 using_backend(B),
@@ -591,15 +601,41 @@ class ReinforceOps:
             ):
                 first = initial_step(network)
             first = {n: Value({k: strong(x) for k, x in Value(v).items()}) for n, v in first.items()}
+            if not record:
+                return _scanned(runtime, run_key, first, None)
+            live = network_from_story(make_model(params))
+            return _scanned(runtime, run_key, first, live)
+
+        def _scanned(runtime: JaxRuntime, run_key: Any, first: Any, live: Any) -> Any:
+            lp0 = None
+            if live is not None:
+                with using_backend(B):
+                    lp0 = step_log_prob(live, spec.variable, spec.keys, first, None, B)
             if horizon == 1:
-                return jax.tree.map(lambda x: x[None], first)
+                traj = jax.tree.map(lambda x: x[None], first)
+                return traj if lp0 is None else (traj, lp0[None])
 
             def body(carry: Any, t: Any) -> Any:
                 nxt = runtime.transition(run_key, t, carry)
-                return nxt, nxt
+                if live is None:
+                    return nxt, nxt
+                with using_backend(B):
+                    return nxt, (nxt, step_log_prob(live, spec.variable, spec.keys, nxt, carry, B))
 
             _, rest = jax.lax.scan(body, first, jnp.arange(1, horizon, dtype=jnp.int32))
-            return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+            if lp0 is None:
+                return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+            rest, lps = rest
+            traj = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+            return traj, jnp.concatenate([jnp.broadcast_to(lp0, lps.shape[1:])[None], lps])
+
+        def sample(params: Any, pop_keys: Any, run_keys: Any) -> Any:
+            def log_probs(p: Any) -> Any:
+                trajs, lp = jax.vmap(partial(rollout, record=True), in_axes=(None, 0, 0))(p, pop_keys, run_keys)
+                return lp, trajs
+
+            lp, pullback, trajs = jax.vjp(log_probs, params, has_aux=True)
+            return trajs, lp, pullback
 
         def policy_log_prob(params: Any, traj: Any) -> Any:
             network = network_from_story(make_model(params))
@@ -628,12 +664,24 @@ class ReinforceOps:
         def step(params: Any, opt_state: Any, trajs: Any, adv: Any) -> Any:
             value, g = grad(params, trajs, adv)
             params, opt_state = trainable.update(params, opt_state, g)
-            return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
+            return params, opt_state, -value, _grad_norm(g)
+
+        def pulled(lp: Any, pullback: Any, adv: Any) -> Any:
+            scale = spec.normaliser(adv.shape)
+            return jnp.sum(lp * adv) / scale, pullback(adv / scale)[0]
+
+        def pulled_step(params: Any, opt_state: Any, lp: Any, pullback: Any, adv: Any) -> Any:
+            value, g = pulled(lp, pullback, adv)
+            params, opt_state = trainable.update(params, opt_state, g)
+            return params, opt_state, -value, _grad_norm(g)
 
         self._rollouts = jax.jit(jax.vmap(rollout, in_axes=(None, 0, 0)))
+        self._sample = jax.jit(sample)
         self._log_probs = jax.jit(jax.vmap(policy_log_prob, in_axes=(None, 0)))
         self._gradient = jax.jit(lambda p, t, a: grad(p, t, a)[1])
+        self._pulled_gradient = jax.jit(lambda lp, pb, a: pulled(lp, pb, a)[1])
         self._step = jax.jit(step)
+        self._pulled_step = jax.jit(pulled_step)
 
         def clipped_objective(params: Any, trajs: Any, adv: Any, old: Any, ref: Any, clip: Any, beta: Any) -> Any:
             lp = jax.vmap(policy_log_prob, in_axes=(None, 0))(params, trajs)
@@ -647,21 +695,29 @@ class ReinforceOps:
         def clipped_step(params: Any, opt_state: Any, *data: Any) -> Any:
             value, g = clipped_grad(params, *data)
             params, opt_state = trainable.update(params, opt_state, g)
-            return params, opt_state, -value, jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(g)))
+            return params, opt_state, -value, _grad_norm(g)
 
         self._clipped_step = jax.jit(clipped_step)
 
-    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
-        return self._rollouts(self.t.params, jnp.stack(list(pop_keys)), jnp.stack(list(run_keys)))
+    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any], *, differentiable: bool = False) -> Rollouts:
+        pop, run = jnp.stack(list(pop_keys)), jnp.stack(list(run_keys))
+        if not differentiable:
+            return Rollouts(self._rollouts(self.t.params, pop, run))
+        trajectories, lp, pullback = self._sample(self.t.params, pop, run)
+        return Rollouts(trajectories, lp, pullback)
 
     def log_probs(self, trajectories: Any) -> np.ndarray:
         return np.asarray(self._log_probs(self.t.params, trajectories))
 
-    def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, batch: Rollouts, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = self.t
-        t.params, t.opt_state, loss, norm = self._step(
-            t.params, t.opt_state, trajectories, jnp.asarray(advantages, jnp.float32)
-        )
+        adv = jnp.asarray(advantages, jnp.float32)
+        if batch.pullback is None:
+            t.params, t.opt_state, loss, norm = self._step(t.params, t.opt_state, batch.trajectories, adv)
+        else:
+            t.params, t.opt_state, loss, norm = self._pulled_step(
+                t.params, t.opt_state, batch.log_probs, batch.pullback, adv
+            )
         return np.asarray(loss), np.asarray(norm)
 
     def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
@@ -679,17 +735,25 @@ class ReinforceOps:
         )  # fmt: skip
         return np.asarray(loss), np.asarray(norm)
 
-    def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
-        g = self._gradient(self.t.params, trajectories, jnp.asarray(advantages, jnp.float32))
+    def gradient(self, batch: Rollouts, advantages: np.ndarray) -> np.ndarray:
+        adv = jnp.asarray(advantages, jnp.float32)
+        if batch.pullback is None:
+            g = self._gradient(self.t.params, batch.trajectories, adv)
+        else:
+            g = self._pulled_gradient(batch.log_probs, batch.pullback, adv)
         return np.concatenate([np.asarray(x).ravel() for x in jax.tree.leaves(g)])
 
 
 # -- the framework -------
-class JaxFramework:
+class JaxFramework(Framework):
     """`recosim.inference.engines.Framework` on JAX."""
 
     name = "JAX"
-    store = NpzStore()
+    trainable_ops = Trainable
+    chain_ops = ChainOps
+    vi_ops = VIOps
+    fit_ops = FitOps
+    reinforce_ops = ReinforceOps
 
     def backend(self) -> Any:
         return jax_backend()
@@ -707,42 +771,8 @@ class JaxFramework:
         leaves, treedef = jax.tree.flatten(tree)
         return leaves, lambda new: jax.tree.unflatten(treedef, list(new))
 
-    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
-        if isinstance(like, np.ndarray):
-            return np.asarray(saved, dtype=like.dtype)
+    def restored_array(self, saved: np.ndarray, like: Any) -> Any:
         return jnp.asarray(saved, dtype=jnp.asarray(like).dtype)
-
-    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable:
-        return Trainable(init_params, optim)
-
-    def chains(
-        self,
-        problem: LatentProblem,
-        sampler: SamplerOptions,
-        *,
-        make_model: Builder | None = None,
-        trainable: Trainable | None = None,
-        num_warmup_per_iteration: int = 0,
-    ) -> ChainOps:
-        return ChainOps(problem, sampler, make_model, trainable, num_warmup_per_iteration)
-
-    def vi(
-        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
-    ) -> VIOps:
-        return VIOps(problem, family, num_draws, init_scale, optim)
-
-    def fit(
-        self,
-        make_model: Builder,
-        trainable: Trainable,
-        batch: Mapping[str, Mapping[str, np.ndarray]],
-        batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
-    ) -> FitOps:
-        return FitOps(make_model, trainable, batch, batch_size, log_prior)
-
-    def reinforce(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> ReinforceOps:
-        return ReinforceOps(make_model, trainable, spec, horizon)
 
 
 JAX = JaxFramework()

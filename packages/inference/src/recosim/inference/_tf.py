@@ -23,7 +23,7 @@ from recosim.core.evaluation import initial_step
 from recosim.core.log_probability import step_log_probabilities
 from recosim.core.story import network_from_story
 from recosim.core.value import Value
-from recosim.inference.loop import NpzStore
+from recosim.inference.engines import Batch, Framework, LogPrior, Rollouts
 from recosim.inference.options import OptimizerOptions, SamplerOptions
 from recosim.inference.policy import ReinforceSpec, shared_initial_draws, step_log_prob
 from recosim.inference.problem import InferenceError, LatentProblem, unflatten_params
@@ -493,12 +493,7 @@ class FitOps:
     """Scoring of fully observed trajectories (``tf.map_fn``) and Keras steps on their mean log-probability."""
 
     def __init__(
-        self,
-        make_model: Builder,
-        trainable: Trainable,
-        batch: Mapping[str, Mapping[str, np.ndarray]],
-        batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
+        self, make_model: Builder, trainable: Trainable, batch: Batch, batch_size: int, log_prior: LogPrior
     ) -> None:
         self.t = trainable
         self._network = network_from_story(make_model(trainable.variables))
@@ -615,14 +610,15 @@ class ReinforceOps:
 
         self._clipped_step = tf.function(clipped_step, autograph=False)
 
-    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any:
-        return self._rollouts(tf.stack(list(pop_keys)), tf.stack(list(run_keys)))
+    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any], *, differentiable: bool = False) -> Rollouts:
+        """The trajectories alone: a gradient step evaluates the policy's log-probabilities on them anew."""
+        return Rollouts(self._rollouts(tf.stack(list(pop_keys)), tf.stack(list(run_keys))))
 
     def log_probs(self, trajectories: Any) -> np.ndarray:
         return self._log_probs(trajectories).numpy()
 
-    def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        loss, norm = self._step(trajectories, tf.constant(advantages, tf.float32))
+    def step(self, batch: Rollouts, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        loss, norm = self._step(batch.trajectories, tf.constant(advantages, tf.float32))
         return loss.numpy(), norm.numpy()
 
     def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
@@ -645,17 +641,21 @@ class ReinforceOps:
         )  # fmt: skip
         return loss.numpy(), norm.numpy()
 
-    def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
-        grads = self._gradient(trajectories, tf.constant(advantages, tf.float32))
+    def gradient(self, batch: Rollouts, advantages: np.ndarray) -> np.ndarray:
+        grads = self._gradient(batch.trajectories, tf.constant(advantages, tf.float32))
         return np.concatenate([np.asarray(g).ravel() for g in grads])
 
 
 # -- the framework -------
-class TFFramework:
+class TFFramework(Framework):
     """`recosim.inference.engines.Framework` on TensorFlow."""
 
     name = "TF"
-    store = NpzStore()
+    trainable_ops = Trainable
+    chain_ops = ChainOps
+    vi_ops = VIOps
+    fit_ops = FitOps
+    reinforce_ops = ReinforceOps
 
     def backend(self) -> Any:
         return tf_backend()
@@ -672,45 +672,11 @@ class TFFramework:
     def flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
         return tf.nest.flatten(tree), lambda new: tf.nest.pack_sequence_as(tree, list(new))
 
-    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+    def restored_array(self, saved: np.ndarray, like: Any) -> Any:
         if hasattr(like, "assign"):  # tf.Variable, or a Keras optimiser's variable: restored in place
             like.assign(saved)
             return like
-        if isinstance(like, np.ndarray):
-            return np.asarray(saved, dtype=like.dtype)
         return tf.constant(saved, dtype=like.dtype)
-
-    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable:
-        return Trainable(init_params, optim)
-
-    def chains(
-        self,
-        problem: LatentProblem,
-        sampler: SamplerOptions,
-        *,
-        make_model: Builder | None = None,
-        trainable: Trainable | None = None,
-        num_warmup_per_iteration: int = 0,
-    ) -> ChainOps:
-        return ChainOps(problem, sampler, make_model, trainable, num_warmup_per_iteration)
-
-    def vi(
-        self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
-    ) -> VIOps:
-        return VIOps(problem, family, num_draws, init_scale, optim)
-
-    def fit(
-        self,
-        make_model: Builder,
-        trainable: Trainable,
-        batch: Mapping[str, Mapping[str, np.ndarray]],
-        batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
-    ) -> FitOps:
-        return FitOps(make_model, trainable, batch, batch_size, log_prior)
-
-    def reinforce(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> ReinforceOps:
-        return ReinforceOps(make_model, trainable, spec, horizon)
 
 
 TF = TFFramework()

@@ -25,7 +25,16 @@ import numpy as np
 from recosim.core.story import network_from_story
 from recosim.inference import engines, loop
 from recosim.inference.frameworks import differentiable_runtimes, framework
-from recosim.inference.options import OptimizerOptions, RunOptions, SamplerOptions, as_config, count, positive, resolve
+from recosim.inference.options import (
+    OptimizerOptions,
+    RolloutOptions,
+    RunOptions,
+    SamplerOptions,
+    as_config,
+    count,
+    positive,
+    resolve,
+)
 from recosim.inference.policy import BASELINES, ReinforceSpec
 from recosim.inference.problem import (
     InferenceError,
@@ -39,7 +48,7 @@ from recosim.inference.problem import (
 )
 from recosim.inference.results import EMFit, ParameterFit, Posterior, TrainingResult, VIFit, mcmc_diagnostics
 
-__all__ = [
+FUNCTIONS = (
     "sample_posterior",
     "fit_mcem",
     "fit_vi",
@@ -48,9 +57,9 @@ __all__ = [
     "train_reinforce",
     "train_grpo",
     "policy_gradient_estimates",
-    "differentiable_runtimes",
-    "method_for",
-]
+)
+"""The methods' functions, which `recosim.inference` exports."""
+__all__ = [*FUNCTIONS, "differentiable_runtimes", "method_for"]
 
 
 def _fingerprint(*trees: Any) -> str:
@@ -277,6 +286,11 @@ def _model_network(make_model: Callable[[Any], Any], params: Mapping[str, np.nda
     return network_from_story(make_model(unflatten_params(params)))
 
 
+def _bounded(opt: OptimizerOptions, params: Mapping[str, np.ndarray]) -> OptimizerOptions:
+    """``opt`` with its bounds checked against the parameters."""
+    return dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+
+
 DEFAULT_EM_SAMPLER = SamplerOptions(method="hmc", num_warmup=200, num_samples=100, num_leapfrog_steps=5)
 DEFAULT_EM_OPTIM = OptimizerOptions(learning_rate=0.02)
 DEFAULT_EM_RUN = RunOptions(checkpoint_every=10)
@@ -316,7 +330,7 @@ def fit_mcem(
     s, opt = o["sampler"], o["optim"]
     fw = framework(runtime, "mcem")
     params = check_params(init_params)
-    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    opt = _bounded(opt, params)
     iterations = count("num_iterations", num_iterations)
     later = count("num_warmup_per_iteration", num_warmup_per_iteration, 0)
     msteps = count("m_steps", m_steps)
@@ -371,7 +385,7 @@ def fit_mle(
     params = check_params(init_params)
     if log_prior is not None and not callable(log_prior):
         raise InferenceError(f"log_prior must be a function params -> scalar, got {type(log_prior).__name__}")
-    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
+    opt = _bounded(opt, params)
     network = _model_network(make_model, params)
     batch, _ = check_trajectory(network, stack_trajectories(trajectories), batched=True, what="the trajectories")
     total = next(x.shape[0] for f in batch.values() for x in f.values())
@@ -406,28 +420,67 @@ def fit_map(
     return fit_mle(make_model, init_params, trajectories, log_prior=log_prior, **options)
 
 
-# -- REINFORCE -------
-def _reinforce_spec(
+# -- REINFORCE and GRPO -------
+DEFAULT_REINFORCE_OPTIM = OptimizerOptions(learning_rate=0.01)
+DEFAULT_REINFORCE_RUN = RunOptions(checkpoint_every=10)
+DEFAULT_ROLLOUT = RolloutOptions()
+"""One group of 8 rollouts per update, sharing every variable's initial draws but the policy's; no discount."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _PolicyTask:
+    """What every policy-gradient method checks first: the runtime's operations, parameters, spec and horizon."""
+
+    fw: engines.Framework
+    params: dict[str, np.ndarray]
+    spec: ReinforceSpec
+    horizon: int
+    reward: str
+
+    def config(self, runtime: str, seed: int, *options: Any) -> dict[str, Any]:
+        """The fields a checkpoint's configuration shares between the methods."""
+        spec = self.spec
+        return {
+            "horizon": self.horizon,
+            **as_config(*options),
+            "seed": int(seed),
+            "runtime": runtime,
+            "policy": spec.label,
+            "reward": self.reward,
+            "group_size": spec.group_size,
+            "num_rollouts": spec.num_rollouts,
+            "population": spec.population,
+            "discount": spec.discount,
+            "params": _fingerprint(self.params),
+        }
+
+
+def _policy_task(
+    label: str,
     make_model: Callable[[Any], Any],
-    params: Mapping[str, np.ndarray],
-    *,
+    init_params: Mapping[str, Any],
     policy: str,
     reward: str,
+    horizon: int,
+    runtime: str,
     baseline: str | None,
-    group_size: int,
-    num_rollouts: int | None,
-    population: Sequence[str] | None,
-    discount: float,
-) -> ReinforceSpec:
+    rollout: RolloutOptions,
+) -> _PolicyTask:
+    """Check a policy-gradient method's input before any work; ``label`` names the method in errors."""
+    if baseline not in BASELINES:
+        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
+    fw = framework(runtime, label)
+    params = check_params(init_params)
     network = _model_network(make_model, params)
     policy_var, _, policy_keys = check_field_name(network, policy, "policy")
     reward_var, reward_field, reward_keys = check_field_name(network, reward, "reward")
     if reward_field is None or len(reward_keys) != 1:
         raise InferenceError(f"reward {reward!r} must name one field ('variable/field'); it covers {reward_keys}")
-    group = count("group_size", group_size, 2) if baseline == "group" else 1
-    rollouts = group if num_rollouts is None else count("num_rollouts", num_rollouts)
+    group = count("group_size", rollout.group_size, 2) if baseline == "group" else 1
+    rollouts = group if rollout.num_rollouts is None else rollout.num_rollouts
     if rollouts % group:
         raise InferenceError(f"num_rollouts={rollouts} must be a multiple of group_size={group} for the group baseline")
+    population = rollout.population
     if population is None:
         population = [n for n in network.names if n != policy_var]
     for name in population:
@@ -435,9 +488,7 @@ def _reinforce_spec(
             raise InferenceError(
                 f"population names {name!r}, which is not a variable of the model {sorted(network.names)}"
             )
-    if not 0.0 < float(discount) <= 1.0:
-        raise InferenceError(f"discount must be in (0, 1], got {discount!r}")
-    return ReinforceSpec(
+    spec = ReinforceSpec(
         variable=policy_var,
         keys=policy_keys,
         reward_variable=reward_var,
@@ -446,13 +497,10 @@ def _reinforce_spec(
         baseline=baseline,
         group_size=group,
         num_rollouts=rollouts,
-        discount=float(discount),
+        discount=rollout.discount,
         label=policy,
     )
-
-
-DEFAULT_REINFORCE_OPTIM = OptimizerOptions(learning_rate=0.01)
-DEFAULT_REINFORCE_RUN = RunOptions(checkpoint_every=10)
+    return _PolicyTask(fw, params, spec, count("horizon", horizon), reward)
 
 
 def train_reinforce(
@@ -462,13 +510,10 @@ def train_reinforce(
     policy: str,
     reward: str,
     horizon: int,
+    baseline: str | None = "group",
     runtime: str = "jax",
     num_steps: int = 100,
-    baseline: str | None = "group",
-    group_size: int = 8,
-    num_rollouts: int | None = None,
-    population: Sequence[str] | None = None,
-    discount: float = 1.0,
+    rollout: RolloutOptions = DEFAULT_ROLLOUT,
     optim: OptimizerOptions = DEFAULT_REINFORCE_OPTIM,
     run: RunOptions = DEFAULT_REINFORCE_RUN,
     seed: int = 0,
@@ -486,38 +531,18 @@ def train_reinforce(
     of the reward-to-go per step); or ``"group"``: rollouts come in groups of
     ``group_size`` that share their population (the initial draws of the
     ``population`` variables, by default every variable but the policy's), and
-    advantages are normalised within the group (as GRPO does). A run whose loss,
+    advantages are normalised within the group (as GRPO does). ``rollout`` (or its
+    fields as keywords: ``group_size=4``, ``num_rollouts=8``, ``population=[...]``,
+    ``discount=0.9``) says which rollouts (`RolloutOptions`). A run whose loss,
     gradient or parameters stop being finite stops with an error naming the
     update; its last checkpoint (if any) is the last finite state.
     """
-    o = resolve("train_reinforce", {"optim": optim, "run": run}, options)
-    opt = o["optim"]
-    if baseline not in BASELINES:
-        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
-    fw = framework(runtime, "reinforce")
-    params = check_params(init_params)
-    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
-    spec = _reinforce_spec(
-        make_model, params, policy=policy, reward=reward, baseline=baseline, group_size=group_size,
-        num_rollouts=num_rollouts, population=population, discount=discount,
-    )  # fmt: skip
-    steps, length = count("num_steps", num_steps), count("horizon", horizon)
-    config = {
-        "horizon": length,
-        **as_config(opt),
-        "seed": int(seed),
-        "runtime": runtime,
-        "policy": policy,
-        "reward": reward,
-        "baseline": baseline,
-        "group_size": spec.group_size,
-        "num_rollouts": spec.num_rollouts,
-        "population": spec.population,
-        "discount": spec.discount,
-        "params": _fingerprint(params),
-    }
-    engine = engines.ReinforceEngine(fw, make_model, params, spec, opt, horizon=length, seed=seed)
-    history = _drive(engine, fw, "reinforce", steps, "mean_return", config, o["run"])
+    o = resolve("train_reinforce", {"rollout": rollout, "optim": optim, "run": run}, options)
+    task = _policy_task("reinforce", make_model, init_params, policy, reward, horizon, runtime, baseline, o["rollout"])
+    opt, steps = _bounded(o["optim"], task.params), count("num_steps", num_steps)
+    config = {**task.config(runtime, seed, opt), "baseline": baseline}
+    engine = engines.ReinforceEngine(task.fw, make_model, task.params, task.spec, opt, horizon=task.horizon, seed=seed)
+    history = _drive(engine, task.fw, "reinforce", steps, "mean_return", config, o["run"])
     return TrainingResult(engine.params_numpy(), history)
 
 
@@ -528,15 +553,12 @@ def train_grpo(
     policy: str,
     reward: str,
     horizon: int,
-    runtime: str = "jax",
-    num_steps: int = 100,
-    group_size: int = 8,
-    num_rollouts: int | None = None,
-    population: Sequence[str] | None = None,
-    discount: float = 1.0,
     epochs: int = 4,
     clip: float = 0.2,
     kl: float = 0.0,
+    runtime: str = "jax",
+    num_steps: int = 100,
+    rollout: RolloutOptions = DEFAULT_ROLLOUT,
     optim: OptimizerOptions = DEFAULT_REINFORCE_OPTIM,
     run: RunOptions = DEFAULT_REINFORCE_RUN,
     seed: int = 0,
@@ -545,7 +567,7 @@ def train_grpo(
     """Train a policy by GRPO: `train_reinforce`'s group baseline, ``epochs`` clipped steps per batch, a KL penalty.
 
     Each update simulates ``num_rollouts`` rollouts (groups of ``group_size``
-    sharing a population, as with ``baseline="group"``), normalises the
+    sharing a population, as with ``baseline="group"``; `RolloutOptions`), normalises the
     reward-to-go within each group, and takes ``epochs`` optimiser steps on
     ``mean min(r A, clip(r, 1 - clip, 1 + clip) A) - kl * KL(policy || reference)``,
     where ``r`` is the probability ratio of the policy's draws to the policy that
@@ -553,40 +575,18 @@ def train_grpo(
     penalty). ``history`` holds ``mean_return``, ``loss`` (after the last epoch)
     and ``grad_norm`` (of the first).
     """
-    o = resolve("train_grpo", {"optim": optim, "run": run}, options)
-    opt = o["optim"]
-    fw = framework(runtime, "grpo")
-    params = check_params(init_params)
-    opt = dataclasses.replace(opt, bounds=check_bounds(opt.bounds, params))
-    spec = _reinforce_spec(
-        make_model, params, policy=policy, reward=reward, baseline="group", group_size=group_size,
-        num_rollouts=num_rollouts, population=population, discount=discount,
-    )  # fmt: skip
-    steps, length, rounds = count("num_steps", num_steps), count("horizon", horizon), count("epochs", epochs)
-    width = positive("clip", clip)
+    o = resolve("train_grpo", {"rollout": rollout, "optim": optim, "run": run}, options)
+    task = _policy_task("grpo", make_model, init_params, policy, reward, horizon, runtime, "group", o["rollout"])
+    opt, steps = _bounded(o["optim"], task.params), count("num_steps", num_steps)
+    rounds, width = count("epochs", epochs), positive("clip", clip)
     if not np.isfinite(float(kl)) or float(kl) < 0:
         raise InferenceError(f"kl must be a non-negative number, got {kl!r}")
-    config = {
-        "method": "grpo",
-        "horizon": length,
-        "epochs": rounds,
-        "clip": width,
-        "kl": float(kl),
-        **as_config(opt),
-        "seed": int(seed),
-        "runtime": runtime,
-        "policy": policy,
-        "reward": reward,
-        "group_size": spec.group_size,
-        "num_rollouts": spec.num_rollouts,
-        "population": spec.population,
-        "discount": spec.discount,
-        "params": _fingerprint(params),
-    }
+    config = {"method": "grpo", "epochs": rounds, "clip": width, "kl": float(kl), **task.config(runtime, seed, opt)}
     engine = engines.GRPOEngine(
-        fw, make_model, params, spec, opt, horizon=length, seed=seed, epochs=rounds, clip=width, kl=float(kl)
-    )
-    history = _drive(engine, fw, "grpo", steps, "mean_return", config, o["run"])
+        task.fw, make_model, task.params, task.spec, opt, horizon=task.horizon, seed=seed, epochs=rounds,
+        clip=width, kl=float(kl),
+    )  # fmt: skip
+    history = _drive(engine, task.fw, "grpo", steps, "mean_return", config, o["run"])
     return TrainingResult(engine.params_numpy(), history)
 
 
@@ -597,32 +597,25 @@ def policy_gradient_estimates(
     policy: str,
     reward: str,
     horizon: int,
-    runtime: str = "jax",
     baseline: str | None = "group",
-    group_size: int = 8,
-    num_rollouts: int | None = None,
-    population: Sequence[str] | None = None,
-    discount: float = 1.0,
+    runtime: str = "jax",
+    rollout: RolloutOptions = DEFAULT_ROLLOUT,
     num_estimates: int = 20,
     seed: int = 0,
+    **options: Any,
 ) -> np.ndarray:
     """``num_estimates`` independent REINFORCE gradient estimates at ``params``, flattened: ``[num_estimates, P]``.
 
-    Each estimate uses what one update of `train_reinforce` would (``num_rollouts``
-    rollouts, the same baseline; the ``"mean"`` baseline has no history here, so it
-    is the batch's own mean). Use it to compare the variance of baselines.
+    Each estimate uses what one update of `train_reinforce` would (``rollout``, or its
+    fields as keywords; the same baseline; the ``"mean"`` baseline has no history
+    here, so it is the batch's own mean). Use it to compare the variance of baselines.
     """
-    if baseline not in BASELINES:
-        raise InferenceError(f"unknown baseline {baseline!r}; choose one of {list(BASELINES)}")
-    fw = framework(runtime, "reinforce")
-    flat = check_params(params)
-    spec = _reinforce_spec(
-        make_model, flat, policy=policy, reward=reward, baseline=baseline, group_size=group_size,
-        num_rollouts=num_rollouts, population=population, discount=discount,
-    )  # fmt: skip
+    o = resolve("policy_gradient_estimates", {"rollout": rollout}, options)
+    task = _policy_task("reinforce", make_model, params, policy, reward, horizon, runtime, baseline, o["rollout"])
     engine = engines.ReinforceEngine(
-        fw, make_model, flat, spec, OptimizerOptions(learning_rate=1.0), horizon=count("horizon", horizon), seed=seed
-    )
+        task.fw, make_model, task.params, task.spec, OptimizerOptions(learning_rate=1.0), horizon=task.horizon,
+        seed=seed,
+    )  # fmt: skip
     return engine.gradient_estimates(count("num_estimates", num_estimates, 2))
 
 

@@ -14,11 +14,12 @@ that a run's parameters and objective stay finite.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from recosim.inference.loop import LeafState, StateStore
+from recosim.inference.loop import LeafState, NpzStore, StateStore
 from recosim.inference.options import OptimizerOptions, SamplerOptions
 from recosim.inference.policy import ReinforceSpec
 from recosim.inference.problem import InferenceError, LatentProblem, explain_non_finite, unflatten_params
@@ -32,10 +33,16 @@ __all__ = [
     "FitEngine",
     "ReinforceEngine",
     "GRPOEngine",
+    "Rollouts",
     "vi_diagnostics",
 ]
 
 Builder = Callable[[Any], Any]
+"""``make_model``: parameters -> model."""
+Batch = Mapping[str, Mapping[str, np.ndarray]]
+"""Fully observed trajectories: variable -> field -> ``[trajectories, steps, ...]``."""
+LogPrior = Callable[[Any], Any] | None
+"""A MAP fit's ``log_prior(params)``, or ``None`` for maximum likelihood."""
 
 
 # -- what a framework provides -------
@@ -126,17 +133,34 @@ class FitOps(Protocol):
         """``n`` ascent steps; the objective before each."""
 
 
+@dataclass(frozen=True)
+class Rollouts:
+    """A batch of rollouts: the trajectories, and what a framework keeps to differentiate them.
+
+    ``trajectories`` is a nest whose fields have leading axes ``[rollouts, steps]``.
+    A framework that records the policy's log-probabilities while it draws
+    (``[rollouts, steps, ...]``) gives them as ``log_probs``, with ``pullback``, what
+    it needs to differentiate them without evaluating the policy again.
+    """
+
+    trajectories: Any
+    log_probs: Any = None
+    pullback: Any = None
+
+
 class ReinforceOps(Protocol):
     """Rollouts at the current parameters and steps on the policy's log-probability."""
 
-    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any]) -> Any: ...
+    def rollouts(self, pop_keys: Sequence[Any], run_keys: Sequence[Any], *, differentiable: bool = False) -> Rollouts:
+        """One rollout per pair of keys; ``differentiable``: ready for `step` and `gradient`."""
 
-    def log_probs(self, trajectories: Any) -> np.ndarray: ...
+    def log_probs(self, trajectories: Any) -> np.ndarray:
+        """The policy's log-probabilities of the trajectories' draws ``[rollouts, steps, ...]``, evaluated anew."""
 
-    def step(self, trajectories: Any, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One ascent step; the surrogate loss and the gradient's norm."""
+    def step(self, batch: Rollouts, advantages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One ascent step on the surrogate; its loss and the gradient's norm."""
 
-    def gradient(self, trajectories: Any, advantages: np.ndarray) -> np.ndarray:
+    def gradient(self, batch: Rollouts, advantages: np.ndarray) -> np.ndarray:
         """The surrogate's gradient at the current parameters, flattened."""
 
     def log_probs_at(self, params: Mapping[str, np.ndarray], trajectories: Any) -> np.ndarray:
@@ -148,26 +172,56 @@ class ReinforceOps(Protocol):
         """One ascent step on GRPO's clipped-ratio objective with a KL penalty; its loss and gradient norm."""
 
 
-class Framework(Protocol):
-    """The per-framework operations the engines run on."""
+class Framework:
+    """The per-framework operations the engines run on.
 
-    name: str
-    store: StateStore
+    A framework module subclasses it once: its operation classes as the class
+    attributes ``trainable_ops``, ``chain_ops``, ``vi_ops``, ``fit_ops`` and
+    ``reinforce_ops`` (built with the arguments of `trainable`, `chains`, `vi`,
+    `fit` and `reinforce`), and the primitives below that raise
+    ``NotImplementedError`` here. Checkpoints go through ``store`` (``.npz`` files).
+    """
 
-    def backend(self) -> Any: ...
+    name: str = ""
+    store: StateStore = NpzStore()
+    trainable_ops: Callable[..., Trainable]
+    chain_ops: Callable[..., ChainOps]
+    vi_ops: Callable[..., VIOps]
+    fit_ops: Callable[..., FitOps]
+    reinforce_ops: Callable[..., ReinforceOps]
+
+    def backend(self) -> Any:
+        """The runtime's `recosim.core.backend.Backend`."""
+        raise NotImplementedError
 
     def distributions(self) -> Any:
         """The runtime's TFP distributions module."""
+        raise NotImplementedError
 
-    def key(self, seed: int) -> Any: ...
+    def key(self, seed: int) -> Any:
+        """The framework's random key for ``seed``."""
+        raise NotImplementedError
 
-    def fold(self, key: Any, data: int) -> Any: ...
+    def fold(self, key: Any, data: int) -> Any:
+        """A new key: ``data`` folded into ``key``."""
+        raise NotImplementedError
 
-    def flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]: ...
+    def flatten(self, tree: Any) -> tuple[list[Any], Callable[[Sequence[Any]], Any]]:
+        """A nest's leaves and the function that rebuilds the nest from new leaves."""
+        raise NotImplementedError
 
-    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any: ...
+    def restored_array(self, saved: np.ndarray, like: Any) -> Any:
+        """A checkpoint's leaf ``saved`` as the framework holds ``like`` (a TF variable is assigned in place)."""
+        raise NotImplementedError
 
-    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable: ...
+    def restored_leaf(self, saved: np.ndarray, like: Any) -> Any:
+        """``saved`` as a NumPy array where ``like`` is one, else as the framework holds ``like``."""
+        if isinstance(like, np.ndarray):
+            return np.asarray(saved, dtype=like.dtype)
+        return self.restored_array(saved, like)
+
+    def trainable(self, init_params: Mapping[str, np.ndarray], optim: OptimizerOptions) -> Trainable:
+        return self.trainable_ops(init_params, optim)
 
     def chains(
         self,
@@ -177,24 +231,21 @@ class Framework(Protocol):
         make_model: Builder | None = None,
         trainable: Trainable | None = None,
         num_warmup_per_iteration: int = 0,
-    ) -> ChainOps: ...
+    ) -> ChainOps:
+        return self.chain_ops(problem, sampler, make_model, trainable, num_warmup_per_iteration)
 
     def vi(
         self, problem: LatentProblem, family: str, num_draws: int, init_scale: float, optim: OptimizerOptions
-    ) -> VIOps: ...
+    ) -> VIOps:
+        return self.vi_ops(problem, family, num_draws, init_scale, optim)
 
     def fit(
-        self,
-        make_model: Builder,
-        trainable: Trainable,
-        batch: Mapping[str, Mapping[str, np.ndarray]],
-        batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
-    ) -> FitOps: ...
+        self, make_model: Builder, trainable: Trainable, batch: Batch, batch_size: int, log_prior: LogPrior
+    ) -> FitOps:
+        return self.fit_ops(make_model, trainable, batch, batch_size, log_prior)
 
-    def reinforce(
-        self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int
-    ) -> ReinforceOps: ...
+    def reinforce(self, make_model: Builder, trainable: Trainable, spec: ReinforceSpec, horizon: int) -> ReinforceOps:
+        return self.reinforce_ops(make_model, trainable, spec, horizon)
 
 
 # -- shared pieces -------
@@ -471,11 +522,11 @@ class FitEngine(_Engine):
         fw: Framework,
         make_model: Builder,
         init_params: Mapping[str, np.ndarray],
-        batch: Mapping[str, Mapping[str, np.ndarray]],
+        batch: Batch,
         optim: OptimizerOptions,
         *,
         batch_size: int,
-        log_prior: Callable[[Any], Any] | None,
+        log_prior: LogPrior,
         seed: int,
         label: str,
     ) -> None:
@@ -550,23 +601,30 @@ class ReinforceEngine(_Engine):
     def params_numpy(self) -> dict[str, Any]:
         return unflatten_params(self.trainable.flat_numpy())
 
-    def sample(self, update: int) -> tuple[Any, np.ndarray]:
+    def sample(self, update: int, differentiable: bool = True) -> tuple[Rollouts, np.ndarray]:
+        """The rollouts of ``update`` (their keys derived from the seed and ``update``) and their rewards."""
         key = self.fw.fold(self.key, update)
         pop, run = self.spec.keys_for(key, self.fw.fold)
-        trajectories = self.ops.rollouts(pop, run)
-        return trajectories, self.spec.rewards(trajectories)
+        batch = self.ops.rollouts(pop, run, differentiable=differentiable)
+        return batch, self.spec.rewards(batch.trajectories)
+
+    def log_probs(self, batch: Rollouts) -> np.ndarray:
+        """The policy's log-probabilities of the batch's draws (scored during the rollouts, or evaluated now)."""
+        if batch.log_probs is not None:
+            return np.asarray(batch.log_probs)
+        return np.asarray(self.ops.log_probs(batch.trajectories))
 
     def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
         rows = []
         for update in range(done, done + n):
-            trajectories, rewards = self.sample(update)
+            batch, rewards = self.sample(update)
             if not self.spec.checked:
-                self.spec.check_first(rewards, self.ops.log_probs(trajectories), fresh=update == 0)
+                self.spec.check_first(rewards, self.log_probs(batch), fresh=update == 0)
             running = np.asarray(self.running) if bool(self.has_running) else None
             adv, new_running = self.spec.advantages(rewards, running)
             if new_running is not None:
                 self.running, self.has_running = np.asarray(new_running, np.float32), np.ones((), np.bool_)
-            loss, norm = self.ops.step(trajectories, adv)
+            loss, norm = self.ops.step(batch, adv)
             row = {
                 "mean_return": self.spec.mean_return(rewards),
                 "loss": np.asarray(loss),
@@ -582,11 +640,11 @@ class ReinforceEngine(_Engine):
         self.start()
         out = []
         for k in range(num_estimates):
-            trajectories, rewards = self.sample(k)
+            batch, rewards = self.sample(k)
             if not self.spec.checked:
-                self.spec.check_first(rewards, self.ops.log_probs(trajectories))
+                self.spec.check_first(rewards, self.log_probs(batch))
             adv, _ = self.spec.advantages(rewards, None)
-            out.append(self.ops.gradient(trajectories, adv))
+            out.append(self.ops.gradient(batch, adv))
         return np.stack(out)
 
 
@@ -612,8 +670,9 @@ class GRPOEngine(ReinforceEngine):
     def advance(self, done: int, n: int) -> dict[str, np.ndarray]:
         rows = []
         for update in range(done, done + n):
-            trajectories, rewards = self.sample(update)
-            old = np.asarray(self.ops.log_probs(trajectories))
+            batch, rewards = self.sample(update, differentiable=False)
+            trajectories = batch.trajectories
+            old = self.log_probs(batch)
             if not self.spec.checked:
                 self.spec.check_first(rewards, old, fresh=update == 0)
             adv, _ = self.spec.advantages(rewards, None)

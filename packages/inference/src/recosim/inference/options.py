@@ -2,7 +2,8 @@
 
 * `SamplerOptions`: HMC or NUTS, chains, warm-up and draws, step size and trajectory length;
 * `OptimizerOptions`: the optimiser, its learning rate and parameter bounds;
-* `RunOptions`: checkpoints, resume, progress bar and a callback per chunk.
+* `RunOptions`: checkpoints, resume, progress bar and a callback per chunk;
+* `RolloutOptions`: the rollouts of a policy-gradient update (groups, population, discount).
 
 Each method takes them whole (``sampler=SamplerOptions(num_chains=2)``) or field by
 field as keywords (``num_chains=2``), which override the method's defaults (and a
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from recosim.inference.problem import InferenceError
 
-__all__ = ["SamplerOptions", "OptimizerOptions", "RunOptions", "resolve", "SAMPLERS"]
+__all__ = ["SamplerOptions", "OptimizerOptions", "RunOptions", "RolloutOptions", "resolve", "SAMPLERS"]
 
 SAMPLERS = ("hmc", "nuts")
 
@@ -146,17 +147,49 @@ class RunOptions:
             raise InferenceError(f"callback must be callable, got {type(self.callback).__name__}")
 
 
+@dataclass(frozen=True)
+class RolloutOptions:
+    """The rollouts each policy-gradient update simulates with the current parameters.
+
+    ``num_rollouts`` rollouts (by default one group of ``group_size``); with the
+    group baseline they come in groups of ``group_size`` that share the initial
+    draws of the ``population`` variables (by default every variable but the
+    policy's). ``discount`` in ``(0, 1]`` weights the reward-to-go.
+    ``group_size`` is checked by the methods that form groups.
+    """
+
+    group_size: int = 8
+    num_rollouts: int | None = None
+    population: Sequence[str] | None = None
+    discount: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_rollouts is not None:
+            _set(self, "num_rollouts", count("num_rollouts", self.num_rollouts))
+        if self.population is not None:
+            if isinstance(self.population, str) or not all(isinstance(n, str) for n in self.population):
+                raise InferenceError(f"population must be a list of variable names, got {self.population!r}")
+            _set(self, "population", tuple(self.population))
+        try:
+            discount = float(self.discount)
+        except (TypeError, ValueError):
+            discount = float("nan")
+        if not 0.0 < discount <= 1.0:
+            raise InferenceError(f"discount must be in (0, 1], got {self.discount!r}")
+        _set(self, "discount", discount)
+
+
 def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-_GROUPS = {"sampler": SamplerOptions, "optim": OptimizerOptions, "run": RunOptions}
+_GROUPS = {"sampler": SamplerOptions, "optim": OptimizerOptions, "run": RunOptions, "rollout": RolloutOptions}
 
 
 def resolve(method: str, given: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The method's option dataclasses, with ``overrides`` (field name -> value) applied.
 
-    ``given`` maps each group the method takes (``"sampler"``, ``"optim"``, ``"run"``)
+    ``given`` maps each group the method takes (``"sampler"``, ``"optim"``, ``"run"``, ``"rollout"``)
     to its dataclass (the caller's, or the method's defaults). A field name that no
     group of the method has is an error listing the ones it has.
     """
