@@ -68,7 +68,7 @@ NUMPY_FUNCTIONS: frozenset[str] = frozenset(
 DISTRIBUTIONS: frozenset[str] = frozenset(
     {
         "BatchBroadcast", "Bernoulli", "Beta", "Categorical", "Deterministic", "Geometric", "Gumbel",
-        "Independent", "LogNormal", "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL",
+        "Independent", "Logistic", "LogNormal", "MixtureSameFamily", "MultivariateNormalDiag", "MultivariateNormalTriL",
         "NegativeBinomial", "Normal", "OrderedLogistic", "Uniform",
     }
 )  # fmt: skip

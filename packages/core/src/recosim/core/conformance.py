@@ -154,6 +154,7 @@ _DISTRIBUTION_CASES = [
         ),
         _X[:, :2],
     ),
+    _dist("Logistic", lambda B: B.tfd.Logistic(loc=_a(B, _X), scale=1.0), _X),
     _dist("LogNormal", lambda B: B.tfd.LogNormal(_a(B, _LOC), _a(B, _SCALE)), _POS),
     _dist("MultivariateNormalDiag", lambda B: B.tfd.MultivariateNormalDiag(_a(B, _X), _a(B, _POS)), _POS),
     _dist(

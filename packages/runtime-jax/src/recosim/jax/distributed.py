@@ -91,26 +91,19 @@ def _current() -> Cluster:
     )
 
 
+_STARTED = False
+"""Whether `initialize` started ``jax.distributed`` in this process."""
+
+
 def _is_initialized() -> bool:
     check = getattr(jax.distributed, "is_initialized", None)
     if check is not None:
         return bool(check())
-    from jax._src import distributed as _distributed  # JAX before is_initialized was public
-
-    return _distributed.global_state.client is not None
+    return _STARTED  # a JAX without the public query: what this module started
 
 
 def cpu_collectives_available() -> str | None:
     """None when this JAX can sum across processes on CPU (gloo collectives), else why not."""
-    try:
-        from jax._src.lib import _jax as _xla_ext  # newer JAX
-    except ImportError:  # older JAX names the extension xla_extension
-        try:
-            from jax._src.lib import xla_extension as _xla_ext  # type: ignore[no-redef,attr-defined,unused-ignore]
-        except ImportError:
-            return f"jax {jax.__version__} does not expose its XLA extension module"
-    if not hasattr(_xla_ext, "make_gloo_tcp_collectives"):
-        return f"jaxlib {jax.__version__} has no gloo collectives for CPU"
     try:
         config_value("jax_cpu_collectives_implementation")
     except (AttributeError, KeyError):
@@ -183,7 +176,9 @@ def initialize(
     kwargs: dict[str, Any] = {"initialization_timeout": int(timeout_s)}
     if local_device_ids is not None:
         kwargs["local_device_ids"] = list(local_device_ids)
+    global _STARTED
     jax.distributed.initialize(address, count, index, **kwargs)
+    _STARTED = True
     return _current()
 
 
