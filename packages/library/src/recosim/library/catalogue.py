@@ -17,6 +17,8 @@ from recosim.library.choice import affinities, selectors
 from recosim.library.entities import base, corpora, policies, recommenders, users
 from recosim.library.entities import metrics as entity_metrics
 from recosim.library.social import detector, graph, ratelimit, requests
+from recosim.library.socialbots import cascade
+from recosim.library.socialbots import detector as bot_detector
 from recosim.library.state import dynamic, estimation, static
 from recosim.library.stories import bandit, recommendation, replay
 
@@ -76,6 +78,8 @@ BLOCKS: tuple[object, ...] = (
     requests.ContactRequests,
     detector.ThresholdDetector,
     ratelimit.RateLimiter,
+    cascade.IndependentCascade,
+    bot_detector.PeriodicDetector,
     # stories
     recommendation.recommendation_story,
     recommendation.static_corpus_story,
