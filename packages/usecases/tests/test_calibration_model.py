@@ -145,7 +145,7 @@ def test_command_refuses_runtimes_without_gradients(tmp_path) -> None:
 
     _, log = synthetic_log(num_users=5, num_movies=8, dim=2, min_length=3, seed=2)
     folder = write_grouplens(tmp_path / "ml", log)
-    with pytest.raises(UsageError, match="--runtime numpy: .* use --runtime jax"):
+    with pytest.raises(UsageError, match="--runtime numpy: this needs the runtime capability 'differentiable'"):
         CalibrationUseCase().setup(runtime="numpy", seed=0, out=None, data=str(folder))
 
 
