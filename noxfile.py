@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import nox
 
@@ -132,6 +133,21 @@ _INSTALLED = (
 )
 
 
+def _fresh_compile_cache(session: nox.Session) -> str:
+    """An empty compile-cache folder for this session's tests (``RECOSIM_COMPILE_CACHE``).
+
+    The JAX runtime's persistent compilation cache is on in tests, as it is for users, but
+    in a folder emptied when the session starts: within the session (and across its test
+    processes) a program is compiled once and loaded after, as a resumed run or a test
+    that builds the same model again does in practice; nothing compiled is carried from
+    one session or run to the next. The cache's own tests, and the tests that start
+    processes with several host devices, choose their own setting.
+    """
+    folder = os.path.join(session.create_tmp(), "compile-cache")
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
 def _run_package_tests(session: nox.Session, package: str, resolution: str) -> None:
     """Install ``package`` as ``PACKAGES`` says, picking versions by ``resolution``, and run its suites."""
     installs, test_dirs, runtimes = PACKAGES[package]
@@ -150,8 +166,7 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
         args += ["-e", path]
     session.install(*RESOLUTIONS[resolution], *args)
     session.log(str(session.run("python", "-c", _PRINT_VERSIONS, *STACK, silent=True, log=False)).strip())
-    # tests compile afresh: no compiled program is carried between sessions or runs (the cache's own tests set theirs)
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "RECOSIM_COMPILE_CACHE": "off"}
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "RECOSIM_COMPILE_CACHE": _fresh_compile_cache(session)}
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
     runs: dict[str, list[str]] = {}  # one run per tests/ folder: each has its own conftest
@@ -217,7 +232,8 @@ def jax_ecosystem(session: nox.Session) -> None:
     session.run("python", "-c", _JAX_SMOKE, env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     if session.python == NEWEST_PYTHON:
         session.install("pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100")
-        session.run(*PYTEST, "-m", "not devices", f"{JAX}/tests", *session.posargs)
+        env = {"RECOSIM_COMPILE_CACHE": _fresh_compile_cache(session)}
+        session.run(*PYTEST, "-m", "not devices", f"{JAX}/tests", *session.posargs, env=env)
 
 
 _JAX_SMOKE = (
