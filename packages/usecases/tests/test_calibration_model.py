@@ -1,4 +1,4 @@
-"""The calibration model on every runtime, its fit on a synthetic log, and `recosim run calibration`."""
+"""The calibration model (scored and drawn on every runtime), its fit on a synthetic log, and `recosim run calibration`."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ def _brute_force(p, shape, activity, movies, ratings) -> float:
     return total
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize("runtime", runtime_names())
 def test_story_scores_and_draws_histories_on_every_runtime(runtime) -> None:
     p, shape = _shape()

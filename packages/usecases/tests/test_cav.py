@@ -26,6 +26,7 @@ def numpy_data():
     return rt.trajectory(1)
 
 
+@pytest.mark.every_runtime
 @pytest.mark.parametrize("runtime", runtime_names())
 def test_cav_model_invariants_and_log_probability_on_every_runtime(runtime, numpy_data):
     c = SMALL

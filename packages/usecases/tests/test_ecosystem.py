@@ -1,4 +1,4 @@
-"""The ecosystem model on every installed runtime (its use case: test_ecosystem_usecase.py)."""
+"""The ecosystem model on NumPy and JAX, its trajectory on every runtime (see conftest.py; its use case: test_ecosystem_usecase.py)."""
 
 import numpy as np
 import pytest
@@ -32,6 +32,7 @@ def test_shipped_provider_means_match_the_documented_draw_shape():
     assert pair_gap < 2.0 < np.linalg.norm(drawn[0::2][:-1] - drawn[0::2][1:], axis=1).mean()
 
 
+@pytest.mark.every_runtime
 def test_trajectory_is_internally_consistent(runtime):
     cfg = small()
     traj = to_numpy(make_runtime_for(runtime, ecosystem_variables(cfg), seed=3).trajectory(6))

@@ -1,4 +1,4 @@
-"""The use cases from the command line: files and figure on every runtime, one-line errors, crash-safe resume."""
+"""The use cases from the command line: files and figure, quiet on every runtime, one-line errors, crash-safe resume."""
 
 import json
 import os
@@ -59,6 +59,7 @@ def test_each_use_case_at_a_tiny_size_writes_its_files(usecase, tmp_path, capsys
         assert table[0] == "usecase,runtime,seed,run,boost_cap,metric,value" and len(table) == 1 + 6
 
 
+@pytest.mark.every_runtime
 def test_the_command_prints_no_framework_log_noise(runtime, tmp_path):
     """Only recosim's own lines reach stderr: TensorFlow's and XLA's C++ logging is silenced."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

@@ -1,4 +1,4 @@
-"""The integrity model and use case: tiny sizes on every runtime, log-probabilities, sweep statistics."""
+"""The integrity model and use case: a trajectory on every runtime, the rest on NumPy and JAX, log-probabilities, sweep statistics."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def runtime(request):
     return request.param
 
 
+@pytest.mark.every_runtime
 def test_trajectory_is_consistent(runtime):
     """Graph symmetry, rate limits, reward bookkeeping and suspension, on every runtime."""
     params = default_params(rate_limit=2.0, threshold=3.0)
@@ -122,8 +123,14 @@ def test_policy_log_probability_has_its_closed_form_and_calibrates_the_policy():
         make_runtime_for("numpy", variables).log_probability(broken)
 
 
-def test_usecase_at_a_tiny_size(runtime, tmp_path):
-    """Files, summary and resume: a job stopped after its first chunk of runs keeps them and goes on from there."""
+def test_usecase_at_a_tiny_size(tmp_path):
+    """Files, summary and resume: a job stopped after its first chunk of runs keeps them and goes on from there.
+
+    Bookkeeping that does not depend on the runtime, so on NumPy only: the use case runs on JAX in
+    ``test_robust_design_pipeline`` and its batches are checked against single runs there in
+    ``test_batched_jobs_equal_single_runs_of_the_model_built_with_its_parameters``.
+    """
+    runtime = "numpy"
     case = IntegrityUseCase()
     args = dict(
         runtime=runtime, seed=3, out=tmp_path, num_users=120, scammer_fraction=0.05, horizon=HORIZON,
@@ -160,7 +167,7 @@ def test_usecase_at_a_tiny_size(runtime, tmp_path):
 
 
 def test_batched_jobs_equal_single_runs_of_the_model_built_with_its_parameters(runtime):
-    """The grid's batches (parameters as settings, cells x runs) give each job's own run, on every runtime."""
+    """The grid's batches (parameters as settings, cells x runs) give each job's own run."""
     from recosim.core.checkpoint import chunk_seed
 
     cfg, horizon = TINY, HORIZON

@@ -1,4 +1,4 @@
-"""The interest-evolution model (reference sheet section 2) on every installed runtime."""
+"""The interest-evolution model (reference sheet section 2) on NumPy and JAX; its simulation on every runtime (see conftest.py)."""
 
 import numpy as np
 import pytest
@@ -70,6 +70,7 @@ def test_corpus_follows_the_reference_recipe():
     np.testing.assert_array_equal(docs["features"], again["features"])  # frozen: drawn from the seed
 
 
+@pytest.mark.every_runtime
 def test_simulates_with_the_right_shapes_and_dynamics(simulated):
     steps, cfg = 6, TINY
     _, _, _, traj = simulated

@@ -1,4 +1,4 @@
-"""The latent-variable model (reference sheet section 3) on every installed runtime."""
+"""The latent-variable model (reference sheet section 3) on NumPy and JAX; its simulation on every runtime (see conftest.py)."""
 
 import numpy as np
 import pytest
@@ -48,6 +48,7 @@ def _normal_lp(x, loc, scale):
     return -0.5 * ((x - loc) / scale) ** 2 - np.log(scale) - 0.5 * np.log(2 * np.pi)
 
 
+@pytest.mark.every_runtime
 def test_simulates_with_the_right_shapes_and_dynamics(simulated):
     cfg, steps = SMALL, DEFAULT_HORIZON
     _, _, traj = simulated

@@ -1,4 +1,4 @@
-"""``recosim run latent-variable``: files and figure on every runtime, resume per EM iteration, one-line errors."""
+"""``recosim run latent-variable``: files, figure and resume per EM iteration, one-line errors."""
 
 import csv
 import json

@@ -22,6 +22,7 @@ TINY = ["--num-agents", "10", "--graph", "geometric", "--radius", "0.5", "--num-
         "--horizon", "40", "--feed-size", "2", "--feed-homophily", "0,3"]  # fmt: skip
 
 
+@pytest.mark.every_runtime
 def test_a_tiny_job_writes_its_files_on_every_runtime(runtime, tmp_path, capsys, monkeypatch):
     calls = []
     batch = Runtime.run_batch

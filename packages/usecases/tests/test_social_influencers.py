@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -61,26 +62,26 @@ def test_numpy_runtime_is_refused_for_training() -> None:
 
 @pytest.mark.needs_runtime("jax")
 def test_grpo_gains_followers_and_an_interrupted_run_resumes_to_the_same_parameters(tmp_path: Path) -> None:
-    """A short GRPO run on a tiny platform beats the initial restricted policy on paired runs; the same run
-    interrupted after 4 of 10 updates and started again ends with identical parameters and learning curve."""
+    """A short GRPO run on a tiny platform beats the initial restricted policy on paired runs; started again from
+    the checkpoint it left after 4 of 10 updates, it ends with identical parameters and learning curve."""
     pytest.importorskip("recosim.inference")
     graph = part.platform_graph(16, 0)
     cfg = part.platform_config(_params(influencer_count=2, influencer_reach=3))
     kwargs = dict(horizon=5, updates=10, seed=0, runtime="jax", learning_rate=0.2, group_size=4, groups=2)
-    straight = part.train_influencers(graph, cfg, "restricted", "grpo", checkpoint=tmp_path / "a", **kwargs)
-    assert straight.curve.shape == (10,) and straight.policy["stance_bias"].shape == (3,)
+    stopped = tmp_path / "stopped"
 
-    class Interrupted(Exception):
-        pass
-
-    def stop_after_four(done: int, _: object) -> None:
+    def snapshot_after_four(done: int, _: object) -> None:
+        # the loop writes each checkpoint before it calls back: the copy is what an interrupt here would leave
         if done == 4:
-            raise Interrupted
+            shutil.copytree(tmp_path / "a", stopped)
 
-    with pytest.raises(Interrupted):
-        part.train_influencers(graph, cfg, "restricted", "grpo", checkpoint=tmp_path / "b", callback=stop_after_four,
-                               **kwargs)  # fmt: skip
-    resumed = part.train_influencers(graph, cfg, "restricted", "grpo", checkpoint=tmp_path / "b", **kwargs)
+    straight = part.train_influencers(graph, cfg, "restricted", "grpo", checkpoint=tmp_path / "a",
+                                      callback=snapshot_after_four, **kwargs)  # fmt: skip
+    assert straight.curve.shape == (10,) and straight.policy["stance_bias"].shape == (3,)
+    seen: list[int] = []
+    resumed = part.train_influencers(graph, cfg, "restricted", "grpo", checkpoint=stopped,
+                                     callback=lambda done, _: seen.append(done), **kwargs)  # fmt: skip
+    assert seen == list(range(5, 11)), seen  # the six updates left, not a training from the start
     assert sorted(resumed.policy) == sorted(straight.policy)
     for key in straight.policy:
         np.testing.assert_array_equal(resumed.policy[key], straight.policy[key])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -22,17 +24,34 @@ def model():
     return SocialbotsModel(TINY)
 
 
+STOP = 4  # the update after which the checkpoint is taken as an interrupted run would leave it
+
+
 @pytest.fixture(scope="module")
 def trained(model, tmp_path_factory):
-    """One uninterrupted training (checkpointing), shared by the tests below."""
+    """One uninterrupted training, shared by the tests below, and a copy of its checkpoint folder as it stood
+    after update ``STOP``.
+
+    The loop writes each checkpoint before it calls the callback, so the copy holds exactly what a
+    KeyboardInterrupt raised from the callback there would have left on disk; resuming from the copy
+    replaces a second, interrupted training (one compilation fewer).
+    """
     folder = tmp_path_factory.mktemp("whole")
-    return train_bots(model, updates=UPDATES, checkpoint=folder, **TRAIN)
+    stopped = tmp_path_factory.mktemp("stopped") / "checkpoint"
+
+    def snapshot(done, _):
+        if done == STOP:
+            shutil.copytree(folder, stopped)
+
+    result = train_bots(model, updates=UPDATES, checkpoint=folder, callback=snapshot, **TRAIN)
+    return result, stopped
 
 
 @pytest.mark.needs_runtime("jax")
 def test_short_training_beats_random_bots(model, trained):
     """With a lenient detector the bots learn to post: their influence beats the random bots' (24 paired
     evaluation runs) by more than 4 paired standard errors."""
+    trained, _ = trained
     assert trained.curve.shape == (UPDATES,)
     assert trained.curve[-3:].mean() > trained.curve[:3].mean()
     ev = Evaluator(model, HORIZON, "jax")
@@ -44,19 +63,16 @@ def test_short_training_beats_random_bots(model, trained):
 
 
 @pytest.mark.needs_runtime("jax")
-def test_training_resumes_where_it_stopped(model, trained, tmp_path):
-    """Stopped after 4 updates (a KeyboardInterrupt after the checkpoint) and run again: the same parameters
-    and learning curve as the uninterrupted training."""
-
-    def stop(done, _):
-        if done == 4:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_bots(model, updates=UPDATES, checkpoint=tmp_path, callback=stop, **TRAIN)
-    resumed = train_bots(model, updates=UPDATES, checkpoint=tmp_path, **TRAIN)
+def test_training_resumes_where_it_stopped(model, trained):
+    """Started again from the checkpoint left after 4 updates: only the last 6 updates are computed, and they give
+    the same parameters and learning curve as the uninterrupted training."""
+    trained, stopped = trained
+    assert json.loads((stopped / "meta.json").read_text())["done"] == STOP
+    seen = []
+    resumed = train_bots(model, updates=UPDATES, checkpoint=stopped, callback=lambda d, _: seen.append(d), **TRAIN)
+    assert seen == list(range(STOP + 1, UPDATES + 1)), seen  # resumed, not trained again from the start
     for key in trained.policy:
-        np.testing.assert_allclose(resumed.policy[key], trained.policy[key], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(resumed.policy[key], trained.policy[key], rtol=1e-6, atol=1e-7, err_msg=key)
     np.testing.assert_allclose(resumed.curve, trained.curve, rtol=1e-6)
 
 
