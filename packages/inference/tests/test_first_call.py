@@ -25,10 +25,12 @@ alpha = {"alpha": np.float32(0.5)}
 common = dict(runtime="jax", quiet=True)
 """
 
+# each call is as small as it can be (no warm-up for the samplers: one compiled sampling program): what is checked
+# is that a fresh process gets through each method's whole first call, not its numbers
 CALLS = {
     "hmc": "sample_posterior(conjugate_gaussian(2), logged, 'user/intent', method='hmc', num_chains=1, "
-    "num_warmup=2, num_samples=2, **common)",
-    "nuts": "sample_posterior(conjugate_gaussian(2), logged, 'user/intent', num_chains=1, num_warmup=2, "
+    "num_warmup=0, num_samples=2, **common)",
+    "nuts": "sample_posterior(conjugate_gaussian(2), logged, 'user/intent', num_chains=1, num_warmup=0, "
     "num_samples=2, **common)",
     "mcem": "fit_mcem(mm, alpha, {'user': {}, **sat}, 'user/intent', num_iterations=1, num_chains=1, num_warmup=2, "
     "num_samples=2, **common)",

@@ -40,6 +40,7 @@ def posterior(runtime, method, logged):
             num_warmup=150,
             num_samples=200,
             num_leapfrog_steps=3,
+            checkpoint_every=50,  # every chunk 50 steps long: one compiled program for warm-up, one for sampling
             seed=0,
             quiet=True,
         )
