@@ -32,11 +32,11 @@ def _ie_story(num_users):
 @pytest.mark.filterwarnings("ignore:.*minimum value is -infinity")
 @pytest.mark.parametrize("env_id, sizes", [("recosim/InterestEvolution-v0", IE), ("recosim/Ecosystem-v0", ECO)])
 def test_registered_environments_pass_the_gymnasium_checker(runtime, env_id, sizes):
-    env = gymnasium.make(env_id, horizon=4, runtime=runtime, **sizes)
+    env = gymnasium.make(env_id, horizon=2, runtime=runtime, **sizes)
     check_env(env.unwrapped)
     obs, _ = env.reset(seed=1)
     assert env.observation_space.contains(obs)
-    for _ in range(4):
+    for _ in range(2):
         obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
         assert env.observation_space.contains(obs) and np.isfinite(reward) and not terminated
     assert truncated  # the horizon ends the episode
@@ -57,7 +57,7 @@ def test_registered_environments_pass_the_gymnasium_checker(runtime, env_id, siz
     ],
 )
 def test_vector_env_rewards_equal_the_story_for_the_same_seed_and_slates(runtime, env_id, sizes, model, reward):
-    users, steps, seed = 6, 5, 11
+    users, steps, seed = 6, 3, 11
     traj = to_numpy(make_runtime_for(runtime, model(users), seed=0).trajectory(steps, seed=seed))
     env = gymnasium.make_vec(env_id, num_envs=users, horizon=steps, runtime=runtime, **sizes)
     assert env.num_envs == users
@@ -80,12 +80,12 @@ def test_vector_env_rewards_equal_the_story_for_the_same_seed_and_slates(runtime
 
 
 def test_episodes_are_reproducible_and_distinct(runtime):
-    env = RecommendationVectorEnv(_ie_story(4), horizon=3, runtime=runtime)
+    env = RecommendationVectorEnv(_ie_story(4), horizon=2, runtime=runtime)
     slates = np.tile(np.array([[0, 1]]), (4, 1))
 
     def episode(seed=None):
         env.reset(seed=seed)
-        return np.stack([env.step(slates)[1] for _ in range(3)])
+        return np.stack([env.step(slates)[1] for _ in range(2)])
 
     first = episode(seed=5)
     second = episode()  # a new episode of the same seed's sequence
@@ -183,7 +183,7 @@ def test_steps_are_compiled_once_where_the_runtime_offers_compile(monkeypatch):
     from recosim.core import get_plugins
 
     monkeypatch.setattr(get_plugins().get_runtime("jax"), "compile", lambda self, fn: jax.jit(fn), raising=False)
-    users, steps, seed = 5, 4, 2
+    users, steps, seed = 5, 3, 2
     traj = to_numpy(make_runtime_for("jax", _ie_story(users), seed=0).trajectory(steps, seed=seed))
     env = RecommendationVectorEnv(_ie_story(users), horizon=steps, runtime="jax")
     env.reset(seed=seed)
