@@ -28,9 +28,27 @@ def _ie_story(num_users):
     return ie.make_model(ie.init_params(0, cfg), cfg)
 
 
+def _on_runtimes(interest_evolution: tuple, ecosystem: tuple) -> list:
+    """Interest Evolution on every runtime, the Ecosystem on NumPy.
+
+    Both ids build the same environment classes, which alone handle a runtime's arrays
+    and keys: Interest Evolution checks that side on every runtime; the Ecosystem's own
+    story, spaces and rewards are checked on NumPy (on a compiled runtime it would repeat
+    the same runtime steps at twice the cost; its story runs on every runtime in the use
+    cases' suite).
+    """
+    cases = [pytest.param(r, *interest_evolution, id=f"{r}-InterestEvolution") for r in runtime_names()]
+    if "numpy" in runtime_names():
+        cases.append(pytest.param("numpy", *ecosystem, id="numpy-Ecosystem"))
+    return cases
+
+
 @pytest.mark.filterwarnings("ignore:.*maximum value is infinity")
 @pytest.mark.filterwarnings("ignore:.*minimum value is -infinity")
-@pytest.mark.parametrize("env_id, sizes", [("recosim/InterestEvolution-v0", IE), ("recosim/Ecosystem-v0", ECO)])
+@pytest.mark.parametrize(
+    "runtime, env_id, sizes",
+    _on_runtimes(("recosim/InterestEvolution-v0", IE), ("recosim/Ecosystem-v0", ECO)),
+)
 def test_registered_environments_pass_the_gymnasium_checker(runtime, env_id, sizes):
     env = gymnasium.make(env_id, horizon=2, runtime=runtime, **sizes)
     check_env(env.unwrapped)
@@ -45,8 +63,8 @@ def test_registered_environments_pass_the_gymnasium_checker(runtime, env_id, siz
 
 
 @pytest.mark.parametrize(
-    "env_id, sizes, model, reward",
-    [
+    "runtime, env_id, sizes, model, reward",
+    _on_runtimes(
         ("recosim/InterestEvolution-v0", IE, lambda n: _ie_story(n), ("user response", "reward")),
         (
             "recosim/Ecosystem-v0",
@@ -54,7 +72,7 @@ def test_registered_environments_pass_the_gymnasium_checker(runtime, env_id, siz
             lambda n: ecosystem_variables(EcosystemConfig(num_users=n, **ECO)),
             ("user response", "utility"),
         ),
-    ],
+    ),
 )
 def test_vector_env_rewards_equal_the_story_for_the_same_seed_and_slates(runtime, env_id, sizes, model, reward):
     users, steps, seed = 6, 3, 11
@@ -115,9 +133,12 @@ def test_any_library_story_works():
     np.testing.assert_array_equal(obs["available documents/quality"][0], obs["available documents/quality"][2])
 
 
-def test_slates_of_distinct_documents(runtime):
-    """The action spaces sample distinct documents; a slate repeating one is refused, naming the slate."""
-    env = RecommendationVectorEnv(_ie_story(3), horizon=2, runtime=runtime)
+def test_slates_of_distinct_documents():
+    """The action spaces sample distinct documents; a slate repeating one is refused, naming the slate.
+
+    Both are NumPy checks made before a runtime is asked for anything: one runtime is enough.
+    """
+    env = RecommendationVectorEnv(_ie_story(3), horizon=2, runtime="numpy")
     assert isinstance(env.action_space, SlateSpace) and env.single_action_space == SlateSpace(10, 2)
     env.action_space.seed(0)
     for _ in range(50):
@@ -128,7 +149,7 @@ def test_slates_of_distinct_documents(runtime):
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"^slate 1 \[3, 3\] repeats document 3; a slate's documents must be distinct$"):
         env.step(np.array([[0, 1], [3, 3], [2, 4]]))
-    single = RecommendationEnv(_ie_story(1), horizon=2, runtime=runtime)
+    single = RecommendationEnv(_ie_story(1), horizon=2, runtime="numpy")
     single.reset(seed=0)
     with pytest.raises(ValueError, match=r"slate 0 \[7, 7\] repeats document 7"):
         single.step([7, 7])
