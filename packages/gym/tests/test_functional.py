@@ -48,7 +48,9 @@ def test_steps_equal_the_runtime_run_of_the_reset_key_and_reset_at_the_end(runti
 def test_a_jitted_scan_rollout_equals_the_step_by_step_one():
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
-    users, docs, horizon, steps = 3, 8, 2, 3  # the rollout crosses an episode's end (automatic reset)
+    # the rollout crosses an episode's end (automatic reset); four users, as in the test above: the eager steps
+    # reuse the JAX operations of the same shapes
+    users, docs, horizon, steps = 4, 8, 2, 3
     env = functional.make("InterestEvolution", runtime="jax", num_users=users, horizon=horizon, **SIZES)
     params = env.default_params
 
