@@ -38,11 +38,11 @@ CHILD = textwrap.dedent(
 )
 
 
-def _run_children(env_updates: dict[str, str], count: int = 1) -> list[dict]:
-    """``count`` children started together (they compile, read and write the cache at the same time)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "RECOSIM_COMPILE_CACHE", "XDG_CACHE"))}
-    env.update(env_updates)
-    env.setdefault("JAX_PLATFORMS", "cpu")
+def _run_children(env_updates: dict[str, str], count: int = 1, *others: dict[str, str]) -> list[dict]:
+    """``count`` children with ``env_updates`` and one per dict of ``others``, started together (they compile,
+    read and write the cache at the same time)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "RECOSIM_COMPILE_CACHE", "XDG_CACHE"))}
+    envs = [{"JAX_PLATFORMS": "cpu", **base, **updates} for updates in [env_updates] * count + list(others)]
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CHILD.format(tests=str(TESTS))],
@@ -51,7 +51,7 @@ def _run_children(env_updates: dict[str, str], count: int = 1) -> list[dict]:
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(count)
+        for env in envs
     ]
     results = []
     for proc in procs:
@@ -60,10 +60,6 @@ def _run_children(env_updates: dict[str, str], count: int = 1) -> list[dict]:
         assert "persistent compilation cache" not in stderr, stderr[-2000:]  # no unreadable or unwritable entry
         results.append(json.loads(stdout.strip().splitlines()[-1]))
     return results
-
-
-def _run_child(env_updates: dict[str, str]) -> dict:
-    return _run_children(env_updates)[0]
 
 
 def _entries(folder: Path) -> list[Path]:
@@ -79,11 +75,11 @@ def test_second_process_loads_what_the_first_compiled_and_off_writes_nothing(tmp
     assert beside["x"] == cold["x"]
     written = _entries(expected)
     assert written, "the first processes wrote no executable"
-    warm = _run_child(env)
+    # a warm process, and beside it one with the cache off (it neither reads nor writes one)
+    warm, off = _run_children(env, 1, {"XDG_CACHE_HOME": str(tmp_path / "home"), compile_cache.ENV_VAR: "off"})
     assert warm["hits"] >= 1, "the second process compiled again instead of loading"
     assert _entries(expected) == written  # nothing new to write
     assert warm["x"] == cold["x"]  # the loaded executable gives the same numbers, bit for bit
-    off = _run_child({"XDG_CACHE_HOME": str(tmp_path / "home"), compile_cache.ENV_VAR: "off"})
     assert off["folder"] is None
     assert off["x"] == cold["x"]
     assert not (tmp_path / "home").exists()  # neither the moved cache nor "off" touched the default folder

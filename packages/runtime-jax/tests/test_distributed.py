@@ -1,10 +1,13 @@
-"""Two processes on localhost, two host devices each, one population: the numbers of one process on four devices.
+"""One population over several host devices: split over 4 devices of one process, and over two processes.
 
-Each process is started with ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``
-and ``JAX_PROCESS_ID`` (`recosim.jax.distributed.initialize` reads them) and
-``XLA_FLAGS`` making two CPU devices; both run `run_sharded` on a population of 8
-users split over the 4 devices of the two processes, and print what they gathered.
-A third process, alone with 4 host devices, runs the same call.
+A process alone with 4 host devices runs a population of 8 users unsharded and
+split over its devices (`JaxRuntime` with ``shard=``, and ``RECOSIM_SHARD``), then
+`run_sharded` on it. Two more processes on localhost, two host devices each, are
+started with ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and
+``JAX_PROCESS_ID`` (`recosim.jax.distributed.initialize` reads them) and run the
+same `run_sharded` call over the 4 devices of the two: they must gather the
+numbers of the single process. One process serves both checks (a process and its
+compilations cost seconds).
 """
 
 from __future__ import annotations
@@ -50,6 +53,49 @@ CHILD = textwrap.dedent(
     """
 )
 
+# The process alone with 4 host devices: a runtime's own sharding against the unsharded run
+# (printed as SHARDING), then the cluster's call above as a cluster of one.
+ALONE = textwrap.dedent(
+    """
+    import json, os, sys
+    sys.path.insert(0, {tests!r})
+    from recosim.jax.distributed import initialize
+    initialize()  # no cluster described: a single process, nothing started
+    import jax
+    import numpy as np
+    from jax_models import drift_variables
+    from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, value
+    from recosim.jax.runtime import JaxRuntime
+
+    def model():
+        (chain,) = drift_variables(num_agents=8)
+        mean = Variable("mean", ValueSpec(m=FieldSpec((), "float32")))
+        average = lambda c: Value(m=get_backend().np.mean(c.get("x")))
+        mean.initial_value = value(average, (chain,))
+        mean.value = value(average, (chain,))
+        return [chain, mean]
+
+    assert len(jax.devices()) == 4, jax.devices()
+    plain = JaxRuntime(model(), seed=5).trajectory(7)
+    split = JaxRuntime(model(), seed=5, shard={{"population": 8, "devices": 4}}).trajectory(7)
+    x = split["chain"].get("x")
+    many = JaxRuntime(model(), seed=5, shard={{"population": 8, "devices": 4}}).run_many([1, 2], length=4)
+    plain_many = JaxRuntime(model(), seed=5).run_many([1, 2], length=4)
+    # what `recosim run --devices 4` sets while a use case builds its runtimes
+    os.environ["RECOSIM_SHARD"] = "devices=4,population=8"
+    from_env = JaxRuntime(model(), seed=5).trajectory(7)["chain"].get("x")
+    del os.environ["RECOSIM_SHARD"]
+    print("SHARDING" + json.dumps({{
+        "x_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(x))),
+        "mean_gap": float(np.max(np.abs(np.asarray(plain["mean"].get("m")) - np.asarray(split["mean"].get("m"))))),
+        "x_devices": len(x.sharding.device_set),
+        "many_equal": bool(np.array_equal(np.asarray(plain_many["chain"].get("x")), np.asarray(many["chain"].get("x")))),
+        "env_devices": len(from_env.sharding.device_set),
+        "env_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(from_env))),
+    }}))
+    """
+)
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -64,7 +110,7 @@ def _env(devices: int, **cluster: str) -> dict[str, str]:
     return env
 
 
-def _result(proc: subprocess.Popen, what: str) -> dict:
+def _output(proc: subprocess.Popen, what: str) -> str:
     try:
         out, err = proc.communicate(timeout=240)
     except subprocess.TimeoutExpired:
@@ -72,13 +118,47 @@ def _result(proc: subprocess.Popen, what: str) -> dict:
         out, err = proc.communicate()
         pytest.fail(f"{what} did not finish in 240 s:\n{err[-2000:]}")
     assert proc.returncode == 0, f"{what} failed:\n{err[-3000:]}"
-    line = next(ln for ln in out.splitlines() if ln.startswith("RESULT"))
-    return json.loads(line[len("RESULT"):])
+    return out
+
+
+def _line(out: str, tag: str) -> dict:
+    line = next(ln for ln in out.splitlines() if ln.startswith(tag))
+    return json.loads(line[len(tag):])
+
+
+def _result(proc: subprocess.Popen, what: str) -> dict:
+    return _line(_output(proc, what), "RESULT")
+
+
+class _Alone:
+    """The process alone with 4 host devices, started once; what it printed, read once."""
+
+    def __init__(self) -> None:
+        # the sharding checks first, then the cluster's call (its initialize() is then a second call: the same cluster)
+        code = ALONE.format(tests=str(TESTS)) + CHILD.format(tests=str(TESTS))
+        self.proc = subprocess.Popen([sys.executable, "-c", code], env=_env(4), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self._out: str | None = None
+
+    def output(self) -> str:
+        if self._out is None:
+            self._out = _output(self.proc, "the single process")
+        return self._out
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """The process alone with 4 host devices (it runs beside the two processes of a cluster)."""
+    started = _Alone()
+    yield started
+    if started.proc.poll() is None:
+        started.proc.kill()
+        started.proc.communicate()
 
 
 @pytest.mark.devices
 @pytest.mark.skipif(cpu_collectives_available() is not None, reason=f"{cpu_collectives_available()}")
-def test_two_processes_gather_the_numbers_of_one_process_on_four_devices():
+def test_two_processes_gather_the_numbers_of_one_process_on_four_devices(alone):
     port = _free_port()
     code = CHILD.format(tests=str(TESTS))
     cluster = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2"}
@@ -87,10 +167,8 @@ def test_two_processes_gather_the_numbers_of_one_process_on_four_devices():
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
-    alone = subprocess.Popen([sys.executable, "-c", code], env=_env(4), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
     first, second = (_result(p, f"process {i}") for i, p in enumerate(procs))
-    single = _result(alone, "the single process")
+    single = _line(alone.output(), "RESULT")
     for got in (first, second, single):
         print(f"process {got['process']} of {got['processes']}: {got['local_devices']} of {got['devices']} devices, "
               f"mean by step {np.round(got['m'], 6).tolist()}")
@@ -104,6 +182,18 @@ def test_two_processes_gather_the_numbers_of_one_process_on_four_devices():
         np.testing.assert_array_equal(np.asarray(got["x"]), x)
         # the mean sums across processes: equal to float32 rounding
         np.testing.assert_allclose(got["m"], single["m"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.devices
+def test_four_host_devices_give_the_unsharded_numbers(alone):
+    got = _line(alone.output(), "SHARDING")
+    assert got["x_devices"] == 4  # the users' field really is split
+    # per-user draws and updates do not depend on the layout: bit for bit
+    assert got["x_equal"] and got["many_equal"]
+    # the mean sums across devices in another order: equal to float32 rounding
+    assert got["mean_gap"] <= 1e-6
+    # RECOSIM_SHARD (set by `recosim run --devices`) splits a runtime built without shard= the same way
+    assert got["env_devices"] == 4 and got["env_equal"]
 
 
 def test_a_partial_cluster_description_is_refused_naming_what_is_missing():

@@ -1,81 +1,14 @@
-"""One simulation with its population split over 4 host devices equals the unsharded run."""
+"""Population sharding's options and layouts (the run over 4 host devices, in a process of its own, is in
+test_distributed.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from recosim.core.errors import UsageError
 from recosim.jax.sharding import ENV_VAR, as_population_sharding, from_environment, population_sharding
-
-TESTS = Path(__file__).parent
-
-# A population of 8 drifting users and their mean (a sum across the population),
-# run on 1 device and split over 4, in a process that sees 4 CPU devices.
-CHILD = textwrap.dedent(
-    """
-    import json, sys
-    sys.path.insert(0, {tests!r})
-    import jax
-    import numpy as np
-    from jax_models import drift_variables
-    from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, value
-    from recosim.jax.runtime import JaxRuntime
-
-    def model():
-        (chain,) = drift_variables(num_agents=8)
-        mean = Variable("mean", ValueSpec(m=FieldSpec((), "float32")))
-        average = lambda c: Value(m=get_backend().np.mean(c.get("x")))
-        mean.initial_value = value(average, (chain,))
-        mean.value = value(average, (chain,))
-        return [chain, mean]
-
-    assert len(jax.devices()) == 4, jax.devices()
-    plain = JaxRuntime(model(), seed=5).trajectory(7)
-    split = JaxRuntime(model(), seed=5, shard={{"population": 8, "devices": 4}}).trajectory(7)
-    x = split["chain"].get("x")
-    many = JaxRuntime(model(), seed=5, shard={{"population": 8, "devices": 4}}).run_many([1, 2], length=4)
-    plain_many = JaxRuntime(model(), seed=5).run_many([1, 2], length=4)
-    import os  # what `recosim run --devices 4` sets while a use case builds its runtimes
-    os.environ["RECOSIM_SHARD"] = "devices=4,population=8"
-    from_env = JaxRuntime(model(), seed=5).trajectory(7)["chain"].get("x")
-    del os.environ["RECOSIM_SHARD"]
-    print(json.dumps({{
-        "x_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(x))),
-        "mean_gap": float(np.max(np.abs(np.asarray(plain["mean"].get("m")) - np.asarray(split["mean"].get("m"))))),
-        "x_devices": len(x.sharding.device_set),
-        "many_equal": bool(np.array_equal(np.asarray(plain_many["chain"].get("x")), np.asarray(many["chain"].get("x")))),
-        "env_devices": len(from_env.sharding.device_set),
-        "env_equal": bool(np.array_equal(np.asarray(plain["chain"].get("x")), np.asarray(from_env))),
-    }}))
-    """
-)
-
-
-@pytest.mark.devices
-def test_four_host_devices_give_the_unsharded_numbers():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XLA_FLAGS", "JAX_", "RECOSIM_SHARD"))}
-    env |= {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-    env["RECOSIM_COMPILE_CACHE"] = "off"
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD.format(tests=str(TESTS))], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["x_devices"] == 4  # the users' field really is split
-    # per-user draws and updates do not depend on the layout: bit for bit
-    assert got["x_equal"] and got["many_equal"]
-    # the mean sums across devices in another order: equal to float32 rounding
-    assert got["mean_gap"] <= 1e-6
-    # RECOSIM_SHARD (set by `recosim run --devices`) splits a runtime built without shard= the same way
-    assert got["env_devices"] == 4 and got["env_equal"]
 
 
 def test_bad_sharding_options_are_refused_naming_the_option():

@@ -1,7 +1,12 @@
-"""Distributed REINFORCE (`recosim.tf.distribute.make_reinforce_step`): two CPU replicas learn as one does.
+"""A fresh interpreter's checks: what importing the plugin loads, and distributed REINFORCE on two CPU replicas.
 
-Logical CPU devices must be configured before TensorFlow starts, so the
-comparison runs in a fresh interpreter.
+Logical CPU devices must be configured before TensorFlow starts, and the plugin's
+imports are only seen before anything imports TensorFlow, so both run in one fresh
+interpreter (a start of TensorFlow costs seconds): first the plugin is found with
+TensorFlow, TFP and Edward2 left out, and NumPy's TFP substrate is loaded; then
+`recosim.tf.distribute` brings TensorFlow up with two logical CPUs, TFP on
+TensorFlow must still score, and `make_reinforce_step` must follow on two replicas
+the learning curve of one.
 """
 
 from __future__ import annotations
@@ -15,10 +20,19 @@ import pytest
 
 SCRIPT = r"""
 import json
+import sys
+import recosim.tf.plugin, recosim.tf
+from recosim.core.plugins import get_plugins
+from recosim.core.backend import numpy_backend
+plugin = {"found": "tf" in get_plugins().runtime_names(),
+          "imported": [m for m in ("tensorflow", "tensorflow_probability", "edward2") if m in sys.modules]}
+numpy_backend().tfd.Normal  # NumPy's TFP substrate first; TFP on TensorFlow must work afterwards
 from recosim.tf.distribute import initialize_platform, make_reinforce_step
 two_replicas, n = initialize_platform("CPU", 2)
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
+plugin["normal_log_prob"] = float(tfp.distributions.Normal(0.0, 1.0).log_prob(0.0))
 from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, rv, value
 
 MEANS = np.array([0.0, 0.5, 1.0], np.float32)
@@ -55,7 +69,8 @@ def curve(strategy, updates=6):
             "logits": logits.numpy().tolist(), "replicas": step.num_replicas}
 
 
-out = {"one": curve(tf.distribute.OneDeviceStrategy("/cpu:0")), "two": curve(two_replicas), "devices": n}
+out = {"one": curve(tf.distribute.OneDeviceStrategy("/cpu:0")), "two": curve(two_replicas), "devices": n,
+       "plugin": plugin}
 try:
     initialize_platform("CPU", 3)
 except RuntimeError as err:
@@ -70,6 +85,15 @@ def result():
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
     return json.loads(line[len("RESULT"):])
+
+
+def test_plugin_module_imports_no_tensorflow(result):
+    assert result["plugin"]["found"], "the tf runtime is not among the plugins"
+    assert result["plugin"]["imported"] == [], f"importing the plugin loaded {result['plugin']['imported']}"
+
+
+def test_numpy_substrate_does_not_break_tfp_on_tensorflow_later(result):
+    assert result["plugin"]["normal_log_prob"] == pytest.approx(-0.9189385, abs=1e-6)
 
 
 def test_two_replicas_follow_the_one_replica_learning_curve(result):

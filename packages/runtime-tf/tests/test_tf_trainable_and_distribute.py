@@ -73,6 +73,13 @@ def test_unbuilt_keras_layer_is_named():
         trainable_variables_of(Scorer(build=False))
 
 
+@pytest.fixture(scope="module")
+def single_runs():
+    """The first four runs of one runtime seeded 5: what every strategy must reproduce (compiled once)."""
+    single = TFRuntime(random_walk_variables(2), seed=5)
+    return np.stack([single.execute(3)["walk"].get("position").numpy() for _ in range(4)])
+
+
 @pytest.mark.parametrize(
     "strategy",
     [
@@ -82,14 +89,12 @@ def test_unbuilt_keras_layer_is_named():
     ],
     ids=["default", "one-device", "mirrored"],
 )
-def test_distributed_runs_reproduce_single_runs_and_reduce(strategy):
+def test_distributed_runs_reproduce_single_runs_and_reduce(strategy, single_runs):
     walk = random_walk_variables(2)
     result = run_distributed(strategy, walk, num_runs=4, num_steps=3, seed=5)
     assert result.num_runs == 4 and result.num_replicas == 1
     runs = result.values["walk"].get("position").numpy()
-    single = TFRuntime(walk, seed=5)
-    expected = np.stack([single.execute(3)["walk"].get("position").numpy() for _ in range(4)])
-    assert np.array_equal(runs, expected)
+    assert np.array_equal(runs, single_runs)
     assert np.allclose(result.mean["walk"].get("position"), runs.mean(0))
     assert np.allclose(result.stderr["walk"].get("position"), runs.std(0, ddof=1) / 2.0)
 
