@@ -248,4 +248,9 @@ def make_reinforce_step(
     def keys(update: int) -> Any:
         return jax.device_put(keys_of(np.uint32(update)), dealt)
 
-    return ReinforceStep(jax.jit(update_fn), keys, params, optimizer.init(params), mesh, num_rollouts)
+    # the parameters and the optimiser's state start where every update leaves them, whole on each device of the
+    # mesh: the first update then compiles the program every later one reuses
+    replicated = NamedSharding(mesh, whole)
+    params = jax.device_put(params, replicated)
+    opt_state = jax.device_put(optimizer.init(params), replicated)
+    return ReinforceStep(jax.jit(update_fn), keys, params, opt_state, mesh, num_rollouts)
