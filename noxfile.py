@@ -143,7 +143,10 @@ def _fresh_compile_cache(session: nox.Session) -> str:
     one session or run to the next. The cache's own tests, and the tests that start
     processes with several host devices, choose their own setting.
     """
-    folder = os.path.join(session.create_tmp(), "compile-cache")
+    # beside the session's environment, not in it (and not through session.create_tmp, which points TMPDIR into
+    # the environment, where Ray refuses to keep its session files)
+    venv = os.path.abspath(session.virtualenv.location)
+    folder = os.path.join(os.path.dirname(venv), "compile-cache", os.path.basename(venv))
     shutil.rmtree(folder, ignore_errors=True)
     return folder
 
@@ -169,13 +172,11 @@ def _run_package_tests(session: nox.Session, package: str, resolution: str) -> N
     env = {"TF_CPP_MIN_LOG_LEVEL": "2", "RECOSIM_COMPILE_CACHE": _fresh_compile_cache(session)}
     if runtimes:
         env["RECOSIM_TEST_RUNTIMES"] = runtimes
-    runs: dict[str, list[str]] = {}  # one run per tests/ folder: each has its own conftest
-    for target in targets:
-        runs.setdefault(target if os.path.isdir(target) else os.path.dirname(target), []).append(target)
     # the tests that start processes with several host devices run once, in tests(jax)
     marks = ["-m", "not devices"] if resolution == "lowest" or session.python != PYTHON else []
-    for paths in runs.values():
-        session.run(*PYTEST, *marks, *paths, *session.posargs, env=env)
+    # one run for all the session's suites: each suite's conftest acts on its own folder's tests only
+    # (recosim.core.testing.under), and the test processes start and import the frameworks once
+    session.run(*PYTEST, *marks, *targets, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON, tags=["ci"])

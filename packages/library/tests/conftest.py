@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from recosim.core.testing import keep_runtime_tests, make_runtime_for, runtime_n
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In a TF or JAX session, only the tests that run on that runtime (the rest ran on NumPy)."""
-    keep_runtime_tests(items, config)
+    keep_runtime_tests(items, config, Path(__file__).parent)
 
 
 @pytest.fixture(params=runtime_names())

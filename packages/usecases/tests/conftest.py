@@ -16,10 +16,11 @@ cheap test so marked, which runs its model end to end on every runtime, TF inclu
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
-from recosim.core.testing import runtime_names
+from recosim.core.testing import runtime_names, under
 
 EVERY_RUNTIME = "every_runtime"
 # the runtimes an unmarked runtime-parametrised test runs on
@@ -55,7 +56,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     env = os.environ.get("RECOSIM_TEST_RUNTIMES")
     wanted = env.split(",") if env else None
     keep, drop = [], []
+    here = Path(__file__).parent
     for item in items:
+        if not under(item, here):  # another suite's test, in a run that collects several
+            keep.append(item)
+            continue
         runtime = _runtime_of(item)
         if item.get_closest_marker("needs_runtime") is not None and runtime not in runtime_names():
             item.add_marker(pytest.mark.skip(reason=f"needs the {runtime} runtime"))

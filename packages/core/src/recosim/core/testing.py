@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,15 @@ from recosim.core.random import seed as seed_handler
 from recosim.core.value import FieldSpec, Value, ValueSpec
 from recosim.core.variable import Variable, value
 
-__all__ = ["runtime_names", "run_block", "to_numpy", "make_runtime_for", "framework_session", "keep_runtime_tests"]
+__all__ = [
+    "runtime_names",
+    "run_block",
+    "to_numpy",
+    "make_runtime_for",
+    "framework_session",
+    "keep_runtime_tests",
+    "under",
+]
 
 
 def runtime_names() -> list[str]:
@@ -52,13 +61,24 @@ def framework_session() -> bool:
     return bool(wanted) and "numpy" not in wanted.split(",")
 
 
-def keep_runtime_tests(items: list[Any], config: Any) -> None:
+def under(item: Any, folder: str | os.PathLike[str]) -> bool:
+    """Whether the collected test ``item`` lives in ``folder`` (or below it).
+
+    A conftest's ``pytest_collection_modifyitems`` hook sees every item of the run,
+    those of other packages' suites too when one pytest run collects several:
+    a suite's hook acts only on the items ``under`` its own folder.
+    """
+    return Path(str(item.path)).resolve().is_relative_to(Path(folder).resolve())
+
+
+def keep_runtime_tests(items: list[Any], config: Any, folder: str | os.PathLike[str] | None = None) -> None:
     """Deselect, in a `framework_session`, the collected tests that run on no selected runtime.
 
-    Call it from a suite's ``pytest_collection_modifyitems`` hook. A test is kept when
-    it takes a ``runtime`` argument (fixture or parameter) or carries the
-    ``every_session`` marker (a test that reads which runtimes are installed); the
-    rest ran in the suite's NumPy session and would only repeat themselves.
+    Call it from a suite's ``pytest_collection_modifyitems`` hook, with the suite's
+    folder (``Path(__file__).parent``): only the items there are considered. A test
+    is kept when it takes a ``runtime`` argument (fixture or parameter) or carries
+    the ``every_session`` marker (a test that reads which runtimes are installed);
+    the rest ran in the suite's NumPy session and would only repeat themselves.
     """
     if not framework_session():
         return
@@ -66,7 +86,8 @@ def keep_runtime_tests(items: list[Any], config: Any) -> None:
     drop: list[Any] = []
     for item in items:
         runs_on_runtime = "runtime" in getattr(item, "fixturenames", ())
-        (keep if runs_on_runtime or item.get_closest_marker("every_session") else drop).append(item)
+        mine = folder is None or under(item, folder)
+        (keep if not mine or runs_on_runtime or item.get_closest_marker("every_session") else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
