@@ -553,16 +553,19 @@ class ReinforceOps:
         loop = runtime.step_function("trajectory")
         B = tf_backend()
 
+        def first_step(pop_key: Any, run_key: Any) -> Any:
+            with step_handlers(B.fold_in(run_key, 0)), shared_initial_draws(B.fold_in(pop_key, 0), spec.population, B):
+                return to_tensors(initial_step(network), network)
+
         def rollouts(pop_keys: Any, run_keys: Any) -> Any:
-            runs = []
-            for r in range(run_keys.shape[0]):
-                with (
-                    step_handlers(B.fold_in(run_keys[r], 0)),
-                    shared_initial_draws(B.fold_in(pop_keys[r], 0), spec.population, B),
-                ):
-                    first = initial_step(network)
-                runs.append(loop(horizon, run_keys[r], to_tensors(first, network)))
-            return tf.nest.map_structure(lambda *xs: tf.stack(xs), *runs)
+            # one traced rollout for all of them (a graph loop over the runs), not a copy of the model's graph per run
+            # (traced once as a function: its outputs' structure is the loop's signature, and the loop calls it)
+            one_run = tf.function(lambda keys: loop(horizon, keys[1], first_step(*keys)), autograph=False)
+            traced = one_run.get_concrete_function(
+                (tf.TensorSpec(pop_keys.shape[1:], pop_keys.dtype), tf.TensorSpec(run_keys.shape[1:], run_keys.dtype))
+            )
+            signature = tf.nest.map_structure(lambda x: tf.TensorSpec(x.shape, x.dtype), traced.structured_outputs)
+            return tf.map_fn(one_run, (pop_keys, run_keys), fn_output_signature=signature)
 
         def policy_log_prob(flat: Any) -> Any:
             with using_backend(B):
@@ -579,8 +582,9 @@ class ReinforceOps:
                 return acc.stack()
 
         def all_log_probs(trajs: Any) -> Any:
-            count = tf.nest.flatten(trajs)[0].shape[0]
-            return tf.stack([policy_log_prob(tf.nest.map_structure(lambda x, r=r: x[r], trajs)) for r in range(count)])
+            # one traced body for every rollout (a graph loop), not a copy of the policy's graph per rollout
+            one_run = lambda run: tf.cast(policy_log_prob(run), tf.float32)  # noqa: E731
+            return tf.map_fn(one_run, trajs, fn_output_signature=tf.float32)
 
         def objective(trajs: Any, adv: Any) -> Any:
             return tf.reduce_sum(all_log_probs(trajs) * adv) / spec.normaliser(tuple(adv.shape))
