@@ -27,6 +27,19 @@ from recosim.jax.distributed import cpu_collectives_available, initialize
 
 TESTS = Path(__file__).parent
 
+# The model both scripts run (pasted into each): a drifting chain of 8 agents and its mean.
+MODEL = textwrap.dedent(
+    """
+    def model():
+        (chain,) = drift_variables(num_agents=8)
+        mean = Variable("mean", ValueSpec(m=FieldSpec((), "float32")))
+        average = lambda c: Value(m=get_backend().np.mean(c.get("x")))
+        mean.initial_value = value(average, (chain,))
+        mean.value = value(average, (chain,))
+        return [chain, mean]
+    """
+)
+
 CHILD = textwrap.dedent(
     """
     import json, sys
@@ -36,13 +49,7 @@ CHILD = textwrap.dedent(
     from jax_models import drift_variables
     from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, value
 
-    def model():
-        (chain,) = drift_variables(num_agents=8)
-        mean = Variable("mean", ValueSpec(m=FieldSpec((), "float32")))
-        average = lambda c: Value(m=get_backend().np.mean(c.get("x")))
-        mean.initial_value = value(average, (chain,))
-        mean.value = value(average, (chain,))
-        return [chain, mean]
+    {model}
 
     out = run_sharded(model(), 6, population=8, seed=5)
     print("RESULT" + json.dumps({{
@@ -67,13 +74,7 @@ ALONE = textwrap.dedent(
     from recosim.core import FieldSpec, Value, ValueSpec, Variable, get_backend, value
     from recosim.jax.runtime import JaxRuntime
 
-    def model():
-        (chain,) = drift_variables(num_agents=8)
-        mean = Variable("mean", ValueSpec(m=FieldSpec((), "float32")))
-        average = lambda c: Value(m=get_backend().np.mean(c.get("x")))
-        mean.initial_value = value(average, (chain,))
-        mean.value = value(average, (chain,))
-        return [chain, mean]
+    {model}
 
     assert len(jax.devices()) == 4, jax.devices()
     plain = JaxRuntime(model(), seed=5).trajectory(7)
@@ -135,7 +136,7 @@ class _Alone:
 
     def __init__(self) -> None:
         # the sharding checks first, then the cluster's call (its initialize() is then a second call: the same cluster)
-        code = ALONE.format(tests=str(TESTS)) + CHILD.format(tests=str(TESTS))
+        code = ALONE.format(tests=str(TESTS), model=MODEL) + CHILD.format(tests=str(TESTS), model=MODEL)
         self.proc = subprocess.Popen([sys.executable, "-c", code], env=_env(4), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)  # fmt: skip
         self._out: str | None = None
@@ -160,7 +161,7 @@ def alone():
 @pytest.mark.skipif(cpu_collectives_available() is not None, reason=f"{cpu_collectives_available()}")
 def test_two_processes_gather_the_numbers_of_one_process_on_four_devices(alone):
     port = _free_port()
-    code = CHILD.format(tests=str(TESTS))
+    code = CHILD.format(tests=str(TESTS), model=MODEL)
     cluster = {"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2"}
     procs = [
         subprocess.Popen([sys.executable, "-c", code], env=_env(2, **cluster, JAX_PROCESS_ID=str(i)),
